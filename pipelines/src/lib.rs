@@ -1,1 +1,37 @@
-//! pipelines crate
+//! binarylm manifests: loading YAML with source positions, validation that reports every error
+//! at once, the stage DAG, content fingerprints, and the JSON Schema.
+//!
+//! ```no_run
+//! let manifest = pipelines::load(std::path::Path::new("pipeline.yaml"))?;
+//! for &i in manifest.dag().topo_order() {
+//!     println!("{} ({})", manifest.stages[i].name, manifest.stages[i].params.kind());
+//! }
+//! # Ok::<(), pipelines::ManifestErrors>(())
+//! ```
+
+mod dag;
+mod de;
+mod diagnostics;
+mod fingerprint;
+mod load;
+mod manifest;
+mod params;
+mod schema;
+mod span;
+mod yaml;
+
+pub use dag::Dag;
+pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
+pub use fingerprint::{
+    explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,
+};
+pub use load::{load, parse, DEFAULT_SEED};
+pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
+pub use params::CommandParams;
+pub use schema::json_schema;
+pub use span::Span;
+
+/// Names of every stage kind binarylm knows, in the order shown to users.
+pub fn kinds() -> Vec<&'static str> {
+    params::KINDS.iter().map(|k| k.name).collect()
+}

@@ -1,0 +1,143 @@
+//! Stage kinds and their typed parameters.
+//!
+//! Each kind is a params struct (with `deny_unknown_fields` and documented defaults) that
+//! implements [`StageKind`], plus one entry in [`KINDS`]. Loading dispatches on `kind:` through
+//! that table, so each struct is deserialized from its own node and errors keep their positions.
+
+mod command;
+
+pub use command::CommandParams;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::de::{from_node, Issue, IssueKind};
+use crate::manifest::{Reference, StageParams};
+use crate::yaml::Node;
+
+/// A problem found by [`StageKind::validate`]: a key path in the params, and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Invalid {
+    /// Key path inside the params (`env.FOO`, `deps[0]`).
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// A stage kind: its name, its params struct, and what it knows about its references.
+pub(crate) trait StageKind:
+    Serialize + DeserializeOwned + schemars::JsonSchema + Sized + 'static
+{
+    /// The name written after `kind:`.
+    const KIND: &'static str;
+
+    /// Upstream stages named in the params, with the key path they were written at.
+    fn references(&self) -> Vec<Reference>;
+
+    /// Wraps the params in their [`StageParams`] variant.
+    fn into_params(self) -> StageParams;
+
+    /// Checks that types cannot express (empty strings, reserved names).
+    fn validate(&self) -> Vec<Invalid> {
+        Vec::new()
+    }
+}
+
+/// The object-safe face of a kind, so [`StageParams`] needs a single match.
+pub(crate) trait KindParams {
+    fn kind(&self) -> &'static str;
+    fn references(&self) -> Vec<Reference>;
+    fn canonical(&self) -> serde_json::Value;
+}
+
+impl<K: StageKind> KindParams for K {
+    fn kind(&self) -> &'static str {
+        K::KIND
+    }
+
+    fn references(&self) -> Vec<Reference> {
+        StageKind::references(self)
+    }
+
+    fn canonical(&self) -> serde_json::Value {
+        // Plain structs with string keys always serialize. Failing loudly beats a `Null` that
+        // would give different params the same fingerprint.
+        let value = serde_json::to_value(self).expect("stage params serialize to JSON");
+        sort_keys(value)
+    }
+}
+
+/// Rebuilds objects with keys in sorted order, whatever map type serde_json was built with
+/// (another crate enabling `preserve_order` would otherwise change the canonical form).
+pub(crate) fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+/// How to load and describe one kind.
+pub(crate) struct KindEntry {
+    pub name: &'static str,
+    /// Deserializes and validates the params from the stage's node (minus `kind`/`resources`).
+    pub parse: fn(&Node) -> Result<StageParams, Vec<Issue>>,
+    /// The params struct's JSON Schema (inline; nested types go to the generator's `$defs`).
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl KindEntry {
+    const fn of<K: StageKind>() -> KindEntry {
+        KindEntry {
+            name: K::KIND,
+            parse: parse_kind::<K>,
+            schema: schema_of::<K>,
+        }
+    }
+}
+
+/// Every stage kind binarylm knows, in the order shown to users.
+pub(crate) static KINDS: &[KindEntry] = &[KindEntry::of::<CommandParams>()];
+
+/// The entry for `kind`, if it is known.
+pub(crate) fn find_kind(kind: &str) -> Option<&'static KindEntry> {
+    KINDS.iter().find(|k| k.name == kind)
+}
+
+fn parse_kind<K: StageKind>(node: &Node) -> Result<StageParams, Vec<Issue>> {
+    let params: K = from_node(node)?;
+    let problems = params.validate();
+    if problems.is_empty() {
+        return Ok(params.into_params());
+    }
+    Err(problems
+        .into_iter()
+        .map(|p| {
+            let at = node.at_path(&p.path).unwrap_or(node);
+            Issue {
+                span: at.span,
+                width: at.width,
+                path: p.path,
+                kind: IssueKind::Invalid {
+                    message: p.message,
+                    hint: p.hint,
+                },
+            }
+        })
+        .collect())
+}
+
+fn schema_of<K: StageKind>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    K::json_schema(generator)
+}
