@@ -1,1 +1,47 @@
-//! registry crate
+//! The content-addressed artifact store and its registry: objects, stage results, runs,
+//! lineage, garbage collection, verification, the lockfile and the workspace lock.
+//!
+//! Files under the workspace are the source of truth; the sled database only indexes them and
+//! can be rebuilt from them (`Registry::rebuild`).
+
+mod clock;
+mod error;
+mod fsutil;
+mod gc;
+mod layout;
+mod lineage;
+mod lock;
+mod lockfile;
+mod merkle;
+mod meta;
+mod owner;
+mod rebuild;
+mod records;
+mod registry;
+mod resolve;
+mod run_record;
+mod runs;
+mod stage_result;
+mod staging;
+mod store;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use clock::{new_run_id, now_rfc3339};
+pub use error::{RegistryError, Result};
+pub use gc::{GcPolicy, GcReport};
+pub use layout::{DIGEST_HEX_LEN, MIN_PREFIX_LEN};
+pub use lineage::{Consumer, LineageInput, LineageTree, Producer};
+pub use lock::WorkspaceLock;
+pub use lockfile::{LockDiff, LockField, LockedStage, Lockfile, LOCKFILE_VERSION};
+pub use merkle::{hash_dir, FileEntry, Tree};
+pub use meta::{ObjectMeta, ProducedBy, OBJECT_META_VERSION};
+pub use rebuild::RebuildReport;
+pub use registry::Registry;
+pub use resolve::{Resolved, ResolvedBy};
+pub use run_record::{OutcomeStatus, RunRecord, RunStatus, StageOutcome};
+pub use stage_result::StageResult;
+pub use staging::Staging;
+pub use verify::{VerifyIssue, VerifyReport};

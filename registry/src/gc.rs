@@ -1,0 +1,264 @@
+//! Garbage collection: remove objects that nothing worth keeping refers to, the records of
+//! those objects, and temp dirs that no live process owns.
+//!
+//! Kept (with everything upstream of them, so a kept artifact's lineage stays whole): the
+//! latest result of every (manifest, stage), the outputs of the `keep_runs` most recent runs
+//! and of any run still going, and every digest named by a kept lockfile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{RegistryError, Result};
+use crate::fsutil::{list_dir, remove_file_if_exists, remove_tree, tree_size};
+use crate::layout::{check_digest, check_fingerprint, short};
+use crate::lockfile::Lockfile;
+use crate::owner::owner_alive;
+use crate::rebuild::json_files_in_shards;
+use crate::records::LineageEntry;
+use crate::registry::{consumer_key, get_json, stage_key, tree, Registry};
+use crate::run_record::RunStatus;
+use crate::stage_result::StageResult;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcPolicy {
+    /// Keep the outputs of this many most recent runs.
+    pub keep_runs: usize,
+    /// Keep every digest these lockfiles name (missing files are ignored).
+    pub keep_lockfiles: Vec<PathBuf>,
+}
+
+impl Default for GcPolicy {
+    fn default() -> GcPolicy {
+        GcPolicy {
+            keep_runs: 10,
+            keep_lockfiles: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// Objects kept.
+    pub kept: usize,
+    /// Digests of the objects removed (or that would be, in a dry run).
+    pub removed: Vec<String>,
+    /// Stage records removed because their object is gone.
+    pub records_removed: usize,
+    /// Temp dirs (interrupted stages, no live owner) removed.
+    pub tmp_removed: Vec<PathBuf>,
+    pub bytes_freed: u64,
+}
+
+impl fmt::Display for GcReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        write!(
+            f,
+            "{verb} {} object(s), {} stage record(s) and {} temp dir(s), freeing {}; kept {} object(s)",
+            self.removed.len(),
+            self.records_removed,
+            self.tmp_removed.len(),
+            human_bytes(self.bytes_freed),
+            self.kept
+        )?;
+        for d in &self.removed {
+            write!(f, "\n  {}", short(d))?;
+        }
+        Ok(())
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl Registry {
+    /// Collect garbage under `policy`; with `dry_run`, only report what would go.
+    pub fn gc(&self, policy: &GcPolicy, dry_run: bool) -> Result<GcReport> {
+        let keep = self.live_digests(policy)?;
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+
+        let results = self.results()?;
+        let mut by_digest: BTreeMap<&str, Vec<&StageResult>> = BTreeMap::new();
+        for r in &results {
+            by_digest.entry(r.digest.as_str()).or_default().push(r);
+        }
+
+        for digest in self.object_digests()? {
+            if keep.contains(&digest) {
+                report.kept += 1;
+                continue;
+            }
+            report.bytes_freed += tree_size(&self.layout.object_dir(&digest))
+                + tree_size(&self.layout.object_meta(&digest));
+            if !dry_run {
+                for r in by_digest.get(digest.as_str()).into_iter().flatten() {
+                    self.forget_result(r)?;
+                }
+                self.forget_lineage(&digest)?;
+                self.remove_object(&digest)?;
+            }
+            report.removed.push(digest);
+        }
+
+        // Records whose object was already gone before this gc: lookups miss them anyway.
+        for r in &results {
+            let collected_now = report.removed.binary_search(&r.digest).is_ok();
+            if collected_now || !self.has_object(&r.digest) {
+                report.records_removed += 1;
+                if !dry_run && !collected_now {
+                    self.forget_result(r)?;
+                }
+            }
+        }
+
+        self.collect_orphan_metadata(&mut report, dry_run)?;
+        self.collect_tmp(&mut report, dry_run)?;
+        if !dry_run {
+            self.flush()?;
+        }
+        Ok(report)
+    }
+
+    /// Digests to keep: the roots of `policy` and everything upstream of them.
+    fn live_digests(&self, policy: &GcPolicy) -> Result<BTreeSet<String>> {
+        let mut roots: Vec<String> = Vec::new();
+        for item in self.stage_latest.iter() {
+            let (_, fp) = item.map_err(RegistryError::index("listing stages"))?;
+            let fp = String::from_utf8_lossy(&fp);
+            if check_fingerprint(&fp).is_err() {
+                continue;
+            }
+            if let Some(r) = self.lookup(&fp)? {
+                roots.push(r.digest);
+            }
+        }
+        for (i, run) in self.runs()?.into_iter().enumerate() {
+            if i < policy.keep_runs || run.status == RunStatus::Running {
+                roots.extend(run.digests().map(str::to_string));
+            }
+        }
+        for path in &policy.keep_lockfiles {
+            // A lockfile that exists but cannot be read is an error: collecting what it names
+            // would break the reproducibility it promises.
+            if let Some(lock) = Lockfile::read(path)? {
+                roots.extend(lock.stages.into_values().map(|s| s.digest));
+            }
+        }
+
+        let mut keep = BTreeSet::new();
+        while let Some(digest) = roots.pop() {
+            if check_digest(&digest).is_err() || !keep.insert(digest.clone()) {
+                continue;
+            }
+            if let Some(entry) = get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, &digest)? {
+                roots.extend(entry.inputs.into_values());
+            }
+        }
+        Ok(keep)
+    }
+
+    /// Remove a stage result: its record file and its index entries.
+    fn forget_result(&self, r: &StageResult) -> Result<()> {
+        remove_file_if_exists(&self.layout.record(&r.fingerprint))?;
+        self.results
+            .remove(r.fingerprint.as_bytes())
+            .map_err(RegistryError::index("removing a result"))?;
+        let key = stage_key(&r.manifest, &r.stage);
+        let latest = self
+            .stage_latest
+            .get(key.as_bytes())
+            .map_err(RegistryError::index("reading the latest result of a stage"))?;
+        if latest.as_deref() == Some(r.fingerprint.as_bytes()) {
+            self.stage_latest
+                .remove(key.as_bytes())
+                .map_err(RegistryError::index(
+                    "removing the latest result of a stage",
+                ))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the lineage and consumer edges of an object that is being collected.
+    fn forget_lineage(&self, digest: &str) -> Result<()> {
+        if let Some(entry) = get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, digest)? {
+            for input in entry.inputs.values() {
+                self.consumers
+                    .remove(consumer_key(input, digest).as_bytes())
+                    .map_err(RegistryError::index("removing a consumer edge"))?;
+            }
+        }
+        self.lineage
+            .remove(digest.as_bytes())
+            .map_err(RegistryError::index("removing a lineage entry"))?;
+        let prefix = format!("{digest}\0");
+        for item in self.consumers.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item.map_err(RegistryError::index("listing consumers"))?;
+            self.consumers
+                .remove(key)
+                .map_err(RegistryError::index("removing a consumer edge"))?;
+        }
+        Ok(())
+    }
+
+    /// Metadata files whose object directory never appeared (a store interrupted before its
+    /// rename).
+    fn collect_orphan_metadata(&self, report: &mut GcReport, dry_run: bool) -> Result<()> {
+        for path in json_files_in_shards(&self.layout.objects())? {
+            if path.with_extension("").is_dir() {
+                continue;
+            }
+            report.bytes_freed += tree_size(&path);
+            if !dry_run {
+                remove_file_if_exists(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Staging dirs whose owner process is gone, and leftovers of object removal.
+    fn collect_tmp(&self, report: &mut GcReport, dry_run: bool) -> Result<()> {
+        let tmp = self.layout.tmp();
+        for name in list_dir(&tmp)? {
+            let path = tmp.join(&name);
+            if let Some(owned) = name.strip_suffix(".owner") {
+                // A marker without its dir is useless; with its dir it goes with the dir.
+                if !tmp.join(owned).exists() && !dry_run {
+                    remove_file_if_exists(&path)?;
+                }
+                continue;
+            }
+            let owner = tmp.join(format!("{name}.owner"));
+            if owner_alive(&owner) {
+                continue;
+            }
+            report.bytes_freed += tree_size(&path);
+            if !dry_run {
+                remove_tree(&path)?;
+                remove_file_if_exists(&owner)?;
+            }
+            report.tmp_removed.push(path);
+        }
+        Ok(())
+    }
+}
