@@ -28,6 +28,14 @@ pub enum RegistryError {
     },
 
     #[error(
+        "the registry index `{}` is already open in another process or elsewhere in this one\n\
+         hint: hold the `WorkspaceLock` before opening the registry, and open it once per process \
+         (clone the `Registry` to share it)",
+        path.display()
+    )]
+    IndexBusy { path: PathBuf },
+
+    #[error(
         "the registry index failed while {action}: {source}\n\
          hint: run `binarylm verify --rebuild` to rebuild the index from the store"
     )]

@@ -14,7 +14,15 @@ use crate::error::{IoContext, RegistryError, Result};
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).at("create directory", dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).at("create a temp file in", dir)?;
+    let mut builder = tempfile::Builder::new();
+    // Temp files are private (0600) by default; these become ordinary files (records, the
+    // lockfile) that other users and tools should be able to read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder.tempfile_in(dir).at("create a temp file in", dir)?;
     tmp.write_all(bytes).at("write", tmp.path().to_path_buf())?;
     tmp.as_file()
         .sync_all()

@@ -3,6 +3,17 @@
 //!
 //! Files under the workspace are the source of truth; the sled database only indexes them and
 //! can be rebuilt from them (`Registry::rebuild`).
+//!
+//! One stage execution, as the runtime drives it (under a held `WorkspaceLock`, with one
+//! `Registry` per process, cloned between tasks):
+//!
+//! 1. `lookup(fingerprint)`: a hit means reuse (`mark_reused` so `latest_for_stage` follows);
+//! 2. `staging(fingerprint)`: write into `out_dir()`; `existed` says checkpoints may be there;
+//! 3. `store(staging, produced_by)` → digest: the output is now an immutable object;
+//! 4. `commit(&StageResult)`: the result becomes visible to later lookups.
+//!
+//! A run is bracketed by `begin_run` / `finish_run`; `mark_stale_runs_interrupted` turns runs
+//! whose process died into `cancelled`.
 
 mod clock;
 mod error;

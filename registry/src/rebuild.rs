@@ -131,7 +131,16 @@ impl Registry {
             if !path.with_extension("").is_dir() {
                 continue;
             }
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             match read_json::<ObjectMeta>(&path, "object metadata", META_HINT) {
+                Ok(Some(meta)) if meta.digest != stem => report.skipped.push(format!(
+                    "`{}`: it describes object {}",
+                    path.display(),
+                    meta.digest
+                )),
                 Ok(Some(meta)) => {
                     self.artifacts
                         .insert(meta.digest.as_bytes(), encode(&meta, "object metadata")?)

@@ -81,6 +81,8 @@ impl Registry {
         let index = layout.index();
         let db = match open_index(&index) {
             Ok(db) => db,
+            // A busy index is not corrupt; moving it aside would pull it from under its user.
+            Err(e @ RegistryError::IndexBusy { .. }) => return Err(e),
             Err(_) => {
                 let stamp = crate::clock::new_run_id();
                 let aside = index.with_file_name(format!("registry.sled.corrupt-{stamp}"));
@@ -163,9 +165,17 @@ fn open_index(path: &Path) -> Result<sled::Db> {
         .path(path)
         .cache_capacity(INDEX_CACHE_BYTES)
         .open()
-        .map_err(|source| RegistryError::IndexOpen {
-            path: path.to_path_buf(),
-            source,
+        .map_err(|source| match &source {
+            // sled reports its own file lock being taken only through the message text.
+            sled::Error::Io(e) if e.to_string().contains("could not acquire lock") => {
+                RegistryError::IndexBusy {
+                    path: path.to_path_buf(),
+                }
+            }
+            _ => RegistryError::IndexOpen {
+                path: path.to_path_buf(),
+                source,
+            },
         })
 }
 

@@ -589,3 +589,34 @@ fn stale_running_runs_are_marked_cancelled() {
         RunStatus::Running
     );
 }
+
+#[test]
+fn a_second_open_is_busy_and_never_moved_aside() {
+    let ws = workspace();
+    let reg = Registry::open(&ws.root).expect("open");
+    let digest = build(&reg, &hex(1), "a", "x", &[]);
+    let err = Registry::open(&ws.root).expect_err("second open");
+    assert!(matches!(err, RegistryError::IndexBusy { .. }), "{err}");
+    let err = Registry::open_rebuilding(&ws.root).expect_err("second open");
+    assert!(matches!(err, RegistryError::IndexBusy { .. }), "{err}");
+    let names = crate::fsutil::list_dir(&ws.root).expect("list");
+    assert!(!names.iter().any(|n| n.contains("corrupt")), "{names:?}");
+    assert!(reg
+        .lookup(&hex(1))
+        .expect("lookup")
+        .is_some_and(|r| r.digest == digest));
+}
+
+#[cfg(unix)]
+#[test]
+fn record_files_are_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = workspace();
+    let reg = Registry::open(&ws.root).expect("open");
+    build(&reg, &hex(1), "a", "x", &[]);
+    let mode = fs::metadata(reg.layout.record(&hex(1)))
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+}
