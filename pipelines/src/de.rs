@@ -58,13 +58,31 @@ pub(crate) enum IssueKind {
 }
 
 /// The serde error type. Position and culprit are filled in by the innermost node that sees it.
+/// Boxed: errors travel through every `Result` of the deserializer, successes should stay small.
 #[derive(Debug)]
-pub(crate) struct Error {
+pub(crate) struct Error(Box<ErrorInner>);
+
+#[derive(Debug)]
+pub(crate) struct ErrorInner {
     kind: IssueKind,
     /// Already reported (or a consequence of an excluded node): nothing more to say.
     silent: bool,
     at: Option<(Span, usize, String)>,
     culprit: Option<u32>,
+}
+
+impl std::ops::Deref for Error {
+    type Target = ErrorInner;
+
+    fn deref(&self) -> &ErrorInner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorInner {
+        &mut self.0
+    }
 }
 
 impl fmt::Display for Error {
@@ -77,12 +95,12 @@ impl std::error::Error for Error {}
 
 impl Error {
     fn new(kind: IssueKind) -> Self {
-        Error {
+        Error(Box::new(ErrorInner {
             kind,
             silent: false,
             at: None,
             culprit: None,
-        }
+        }))
     }
 
     /// Attaches the node where the error surfaced, unless a deeper node already did.
@@ -193,6 +211,7 @@ pub(crate) fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<Issue
                 };
             }
             Err(error) => {
+                let error = *error.0;
                 if !error.silent {
                     let (span, width, path) =
                         error

@@ -146,7 +146,10 @@ impl fmt::Display for ManifestError {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error[{}]: {}", self.code.short(), self.message)?;
-        let number = self.span.map(|s| s.line.to_string()).unwrap_or_default();
+        let number = self
+            .span
+            .map(|s| s.line.to_string())
+            .unwrap_or_else(|| " ".to_string());
         let pad = " ".repeat(number.len());
         match self.span {
             None => writeln!(f, "{pad} --> {}", self.path.display())?,

@@ -315,11 +315,11 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
             continue; // reported as a duplicate stage
         }
         names.push(name);
-        let name_ok = check_stage_name(key, r);
+        // A stage with a bad name or bad resources still takes part in the reference checks
+        // below; its own errors are already recorded, so no manifest is returned anyway.
+        check_stage_name(key, r);
         if let Some(c) = check_stage(name, key, value, r) {
-            if name_ok {
-                checked.push(c);
-            }
+            checked.push(c);
         }
     }
 
@@ -327,7 +327,7 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
     checked.into_iter().map(|c| c.stage).collect()
 }
 
-fn check_stage_name(key: &Node, r: &mut Reporter<'_>) -> bool {
+fn check_stage_name(key: &Node, r: &mut Reporter<'_>) {
     let name = key.text().unwrap_or("");
     let valid = name.len() <= MAX_STAGE_NAME
         && name
@@ -364,7 +364,6 @@ fn check_stage_name(key: &Node, r: &mut Reporter<'_>) -> bool {
             Some(hint),
         );
     }
-    valid
 }
 
 fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Option<Checked> {
@@ -431,8 +430,11 @@ fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Opt
     };
 
     let kind = kind?;
-    // The kind's params are the stage's mapping without the keys every stage shares.
+    // The kind's params are the stage's mapping without the keys every stage shares. It takes
+    // the stage key's position, so "missing `run`" points at the stage that lacks it.
     let params_node = Node {
+        span: key.span,
+        width: key.width,
         value: NodeValue::Map(
             entries
                 .iter()
@@ -453,7 +455,7 @@ fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Opt
         stage: Stage {
             name: name.to_string(),
             params: params?,
-            resources: resources?,
+            resources: resources.unwrap_or_default(),
             span: key.span,
         },
         params_node,
@@ -630,12 +632,10 @@ fn report_issues(issues: Vec<Issue>, place: &Where<'_>, r: &mut Reporter<'_>) {
     for issue in issues {
         let key = place.key(&issue.path);
         let top_key = key.split(['.', '[']).next().unwrap_or("").to_string();
-        let doc_hint = |fallback: String| {
-            place
-                .doc(&key)
-                .or_else(|| place.doc(&top_key))
-                .map(|d| format!("`{top_key}`: {d}"))
-                .unwrap_or(fallback)
+        let doc_hint = |fallback: String| match (place.doc(&key), place.doc(&top_key)) {
+            (Some(d), _) => format!("`{key}`: {d}"),
+            (None, Some(d)) => format!("`{top_key}`: {d}"),
+            (None, None) => fallback,
         };
         let resources = place.is_resources();
         let (code, message, hint) = match issue.kind {

@@ -190,6 +190,21 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The key node of the last step of `path` (`env.FOO` → the `FOO` key), if it is a key.
+    pub(crate) fn key_at_path(&self, path: &str) -> Option<&Node> {
+        let (parent, key) = match path.rsplit_once('.') {
+            Some((parent, key)) => (self.at_path(parent)?, key),
+            None => (self, path),
+        };
+        parent
+            .as_map()?
+            .iter()
+            .find(|(k, _)| k.text() == Some(key))
+            .map(|(k, _)| k)
+    }
+}
+
 fn shorten(text: &str) -> String {
     const MAX: usize = 40;
     let one_line = text.lines().next().unwrap_or("");

@@ -49,6 +49,7 @@ impl StageKind for CommandParams {
         if self.run.trim().is_empty() {
             problems.push(Invalid {
                 path: "run".to_string(),
+                on_key: false,
                 message: "`run` is empty".to_string(),
                 hint: Some(
                     "give the shell command to run, e.g. `run: python score.py`".to_string(),
@@ -59,6 +60,7 @@ impl StageKind for CommandParams {
             if dep.trim().is_empty() {
                 problems.push(Invalid {
                     path: format!("deps[{i}]"),
+                    on_key: false,
                     message: format!("`deps[{i}]` is empty"),
                     hint: Some("list files or directories, relative to the manifest".to_string()),
                 });
@@ -73,6 +75,7 @@ impl StageKind for CommandParams {
             if !valid {
                 problems.push(Invalid {
                     path: format!("env.{name}"),
+                    on_key: true,
                     message: format!("`{name}` is not a valid environment variable name"),
                     hint: Some(
                         "use letters, digits and `_`, not starting with a digit".to_string(),
@@ -81,9 +84,10 @@ impl StageKind for CommandParams {
             } else if name.starts_with(RESERVED_ENV_PREFIX) {
                 problems.push(Invalid {
                     path: format!("env.{name}"),
-                    message: format!("`{name}` is reserved for binarylm"),
+                on_key: true,
+                    message: format!("environment variable `{name}` is reserved"),
                     hint: Some(format!(
-                        "variables starting with `{RESERVED_ENV_PREFIX}` are set by binarylm; pick another name"
+                        "binarylm sets `{RESERVED_ENV_PREFIX}OUT` and `{RESERVED_ENV_PREFIX}INPUT_<NAME>` itself; pick another name"
                     )),
                 });
             }

@@ -20,6 +20,8 @@ use crate::yaml::Node;
 pub(crate) struct Invalid {
     /// Key path inside the params (`env.FOO`, `deps[0]`).
     pub path: String,
+    /// Point at the key itself (a bad name) rather than its value.
+    pub on_key: bool,
     pub message: String,
     pub hint: Option<String>,
 }
@@ -124,7 +126,12 @@ fn parse_kind<K: StageKind>(node: &Node) -> Result<StageParams, Vec<Issue>> {
     Err(problems
         .into_iter()
         .map(|p| {
-            let at = node.at_path(&p.path).unwrap_or(node);
+            let found = if p.on_key {
+                node.key_at_path(&p.path)
+            } else {
+                node.at_path(&p.path)
+            };
+            let at = found.unwrap_or(node);
             Issue {
                 span: at.span,
                 width: at.width,

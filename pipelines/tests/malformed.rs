@@ -1,0 +1,229 @@
+//! Every class of manifest error, one fixture each (plus one with several errors at once):
+//! the error code, its line:col, and a snapshot of the rendered message.
+
+use std::path::Path;
+
+use pipelines::ManifestErrors;
+
+fn errors_of(name: &str) -> ManifestErrors {
+    // A relative path, as a user would type it: rendered messages must show it unchanged.
+    let path = format!("tests/malformed/{name}.yaml");
+    match pipelines::load(Path::new(&path)) {
+        Ok(manifest) => panic!("{path} loaded but should not: {manifest:?}"),
+        Err(errors) => errors,
+    }
+}
+
+/// Asserts the errors' (code, line, col) and snapshots the rendering.
+fn check(name: &str, expected: &[(&str, usize, usize)]) {
+    let errors = errors_of(name);
+    let found: Vec<(&str, usize, usize)> = errors
+        .errors
+        .iter()
+        .map(|e| {
+            let (line, col) = e.span.map(|s| (s.line, s.col)).unwrap_or((0, 0));
+            (e.code(), line, col)
+        })
+        .collect();
+    assert_eq!(found, expected, "\n{errors}");
+    for error in &errors.errors {
+        assert!(error.hint.is_some(), "no hint for {}", error.code());
+        assert_eq!(
+            error.path,
+            Path::new(&format!("tests/malformed/{name}.yaml"))
+        );
+    }
+    let rendered = errors.to_string();
+    assert!(!rendered.contains('\x1b'), "no colours in Display");
+    insta::assert_snapshot!(name, rendered);
+}
+
+#[test]
+fn syntax() {
+    check("syntax", &[("manifest::syntax", 6, 8)]);
+}
+
+#[test]
+fn empty() {
+    check("empty", &[("manifest::empty", 0, 0)]);
+}
+
+#[test]
+fn not_a_mapping() {
+    check("not_a_mapping", &[("manifest::not-a-mapping", 1, 1)]);
+}
+
+#[test]
+fn missing_name() {
+    check("missing_name", &[("manifest::missing-key", 1, 1)]);
+}
+
+#[test]
+fn missing_stages() {
+    check("missing_stages", &[("manifest::missing-key", 1, 1)]);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    check("unknown_top_level_key", &[("manifest::unknown-key", 2, 1)]);
+}
+
+#[test]
+fn stages_empty() {
+    check("stages_empty", &[("manifest::invalid-stages", 2, 9)]);
+}
+
+#[test]
+fn stages_not_a_mapping() {
+    check(
+        "stages_not_a_mapping",
+        &[("manifest::invalid-stages", 3, 3)],
+    );
+}
+
+#[test]
+fn stage_not_a_mapping() {
+    check(
+        "stage_not_a_mapping",
+        &[("manifest::stage-not-a-mapping", 3, 9)],
+    );
+}
+
+#[test]
+fn missing_kind() {
+    check("missing_kind", &[("manifest::missing-kind", 3, 3)]);
+}
+
+#[test]
+fn unknown_kind() {
+    check("unknown_kind", &[("manifest::unknown-kind", 4, 11)]);
+}
+
+#[test]
+fn unknown_key() {
+    check("unknown_key", &[("manifest::unknown-key", 7, 5)]);
+}
+
+#[test]
+fn wrong_type_seed() {
+    check("wrong_type_seed", &[("manifest::wrong-type", 2, 7)]);
+}
+
+#[test]
+fn wrong_type_inputs() {
+    check("wrong_type_inputs", &[("manifest::wrong-type", 6, 13)]);
+}
+
+#[test]
+fn missing_run() {
+    check("missing_run", &[("manifest::missing-param", 3, 3)]);
+}
+
+#[test]
+fn duplicate_stage() {
+    check("duplicate_stage", &[("manifest::duplicate-stage", 6, 3)]);
+}
+
+#[test]
+fn invalid_stage_name() {
+    check(
+        "invalid_stage_name",
+        &[("manifest::invalid-stage-name", 3, 3)],
+    );
+}
+
+#[test]
+fn unknown_stage() {
+    check("unknown_stage", &[("manifest::unknown-stage", 9, 20)]);
+}
+
+#[test]
+fn self_reference() {
+    check("self_reference", &[("manifest::self-reference", 6, 14)]);
+}
+
+#[test]
+fn cycle() {
+    check("cycle", &[("manifest::cycle", 6, 14)]);
+}
+
+#[test]
+fn alias_bomb() {
+    check("alias_bomb", &[("manifest::alias-bomb", 5, 45)]);
+}
+
+#[test]
+fn duplicate_key() {
+    check("duplicate_key", &[("manifest::duplicate-key", 7, 5)]);
+}
+
+#[test]
+fn negative_resources() {
+    check(
+        "negative_resources",
+        &[("manifest::invalid-resources", 6, 37)],
+    );
+}
+
+#[test]
+fn zero_threads() {
+    check("zero_threads", &[("manifest::invalid-resources", 7, 16)]);
+}
+
+#[test]
+fn multiple_documents() {
+    check(
+        "multiple_documents",
+        &[("manifest::multiple-documents", 6, 1)],
+    );
+}
+
+#[test]
+fn invalid_env() {
+    check(
+        "invalid_env",
+        &[
+            ("manifest::invalid-value", 7, 7),
+            ("manifest::invalid-value", 8, 7),
+        ],
+    );
+}
+
+#[test]
+fn many_errors_are_all_reported() {
+    check(
+        "many_errors",
+        &[
+            ("manifest::invalid-value", 3, 7),
+            ("manifest::unknown-key", 8, 5),
+            ("manifest::unknown-kind", 10, 11),
+            ("manifest::unknown-stage", 14, 25),
+            ("manifest::invalid-resources", 15, 26),
+            ("manifest::invalid-stage-name", 16, 3),
+            ("manifest::duplicate-stage", 19, 3),
+        ],
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let errors = errors_of("does_not_exist");
+    assert_eq!(errors.codes(), vec!["manifest::io"]);
+    assert!(errors
+        .to_string()
+        .contains("tests/malformed/does_not_exist.yaml"));
+}
+
+#[test]
+fn every_fixture_has_a_test() {
+    let source = include_str!("malformed.rs");
+    for entry in std::fs::read_dir("tests/malformed").expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        assert!(
+            source.contains(&format!("check(\"{stem}\""))
+                || source.contains(&format!("\"{stem}\",")),
+            "fixture {stem} is not checked"
+        );
+    }
+}
