@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Prepares a checkout for building: a Python virtualenv holding the torch==2.11.0 wheel (the
+# libtorch that tch 0.24 links against) and `<repo>/.libtorch`, a symlink to that wheel's
+# `site-packages/torch`, which .cargo/config.toml hands to torch-sys as LIBTORCH.
+#
+# Idempotent: a venv that already holds the right torch is reused as is. Concurrent runs against
+# one shared venv (BINARYLM_VENV) serialize on a lock file next to it.
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+TORCH_VERSION="2.11.0"
+MIN_PYTHON="3.10"
+venv="$BINARYLM_VENV"
+link="$BINARYLM_REPO/.libtorch"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+    printf 'setup: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# --- Rust -----------------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    die "no 'cargo' on PATH. Install a Rust toolchain (https://rustup.rs), e.g.
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
+then open a new shell (or 'source \$HOME/.cargo/env') and run this again."
+fi
+say "cargo: $(cargo --version)"
+
+# --- Python ---------------------------------------------------------------------------------
+python_ok() {
+    "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1
+}
+
+find_python() {
+    local candidate
+    for candidate in ${PYTHON:+"$PYTHON"} python3 python3.13 python3.12 python3.11 python3.10; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate"; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Prints the installed torch version of a venv (without its +local part), or nothing.
+# Reads the package metadata instead of importing torch, which takes seconds.
+venv_torch_version() {
+    "$venv/bin/python" - <<'PY' 2>/dev/null || true
+from importlib import metadata
+try:
+    print(metadata.version("torch").split("+")[0])
+except metadata.PackageNotFoundError:
+    pass
+PY
+}
+
+mkdir -p "$(dirname "$venv")"
+if command -v flock >/dev/null 2>&1; then
+    # The lock lives outside the repository (a venv inside it would leave an untracked file).
+    lock_dir="${XDG_CACHE_HOME:-$HOME/.cache}/binarylm/locks"
+    mkdir -p "$lock_dir"
+    exec 9>"$lock_dir/venv-$(printf '%s' "$venv" | sha256sum | cut -c1-16).lock"
+    if ! flock -n 9; then
+        say "waiting for another setup using $venv ..."
+        flock 9
+    fi
+fi
+
+if [ -x "$venv/bin/python" ] && ! python_ok "$venv/bin/python"; then
+    say "the venv at $venv has a broken or too old Python; recreating it"
+    rm -rf "$venv"
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    python="$(find_python)" ||
+        die "need Python >= $MIN_PYTHON (looked for \$PYTHON, python3, python3.13 ... python3.10).
+Install it, e.g. 'apt-get install python3 python3-venv', or point PYTHON at one."
+    say "python: $python ($("$python" --version 2>&1))"
+    say "creating virtualenv at $venv"
+    if ! "$python" -m venv "$venv"; then
+        rm -rf "$venv"
+        die "'$python -m venv' failed. On Debian/Ubuntu install the venv module: apt-get install python3-venv"
+    fi
+else
+    say "virtualenv: $venv ($("$venv/bin/python" --version 2>&1))"
+fi
+
+have="$(venv_torch_version)"
+if [ "$have" = "$TORCH_VERSION" ]; then
+    say "torch $have already installed"
+else
+    say "installing torch==$TORCH_VERSION into $venv${have:+ (found $have)}"
+    say "  (the wheel and its CUDA libraries are ~3 GB to download and ~5 GB on disk)"
+    pip_args=(install --disable-pip-version-check --progress-bar off)
+    if [ -n "${BINARYLM_TORCH_INDEX_URL:-}" ]; then
+        say "  from index $BINARYLM_TORCH_INDEX_URL"
+        pip_args+=(--index-url "$BINARYLM_TORCH_INDEX_URL")
+    fi
+    "$venv/bin/python" -m pip "${pip_args[@]}" "torch==$TORCH_VERSION"
+    have="$(venv_torch_version)"
+    [ "$have" = "$TORCH_VERSION" ] || die "after pip install, the venv holds torch '${have:-none}', not $TORCH_VERSION"
+fi
+
+# Python packages needed only by tests, if the project lists any. A stamp in the venv keeps
+# reruns from calling pip while the list is unchanged.
+test_reqs="$BINARYLM_REPO/scripts/requirements-test.txt"
+if [ -f "$test_reqs" ]; then
+    stamp="$venv/.binarylm-requirements-test.sha256"
+    digest="$(sha256sum "$test_reqs" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null || true)" = "$digest" ]; then
+        say "test requirements already installed"
+    else
+        say "installing test requirements from scripts/requirements-test.txt"
+        "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r "$test_reqs"
+        printf '%s\n' "$digest" >"$stamp"
+    fi
+fi
+
+# --- .libtorch ------------------------------------------------------------------------------
+torch_dir="$("$venv/bin/python" -c \
+    'import importlib.util; print(importlib.util.find_spec("torch").submodule_search_locations[0])')"
+for needed in lib/libtorch_cpu.so lib/libc10.so include/torch; do
+    [ -e "$torch_dir/$needed" ] || die "$torch_dir has no $needed: not a usable libtorch"
+done
+
+if [ -e "$link" ] && [ ! -L "$link" ]; then
+    die "$link exists and is not a symlink; move it away and run this again"
+fi
+if [ "$(readlink "$link" 2>/dev/null || true)" = "$torch_dir" ]; then
+    say "$link -> $torch_dir (unchanged)"
+else
+    ln -sfn "$torch_dir" "$link"
+    say "linked $link -> $torch_dir"
+fi
+
+if [ -e "$torch_dir/lib/libtorch_cuda.so" ]; then
+    say "this libtorch has CUDA support: 'device: auto' uses a GPU when one is present"
+else
+    say "this libtorch is CPU-only"
+fi
+say "LIBTORCH=$(realpath "$link")"
+say "done"
