@@ -1,1 +1,46 @@
-fn main() {}
+//! The `binarylm` binary: parses arguments, calls the library crates, prints, and picks the
+//! exit code. All real work lives in `pipelines`, `registry`, `runtime` and `stages`.
+
+mod cli;
+mod commands;
+mod error;
+mod logging;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; usage errors exit 2 (clap's own convention).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { error::EXIT_INPUT } else { 0 });
+        }
+    };
+    logging::init(cli.global.verbose, cli.global.quiet);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => e.report(),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Run(args) => commands::run::run(args, g),
+        Command::Plan(args) => commands::plan::plan(args, g),
+        Command::Status(args) => commands::status::status(args, g),
+        Command::Show(args) => commands::show::show(args, g),
+        Command::Lineage(args) => commands::show::lineage(args, g),
+        Command::Gc(args) => commands::maintenance::gc(args, g),
+        Command::Verify(args) => commands::maintenance::verify(args, g),
+        Command::Schema => commands::schema::schema(),
+        Command::Doctor => commands::doctor::doctor(g),
+    }
+}

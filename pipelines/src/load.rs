@@ -113,9 +113,16 @@ fn report_tree_error(error: &TreeError, r: &mut Reporter<'_>) {
             format!("invalid YAML: {message}"),
             Some("check indentation, `key: value` spacing, and unclosed brackets or quotes".to_string()),
         ),
-        TreeError::Empty => r.file(
+        // Reported at 1:1 so that every manifest error has a line and column to jump to.
+        TreeError::Empty => r.at(
             ErrorCode::Empty,
-            "the manifest is empty",
+            crate::Span {
+                line: 1,
+                col: 1,
+                offset: 0,
+            },
+            1,
+            "the manifest is empty (no YAML content, only whitespace or comments)",
             Some("start with `name: my-pipeline` and a `stages:` mapping".to_string()),
         ),
         TreeError::MultipleDocuments { span } => r.at(

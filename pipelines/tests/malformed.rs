@@ -45,7 +45,7 @@ fn syntax() {
 
 #[test]
 fn empty() {
-    check("empty", &[("manifest::empty", 0, 0)]);
+    check("empty", &[("manifest::empty", 1, 1)]);
 }
 
 #[test]

@@ -1,0 +1,638 @@
+//! Running a manifest: one dagrs node per stage, edges from references.
+//!
+//! dagrs edges are channels, not start barriers: every node starts at once and first drains its
+//! input channels, receiving each upstream stage's outcome. So the story of a node is: wait for
+//! upstream outcomes → skip if one did not produce an artifact → fingerprint → reuse or run
+//! (inside the resource budget) → store → commit → tell downstream. Nodes never return a dagrs
+//! error: failure, skipping and cancellation are ours to decide (fail-fast or `--keep-going`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use dagrs::{
+    async_trait::async_trait, Action, Content, DefaultNode, EnvVar, Graph, InChannels, Node,
+    NodeTable, OutChannels, Output,
+};
+use pipelines::Manifest;
+use registry::{Lockfile, OutcomeStatus, ProducedBy, Registry, RunRecord, RunStatus, StageResult};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{StageContext, StageLog, StageProgress};
+use crate::error::{RuntimeError, StageError};
+use crate::fingerprints;
+use crate::kind::Kinds;
+use crate::plan::{decide, short, Decision};
+use crate::progress::Reporter;
+use crate::report::{format_duration, RunReport, StageReport};
+use crate::resources::Budget;
+
+/// How to run (the resolved form of `binarylm run`'s flags).
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Stages running at once.
+    pub jobs: usize,
+    /// CPU thread budget shared by running stages.
+    pub threads: usize,
+    /// Keep running what does not depend on a failed stage.
+    pub keep_going: bool,
+    /// Re-run these stages even if cached.
+    pub force: Vec<String>,
+    /// `pipeline.lock` must match exactly; it is checked, never rewritten.
+    pub locked: bool,
+    /// Fired by Ctrl-C / SIGTERM.
+    pub cancel: CancellationToken,
+    pub reporter: Reporter,
+}
+
+impl RunOptions {
+    pub fn new(reporter: Reporter) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        RunOptions {
+            jobs: cores,
+            threads: cores,
+            keep_going: false,
+            force: Vec::new(),
+            locked: false,
+            cancel: CancellationToken::new(),
+            reporter,
+        }
+    }
+}
+
+/// What a node tells its downstream nodes: the digest of its artifact, or that it has none.
+struct Upstream {
+    stage: String,
+    digest: Option<String>,
+}
+
+struct Shared {
+    manifest: Arc<Manifest>,
+    registry: Arc<Registry>,
+    kinds: Kinds,
+    budget: Budget,
+    reporter: Reporter,
+    /// Cancels the rest of the run (user interrupt, or fail-fast).
+    run_cancel: CancellationToken,
+    /// Only the user's interrupt (to tell "cancelled" from "skipped after a failure").
+    user_cancel: CancellationToken,
+    keep_going: bool,
+    force: BTreeSet<String>,
+    lock: Option<Lockfile>,
+    run_id: String,
+    log_dir: PathBuf,
+    reports: Mutex<BTreeMap<usize, StageReport>>,
+}
+
+impl Shared {
+    fn record(&self, idx: usize, report: StageReport) {
+        if let Ok(mut r) = self.reports.lock() {
+            r.insert(idx, report);
+        }
+    }
+}
+
+struct StageAction {
+    idx: usize,
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl Action for StageAction {
+    async fn run(
+        &self,
+        in_channels: &mut InChannels,
+        out_channels: &mut OutChannels,
+        _env: Arc<EnvVar>,
+    ) -> Output {
+        let upstream: Vec<Option<Arc<Upstream>>> = in_channels
+            .map(|content| content.ok().and_then(|c| c.into_inner::<Upstream>()))
+            .await;
+        let report = self.execute(upstream).await;
+        let message = Upstream {
+            stage: report.stage.clone(),
+            digest: match report.status {
+                OutcomeStatus::Ran | OutcomeStatus::Cached => report.digest.clone(),
+                _ => None,
+            },
+        };
+        self.shared.record(self.idx, report);
+        out_channels.broadcast(Content::new(message)).await;
+        Output::empty()
+    }
+}
+
+impl StageAction {
+    async fn execute(&self, upstream: Vec<Option<Arc<Upstream>>>) -> StageReport {
+        let sh = &self.shared;
+        let stage = &sh.manifest.stages[self.idx];
+        let mut report = StageReport {
+            stage: stage.name.clone(),
+            kind: stage.params.kind().to_string(),
+            status: OutcomeStatus::Skipped,
+            fingerprint: None,
+            digest: None,
+            duration_ms: 0,
+            metrics: BTreeMap::new(),
+            headline: None,
+            error: None,
+            reasons: Vec::new(),
+            log: None,
+        };
+
+        // 1. Upstream outcomes.
+        let mut inputs = BTreeMap::new();
+        let mut missing = Vec::new();
+        for up in &upstream {
+            match up.as_deref() {
+                Some(Upstream {
+                    stage,
+                    digest: Some(d),
+                }) => {
+                    inputs.insert(stage.clone(), d.clone());
+                }
+                Some(Upstream {
+                    stage,
+                    digest: None,
+                }) => missing.push(stage.clone()),
+                None => missing.push("(unknown)".to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            report.error = Some(format!(
+                "upstream {} did not produce an artifact",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            return report;
+        }
+        if sh.run_cancel.is_cancelled() {
+            return self.not_started(report);
+        }
+
+        // 2. Fingerprint and cache decision.
+        let Some(kind) = sh.kinds.get(stage.params.kind()).cloned() else {
+            return self.fail(
+                report,
+                format!("no implementation for kind `{}`", stage.params.kind()),
+            );
+        };
+        let deps = match fingerprints::dep_digests(&sh.manifest, stage) {
+            Ok(d) => d,
+            Err(e) => return self.fail(report, e.to_string()),
+        };
+        let input =
+            fingerprints::input_for(&sh.manifest, stage, kind.version(), inputs.clone(), deps);
+        let fp = pipelines::fingerprint(&input);
+        report.fingerprint = Some(fp.clone());
+        if let Some(lock) = &sh.lock {
+            match lock.stages.get(&stage.name) {
+                Some(entry) if entry.fingerprint == fp => {}
+                Some(entry) => {
+                    return self.fail(
+                        report,
+                        format!(
+                            "fingerprint {} differs from pipeline.lock ({}): params, inputs or dependencies changed since the lock was written (run without --locked to update it)",
+                            short(&fp),
+                            short(&entry.fingerprint)
+                        ),
+                    )
+                }
+                None => {
+                    return self.fail(
+                        report,
+                        "not in pipeline.lock (run without --locked to update it)".to_string(),
+                    )
+                }
+            }
+        }
+        let forced = sh.force.contains(&stage.name);
+        let decision = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
+            Ok(d) => d,
+            Err(e) => return self.fail(report, e.to_string()),
+        };
+        let reasons = match decision {
+            Decision::Reuse(found) => {
+                // A reused older result (say, a param edited back) becomes the stage's latest,
+                // so `plan` explains the next change against what is actually current.
+                let manifest_key = sh.manifest.path.to_string_lossy();
+                if let Err(e) = sh.registry.mark_reused(&manifest_key, &stage.name, &fp) {
+                    return self.fail(report, e.to_string());
+                }
+                report.status = OutcomeStatus::Cached;
+                report.digest = Some(found.digest.clone());
+                report.metrics = found.metrics.clone();
+                report.headline = found.headline.clone();
+                sh.reporter.say(&format!(
+                    "· {} cached ({})",
+                    stage.name,
+                    short(&found.digest)
+                ));
+                return self.check_lock_digest(report);
+            }
+            Decision::Run(reasons) => reasons,
+        };
+        report.reasons = reasons;
+
+        // 3. Wait for a slot in the budget (or for the run to be cancelled).
+        let grant = tokio::select! {
+            g = sh.budget.acquire(&stage.resources) => g,
+            _ = sh.run_cancel.cancelled() => None,
+        };
+        let Some(grant) = grant else {
+            return self.not_started(report);
+        };
+        if sh.run_cancel.is_cancelled() {
+            return self.not_started(report);
+        }
+
+        // 4. Run, store, commit — blocking work, off the async threads.
+        sh.reporter.say(&format!(
+            "▶ {} running ({})",
+            stage.name,
+            report.reasons.join("; ")
+        ));
+        let log_path = sh.log_dir.join(format!("{}.log", stage.name));
+        report.log = Some(log_path.display().to_string());
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        let idx = self.idx;
+        let threads = grant.threads;
+        let fp_for_run = fp.clone();
+        let inputs_for_run = inputs.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            run_and_store(
+                &shared,
+                idx,
+                &fp_for_run,
+                &input,
+                &inputs_for_run,
+                threads,
+                &log_path,
+            )
+        })
+        .await;
+        drop(grant);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(Ok(stored)) => {
+                report.status = OutcomeStatus::Ran;
+                report.digest = Some(stored.digest.clone());
+                report.metrics = stored.metrics.clone();
+                report.headline = stored.headline.clone();
+                sh.reporter.say(&format!(
+                    "✓ {} ran in {} ({})",
+                    stage.name,
+                    format_duration(report.duration_ms),
+                    short(&stored.digest)
+                ));
+                self.check_lock_digest(report)
+            }
+            Ok(Err(StageError::Cancelled)) => {
+                report.status = OutcomeStatus::Cancelled;
+                report.error = Some("cancelled while running".to_string());
+                sh.reporter.say(&format!("✗ {} cancelled", stage.name));
+                report
+            }
+            Ok(Err(e)) => self.fail(report, e.to_string()),
+            Err(join) => self.fail(report, format!("stage thread panicked: {join}")),
+        }
+    }
+
+    /// With `--locked`, a reproduced output must be byte-identical to the locked one.
+    fn check_lock_digest(&self, report: StageReport) -> StageReport {
+        let Some(lock) = &self.shared.lock else {
+            return report;
+        };
+        let (Some(entry), Some(digest)) = (lock.stages.get(&report.stage), report.digest.clone())
+        else {
+            return report;
+        };
+        if entry.digest == digest {
+            return report;
+        }
+        let msg = format!(
+            "output {} differs from pipeline.lock ({}): the stage is not reproducible here",
+            short(&digest),
+            short(&entry.digest)
+        );
+        self.fail(report, msg)
+    }
+
+    fn not_started(&self, mut report: StageReport) -> StageReport {
+        if self.shared.user_cancel.is_cancelled() {
+            report.status = OutcomeStatus::Cancelled;
+            report.error = Some("run interrupted before this stage started".to_string());
+        } else {
+            report.status = OutcomeStatus::Skipped;
+            report.error = Some("not started: the run stopped after a failure".to_string());
+        }
+        report
+    }
+
+    fn fail(&self, mut report: StageReport, message: String) -> StageReport {
+        report.status = OutcomeStatus::Failed;
+        self.shared.reporter.say(&format!(
+            "✗ {} failed: {}",
+            report.stage,
+            first_line(&message)
+        ));
+        report.error = Some(message);
+        if !self.shared.keep_going {
+            self.shared.run_cancel.cancel();
+        }
+        report
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+struct Stored {
+    digest: String,
+    metrics: BTreeMap<String, f64>,
+    headline: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_and_store(
+    sh: &Shared,
+    idx: usize,
+    fingerprint: &str,
+    input: &pipelines::FingerprintInput,
+    inputs: &BTreeMap<String, String>,
+    threads: usize,
+    log_path: &std::path::Path,
+) -> Result<Stored, StageError> {
+    let started_at = Instant::now();
+    let started_at_text = registry::now_rfc3339();
+    let stage = &sh.manifest.stages[idx];
+    let kind = sh
+        .kinds
+        .get(stage.params.kind())
+        .ok_or_else(|| StageError::Failed(format!("no kind `{}`", stage.params.kind())))?;
+    let log =
+        StageLog::create(log_path).map_err(|e| StageError::io("creating the stage log", e))?;
+    let staging = sh
+        .registry
+        .staging(fingerprint)
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    let out_dir = staging.out_dir();
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| StageError::io(format!("creating {}", out_dir.display()), e))?;
+    let input_paths = inputs
+        .iter()
+        .map(|(name, digest)| (name.clone(), sh.registry.object_path(digest)))
+        .collect();
+    let bar = sh.reporter.stage_bar(&stage.name);
+    let ctx = StageContext {
+        manifest: &sh.manifest,
+        stage,
+        out_dir,
+        work_dir: staging.path().to_path_buf(),
+        resumed: staging.existed,
+        inputs: input_paths,
+        fingerprint: fingerprint.to_string(),
+        seed: sh.manifest.seed,
+        threads,
+        log: log.clone(),
+        progress: StageProgress::new(bar.clone()),
+        cancel: sh.run_cancel.clone(),
+    };
+    let outcome = kind.run(&ctx);
+    bar.finish();
+    let metrics = outcome?;
+    if sh.run_cancel.is_cancelled() && sh.user_cancel.is_cancelled() {
+        // Finished just as the user interrupted: still a complete artifact, keep it.
+        log.line("run interrupted after this stage finished; keeping its artifact");
+    }
+    let digest = sh
+        .registry
+        .store(
+            staging,
+            ProducedBy {
+                stage: stage.name.clone(),
+                fingerprint: fingerprint.to_string(),
+                pipeline: sh.manifest.name.clone(),
+            },
+        )
+        .map_err(|e| StageError::Failed(format!("storing the artifact: {e}")))?;
+    let headline = metrics.headline.clone();
+    let result = StageResult {
+        fingerprint: fingerprint.to_string(),
+        digest: digest.clone(),
+        stage: stage.name.clone(),
+        kind: stage.params.kind().to_string(),
+        manifest: sh.manifest.path.to_string_lossy().into_owned(),
+        pipeline: sh.manifest.name.clone(),
+        inputs: inputs.clone(),
+        fingerprint_input: serde_json::to_value(input).unwrap_or(serde_json::Value::Null),
+        metrics: metrics.metrics.clone(),
+        headline: headline.clone(),
+        run_id: sh.run_id.clone(),
+        started_at: started_at_text,
+        duration_ms: started_at.elapsed().as_millis() as u64,
+        device: metrics.device.clone().unwrap_or_else(|| "cpu".to_string()),
+        binarylm_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    sh.registry
+        .commit(&result)
+        .map_err(|e| StageError::Failed(format!("committing the result: {e}")))?;
+    Ok(Stored {
+        digest,
+        metrics: metrics.metrics,
+        headline,
+    })
+}
+
+/// Runs the manifest. The caller holds the workspace lock.
+pub async fn run(
+    manifest: Arc<Manifest>,
+    registry: Arc<Registry>,
+    kinds: Kinds,
+    opts: RunOptions,
+) -> Result<RunReport, RuntimeError> {
+    let started = Instant::now();
+    for stage in &manifest.stages {
+        if kinds.get(stage.params.kind()).is_none() {
+            return Err(RuntimeError::UnknownKind(stage.params.kind().to_string()));
+        }
+    }
+    for f in &opts.force {
+        if !manifest.stages.iter().any(|s| &s.name == f) {
+            return Err(RuntimeError::UnknownForce(f.clone()));
+        }
+    }
+    // Missing dependency files are bad input: report them before anything runs (exit 2),
+    // not as a stage failure halfway through.
+    for stage in &manifest.stages {
+        for dep in fingerprints::declared_deps(stage) {
+            let path = manifest.dir.join(dep);
+            if let Err(source) = std::fs::metadata(&path) {
+                return Err(RuntimeError::Dependency {
+                    stage: stage.name.clone(),
+                    path: dep.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    let lock_path = lockfile_path(&manifest);
+    let lock = if opts.locked {
+        let lock = Lockfile::read(&lock_path)?.ok_or_else(|| {
+            RuntimeError::Locked(format!(
+                "--locked: no lockfile at {} (run once without --locked to create it)",
+                lock_path.display()
+            ))
+        })?;
+        let in_manifest: BTreeSet<&str> = manifest.stages.iter().map(|s| s.name.as_str()).collect();
+        let in_lock: BTreeSet<&str> = lock.stages.keys().map(String::as_str).collect();
+        if in_manifest != in_lock {
+            let added: Vec<_> = in_manifest.difference(&in_lock).collect();
+            let removed: Vec<_> = in_lock.difference(&in_manifest).collect();
+            return Err(RuntimeError::Locked(format!(
+                "--locked: {} does not match the manifest's stages (not locked: {:?}; locked but gone: {:?})",
+                lock_path.display(),
+                added,
+                removed
+            )));
+        }
+        Some(lock)
+    } else {
+        None
+    };
+
+    let run_id = registry::new_run_id();
+    let log_dir = registry.log_dir(&run_id);
+    let mut record = RunRecord {
+        id: run_id.clone(),
+        manifest: manifest.path.to_string_lossy().into_owned(),
+        pipeline: manifest.name.clone(),
+        started_at: registry::now_rfc3339(),
+        finished_at: None,
+        status: RunStatus::Running,
+        outcomes: Vec::new(),
+        lockfile: None,
+    };
+    registry.begin_run(&record)?;
+
+    let shared = Arc::new(Shared {
+        manifest: manifest.clone(),
+        registry: registry.clone(),
+        kinds,
+        budget: Budget::new(opts.jobs, opts.threads),
+        reporter: opts.reporter.clone(),
+        run_cancel: opts.cancel.child_token(),
+        user_cancel: opts.cancel.clone(),
+        keep_going: opts.keep_going,
+        force: opts.force.iter().cloned().collect(),
+        lock,
+        run_id: run_id.clone(),
+        log_dir,
+        reports: Mutex::new(BTreeMap::new()),
+    });
+
+    let dag = manifest.dag();
+    let mut table = NodeTable::default();
+    let mut graph = Graph::new();
+    let mut ids = Vec::with_capacity(manifest.stages.len());
+    for (idx, stage) in manifest.stages.iter().enumerate() {
+        let node = DefaultNode::with_action(
+            stage.name.clone(),
+            StageAction {
+                idx,
+                shared: shared.clone(),
+            },
+            &mut table,
+        );
+        ids.push(node.id());
+        graph
+            .add_node(node)
+            .map_err(|e| RuntimeError::Internal(format!("adding node `{}`: {e:?}", stage.name)))?;
+    }
+    for idx in 0..manifest.stages.len() {
+        let down: Vec<_> = dag.downstream(idx).iter().map(|&d| ids[d]).collect();
+        if !down.is_empty() {
+            graph
+                .add_edge(ids[idx], down)
+                .map_err(|e| RuntimeError::Internal(format!("adding edges: {e:?}")))?;
+        }
+    }
+    graph.set_env(EnvVar::new(table));
+    let graph_result = graph.async_start().await;
+
+    let mut reports = std::mem::take(
+        &mut *shared
+            .reports
+            .lock()
+            .map_err(|_| RuntimeError::Internal("report mutex poisoned".into()))?,
+    );
+    let mut stages = Vec::new();
+    for &idx in dag.topo_order() {
+        let stage = &manifest.stages[idx];
+        stages.push(reports.remove(&idx).unwrap_or_else(|| StageReport {
+            stage: stage.name.clone(),
+            kind: stage.params.kind().to_string(),
+            status: OutcomeStatus::Skipped,
+            fingerprint: None,
+            digest: None,
+            duration_ms: 0,
+            metrics: BTreeMap::new(),
+            headline: None,
+            error: Some(match &graph_result {
+                Err(e) => format!("not executed: {e:?}"),
+                Ok(_) => "not executed".to_string(),
+            }),
+            reasons: Vec::new(),
+            log: None,
+        }));
+    }
+    let any = |st: OutcomeStatus| stages.iter().any(|s| s.status == st);
+    let status = if opts.cancel.is_cancelled() {
+        RunStatus::Cancelled
+    } else if any(OutcomeStatus::Failed) || any(OutcomeStatus::Skipped) {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+
+    // The lockfile records every stage that has a current artifact. Under --locked it is only
+    // checked, never rewritten.
+    let mut lockfile = None;
+    if !opts.locked {
+        let mut lock = Lockfile::new(&manifest.name);
+        for s in &stages {
+            let complete = s.fingerprint.is_some() && s.digest.is_some();
+            if complete && matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
+                lock.stages.insert(s.stage.clone(), s.locked());
+            }
+        }
+        lock.write(&lock_path)?;
+        lockfile = Some(lock_path.display().to_string());
+    }
+
+    record.finished_at = Some(registry::now_rfc3339());
+    record.status = status;
+    record.outcomes = stages.iter().map(StageReport::outcome).collect();
+    record.lockfile = lockfile.clone();
+    registry.finish_run(&record)?;
+
+    Ok(RunReport {
+        run_id,
+        pipeline: manifest.name.clone(),
+        status,
+        stages,
+        lockfile,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// `pipeline.lock` beside the manifest (for `foo.yaml`, `foo.lock`).
+pub fn lockfile_path(manifest: &Manifest) -> PathBuf {
+    manifest.path.with_extension("lock")
+}

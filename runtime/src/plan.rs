@@ -1,0 +1,205 @@
+//! Cache decisions: for each stage, reuse or run — and why. `binarylm plan` shows these without
+//! running anything; the executor makes the same decision per stage as upstream digests arrive.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pipelines::{FingerprintInput, Manifest, Stage};
+use registry::{Registry, StageResult};
+use serde::Serialize;
+
+use crate::error::RuntimeError;
+use crate::fingerprints;
+use crate::kind::Kinds;
+
+/// What will happen to a stage, as far as can be known before running anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// The registry holds a result for this exact fingerprint.
+    Cached { digest: String },
+    /// The stage will run, for these reasons.
+    WillRun { reasons: Vec<String> },
+    /// An upstream stage will run; this one runs unless that output comes out byte-identical
+    /// (early cutoff), in which case it stays cached.
+    Pending { upstream: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEntry {
+    pub stage: String,
+    pub kind: String,
+    /// Known when all inputs are known (none of them pending).
+    pub fingerprint: Option<String>,
+    #[serde(flatten)]
+    pub status: PlanStatus,
+}
+
+/// Stages in execution (topological) order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub pipeline: String,
+    pub stages: Vec<PlanEntry>,
+}
+
+impl Plan {
+    pub fn will_run(&self) -> usize {
+        self.stages
+            .iter()
+            .filter(|e| !matches!(e.status, PlanStatus::Cached { .. }))
+            .count()
+    }
+}
+
+/// The decision for one stage whose fingerprint input is fully known.
+pub enum Decision {
+    Reuse(StageResult),
+    Run(Vec<String>),
+}
+
+/// Reuse if a result for this fingerprint exists (its object still in the store); otherwise run,
+/// explaining the difference with this stage's latest result.
+pub fn decide(
+    registry: &Registry,
+    manifest: &Manifest,
+    stage: &Stage,
+    fingerprint: &str,
+    input: &FingerprintInput,
+    forced: bool,
+) -> Result<Decision, RuntimeError> {
+    if forced {
+        return Ok(Decision::Run(vec!["forced (--force)".to_string()]));
+    }
+    if let Some(found) = registry.lookup(fingerprint)? {
+        return Ok(Decision::Reuse(found));
+    }
+    let manifest_key = manifest.path.to_string_lossy();
+    let previous = registry.latest_for_stage(&manifest_key, &stage.name)?;
+    let reasons = match previous {
+        None => vec!["new stage (never run)".to_string()],
+        Some(prev) if prev.fingerprint == fingerprint => {
+            vec!["output missing from the store (removed by gc or corrupt)".to_string()]
+        }
+        Some(prev) => match serde_json::from_value::<FingerprintInput>(prev.fingerprint_input) {
+            Ok(old) => {
+                let changes = pipelines::explain(&old, input);
+                if changes.is_empty() {
+                    vec!["fingerprint format changed".to_string()]
+                } else {
+                    changes.iter().map(|c| c.to_string()).collect()
+                }
+            }
+            Err(_) => vec!["previous result has an older record format".to_string()],
+        },
+    };
+    Ok(Decision::Run(reasons))
+}
+
+/// What `binarylm run` would do now.
+pub fn plan(
+    manifest: &Manifest,
+    registry: &Registry,
+    kinds: &Kinds,
+    force: &[String],
+) -> Result<Plan, RuntimeError> {
+    let forced: BTreeSet<&str> = force.iter().map(String::as_str).collect();
+    for f in &forced {
+        if !manifest.stages.iter().any(|s| s.name == *f) {
+            return Err(RuntimeError::UnknownForce((*f).to_string()));
+        }
+    }
+    let dag = manifest.dag();
+    // Output digest of each stage when known (cached); None when it will run.
+    let mut digests: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for &idx in dag.topo_order() {
+        let stage = &manifest.stages[idx];
+        let kind = kinds
+            .get(stage.params.kind())
+            .ok_or_else(|| RuntimeError::UnknownKind(stage.params.kind().to_string()))?;
+        let mut inputs = BTreeMap::new();
+        let mut pending = Vec::new();
+        for &up in dag.upstream(idx) {
+            let up_stage = &manifest.stages[up];
+            match digests.get(&up).cloned().flatten() {
+                Some(d) => {
+                    inputs.insert(up_stage.name.clone(), d);
+                }
+                None => pending.push(up_stage.name.clone()),
+            }
+        }
+        let deps = fingerprints::dep_digests(manifest, stage)?;
+        let (fingerprint, status) = if pending.is_empty() {
+            let input = fingerprints::input_for(manifest, stage, kind.version(), inputs, deps);
+            let fp = pipelines::fingerprint(&input);
+            let forced_here = forced.contains(stage.name.as_str());
+            let status = match decide(registry, manifest, stage, &fp, &input, forced_here)? {
+                Decision::Reuse(r) => PlanStatus::Cached { digest: r.digest },
+                Decision::Run(reasons) => PlanStatus::WillRun { reasons },
+            };
+            (Some(fp), status)
+        } else {
+            (None, PlanStatus::Pending { upstream: pending })
+        };
+        digests.insert(
+            idx,
+            match &status {
+                PlanStatus::Cached { digest } => Some(digest.clone()),
+                _ => None,
+            },
+        );
+        entries.push(PlanEntry {
+            stage: stage.name.clone(),
+            kind: stage.params.kind().to_string(),
+            fingerprint,
+            status,
+        });
+    }
+    Ok(Plan {
+        pipeline: manifest.name.clone(),
+        stages: entries,
+    })
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let width = self.stages.iter().map(|e| e.stage.len()).max().unwrap_or(5);
+        for e in &self.stages {
+            match &e.status {
+                PlanStatus::Cached { digest } => writeln!(
+                    f,
+                    "  {:width$}  cached     {}",
+                    e.stage,
+                    short(digest),
+                    width = width
+                )?,
+                PlanStatus::WillRun { reasons } => {
+                    writeln!(f, "  {:width$}  will run   {}", e.stage, reasons.join("; "), width = width)?
+                }
+                PlanStatus::Pending { upstream } => writeln!(
+                    f,
+                    "  {:width$}  may run    upstream {} will run (stays cached if its output is unchanged)",
+                    e.stage,
+                    upstream
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    width = width
+                )?,
+            }
+        }
+        let n = self.will_run();
+        write!(
+            f,
+            "{} of {} stage{} to run",
+            n,
+            self.stages.len(),
+            if self.stages.len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// First 12 hex characters of a digest, as shown in tables.
+pub fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}

@@ -1,0 +1,177 @@
+//! The result of a run: per-stage outcomes, rendered as a summary table or as JSON.
+
+use std::collections::BTreeMap;
+
+use registry::{LockedStage, OutcomeStatus, RunStatus, StageOutcome};
+use serde::Serialize;
+
+use crate::plan::short;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub kind: String,
+    pub status: OutcomeStatus,
+    pub fingerprint: Option<String>,
+    pub digest: Option<String>,
+    pub duration_ms: u64,
+    pub metrics: BTreeMap<String, f64>,
+    pub headline: Option<String>,
+    /// Why it did not succeed (failed, skipped, cancelled).
+    pub error: Option<String>,
+    /// Why it ran (empty when cached).
+    pub reasons: Vec<String>,
+    pub log: Option<String>,
+}
+
+impl StageReport {
+    pub fn outcome(&self) -> StageOutcome {
+        StageOutcome {
+            stage: self.stage.clone(),
+            status: self.status,
+            fingerprint: self.fingerprint.clone(),
+            digest: self.digest.clone(),
+            duration_ms: self.duration_ms,
+            error: self.error.clone(),
+        }
+    }
+
+    /// The lockfile entry: fingerprint, digest and the headline metric (all metrics if none
+    /// is named).
+    pub fn locked(&self) -> LockedStage {
+        let metrics = match self
+            .headline
+            .as_ref()
+            .and_then(|h| self.metrics.get_key_value(h))
+        {
+            Some((k, v)) => BTreeMap::from([(k.clone(), *v)]),
+            None => self.metrics.clone(),
+        };
+        LockedStage {
+            kind: self.kind.clone(),
+            fingerprint: self.fingerprint.clone().unwrap_or_default(),
+            digest: self.digest.clone().unwrap_or_default(),
+            metrics,
+        }
+    }
+
+    fn headline_text(&self) -> String {
+        match &self.headline {
+            Some(name) => match self.metrics.get(name) {
+                Some(v) => format!("{name}={}", format_metric(*v)),
+                None => String::new(),
+            },
+            None => String::new(),
+        }
+    }
+}
+
+fn format_metric(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1000.0 || v.abs() < 0.01 {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub status: RunStatus,
+    /// In execution order.
+    pub stages: Vec<StageReport>,
+    pub lockfile: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl RunReport {
+    pub fn count(&self, status: OutcomeStatus) -> usize {
+        self.stages.iter().filter(|s| s.status == status).count()
+    }
+
+    /// The table printed at the end of `binarylm run`.
+    pub fn summary_table(&self) -> String {
+        let name_w = self
+            .stages
+            .iter()
+            .map(|s| s.stage.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut out = format!(
+            "{:name_w$}  {:9}  {:>9}  {:12}  {}\n",
+            "stage",
+            "outcome",
+            "time",
+            "output",
+            "metric",
+            name_w = name_w
+        );
+        for s in &self.stages {
+            let status = match s.status {
+                OutcomeStatus::Ran => "ran",
+                OutcomeStatus::Cached => "cached",
+                OutcomeStatus::Failed => "FAILED",
+                OutcomeStatus::Skipped => "skipped",
+                OutcomeStatus::Cancelled => "cancelled",
+            };
+            let time = if s.status == OutcomeStatus::Ran || s.status == OutcomeStatus::Failed {
+                format_duration(s.duration_ms)
+            } else {
+                "-".to_string()
+            };
+            out.push_str(&format!(
+                "{:name_w$}  {:9}  {:>9}  {:12}  {}\n",
+                s.stage,
+                status,
+                time,
+                s.digest.as_deref().map(short).unwrap_or("-"),
+                s.headline_text(),
+                name_w = name_w
+            ));
+        }
+        out.push_str(&format!(
+            "{} ran, {} cached, {} failed, {} skipped, {} cancelled in {}",
+            self.count(OutcomeStatus::Ran),
+            self.count(OutcomeStatus::Cached),
+            self.count(OutcomeStatus::Failed),
+            self.count(OutcomeStatus::Skipped),
+            self.count(OutcomeStatus::Cancelled),
+            format_duration(self.duration_ms)
+        ));
+        out
+    }
+}
+
+pub fn format_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        let s = ms / 1000;
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(12), "12ms");
+        assert_eq!(format_duration(1500), "1.5s");
+        assert_eq!(format_duration(125_000), "2m05s");
+    }
+
+    #[test]
+    fn metrics_keep_useful_precision() {
+        assert_eq!(format_metric(3.0), "3");
+        assert_eq!(format_metric(2.34567), "2.3457");
+        assert_eq!(format_metric(0.00012), "1.2000e-4");
+    }
+}

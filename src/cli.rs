@@ -1,0 +1,183 @@
+//! Command-line interface: the arguments as typed. `main.rs` turns them into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Build language models end to end from one YAML manifest.";
+
+const LONG_ABOUT: &str = "\
+Build language models end to end from one YAML manifest.
+
+A manifest (pipeline.yaml) names stages — data prep, tokenizer, pretraining, fine-tuning,
+evaluation, quantization, deployment, or your own commands — and how they feed each other.
+binarylm turns it into a DAG, fingerprints every stage by content (params, seed, input
+artifacts, dependency files, implementation version), runs only what changed — independent
+stages in parallel — and records every artifact and its lineage in the workspace registry
+(.binarylm/ beside the manifest). pipeline.lock records what each stage produced, so a run
+can be shared and reproduced.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  binarylm run                        run ./pipeline.yaml: what is stale, reuse the rest
+  binarylm plan examples/quickstart/pipeline.yaml
+                                      what would run, and why
+  binarylm run -j 4 --keep-going      4 stages at once; don't stop at the first failure
+  binarylm run --force train          re-run one stage even though it is cached
+  binarylm run --locked               fail unless everything matches pipeline.lock
+  binarylm show train                 the artifact of stage `train`: params, metrics, files
+  binarylm lineage train              which artifacts it was built from
+  binarylm gc --dry-run               what garbage collection would remove
+
+Exit codes: 0 success, 1 a stage failed (or verify/--locked found a difference),
+2 bad input (manifest, arguments, missing files), 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(name = "binarylm", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Only errors and requested output; no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Workspace directory (default: .binarylm/ beside the manifest, or the nearest
+    /// .binarylm/ in the current directory or its parents).
+    #[arg(long, global = true, env = "BINARYLM_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the stages whose content changed; reuse the rest from the registry.
+    #[command(after_help = "\
+A stage runs when its fingerprint is new: a param, the seed, a dependency file, an input
+artifact or the stage kind's implementation changed. When a re-run stage reproduces a
+byte-identical artifact, its downstream stages stay cached (early cutoff).
+
+Ctrl-C (or SIGTERM) stops running stages; nothing partial enters the store and the run is
+recorded as cancelled. An interrupted training stage resumes from its last checkpoint when
+the same fingerprint runs again.")]
+    Run(RunArgs),
+    /// Show what `run` would do, stage by stage, and why.
+    Plan(PlanArgs),
+    /// Show each stage of a manifest: up to date or stale, its artifact and metric; recent runs.
+    Status(StatusArgs),
+    /// Show an artifact: the stage that made it, params, inputs, metrics, files.
+    Show(ShowArgs),
+    /// Show the artifacts an artifact was built from (and what was built from it).
+    Lineage(ShowArgs),
+    /// Remove artifacts nothing references (lockfiles, recent runs and latest results are kept).
+    Gc(GcArgs),
+    /// Re-hash every object in the store; name corrupt or missing ones (exit 1 if any).
+    Verify(VerifyArgs),
+    /// Print the JSON Schema of pipeline manifests (for editor completion).
+    Schema,
+    /// Show the libtorch build, devices and workspace this binary would use.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArg {
+    /// The pipeline manifest.
+    #[arg(default_value = "pipeline.yaml", value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
+
+    /// Stages to run at once (default: number of CPU cores).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// CPU threads shared among running stages (default: number of CPU cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// After a failure, keep running the stages that do not depend on it.
+    #[arg(short, long)]
+    pub keep_going: bool,
+
+    /// Re-run this stage even if it is cached (repeatable).
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+
+    /// Fail unless every fingerprint and artifact matches pipeline.lock (which is not rewritten).
+    #[arg(long)]
+    pub locked: bool,
+
+    /// Print the run report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
+
+    /// Plan as if these stages were forced (repeatable).
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The manifest whose stages to show (default: ./pipeline.yaml when it exists).
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Print as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A stage name, or an artifact digest (a unique prefix of at least 6 characters).
+    pub target: String,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Print as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Keep the artifacts of this many most recent runs.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub keep_runs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also rebuild the registry indexes from the store (after a crash or a corrupt database).
+    #[arg(long)]
+    pub rebuild: bool,
+}

@@ -1,0 +1,15 @@
+pub mod doctor;
+pub mod maintenance;
+pub mod plan;
+pub mod run;
+pub mod schema;
+pub mod show;
+pub mod status;
+
+/// Writes a value as pretty JSON on stdout (the one document `--json` promises).
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), crate::error::CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::error::CliError::failure(format!("encoding JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

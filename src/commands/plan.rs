@@ -1,0 +1,24 @@
+use std::process::ExitCode;
+
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::error::CliError;
+use crate::workspace;
+
+pub fn plan(args: &PlanArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let manifest = workspace::load_manifest(&args.manifest.manifest)?;
+    let ws = workspace::workspace_for(&manifest, g.workspace.as_deref());
+    let opened = workspace::open(&ws, g.quiet)?;
+    let plan = runtime::plan(
+        &manifest,
+        &opened.registry,
+        &super::run::kinds(),
+        &args.force,
+    )?;
+    if args.json {
+        super::print_json(&plan)?;
+    } else {
+        println!("pipeline `{}` ({})", plan.pipeline, manifest.path.display());
+        println!("{plan}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! Finding the manifest and the workspace, and opening the registry under the workspace lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pipelines::Manifest;
+use registry::{Registry, WorkspaceLock};
+
+use crate::error::CliError;
+
+/// Name of the workspace directory created beside a manifest.
+pub const WORKSPACE_DIR: &str = ".binarylm";
+
+pub fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
+    if !path.exists() {
+        let mut err = CliError::input(format!("manifest `{}` not found", path.display()));
+        if path == Path::new("pipeline.yaml") {
+            err = err.with_hint(
+                "pass a manifest path (e.g. `binarylm run examples/quickstart/pipeline.yaml`) or cd into a directory with a pipeline.yaml",
+            );
+        }
+        return Err(err);
+    }
+    pipelines::load(path).map_err(|errors| CliError::input(errors.to_string()))
+}
+
+/// The workspace of a manifest: `--workspace` when given, else `.binarylm/` beside it.
+pub fn workspace_for(manifest: &Manifest, explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(dir) => dir.to_path_buf(),
+        None => manifest.dir.join(WORKSPACE_DIR),
+    }
+}
+
+/// For commands without a manifest: `--workspace`, else `./pipeline.yaml`'s, else the nearest
+/// `.binarylm/` in the current directory or its parents.
+pub fn find_workspace(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| CliError::failure(format!("current dir: {e}")))?;
+    let mut dir: Option<&Path> = Some(&cwd);
+    while let Some(d) = dir {
+        let candidate = d.join(WORKSPACE_DIR);
+        if candidate.is_dir() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+    }
+    Err(CliError::input(format!(
+        "no {WORKSPACE_DIR}/ workspace in {} or its parents",
+        cwd.display()
+    ))
+    .with_hint("run a pipeline first (`binarylm run pipeline.yaml`), or pass --workspace DIR"))
+}
+
+/// An open registry with the workspace lock held for as long as it lives.
+pub struct Opened {
+    pub registry: Arc<Registry>,
+    // Dropped after the registry (fields drop in order).
+    _lock: WorkspaceLock,
+}
+
+pub fn open(dir: &Path, quiet: bool) -> Result<Opened, CliError> {
+    let lock = WorkspaceLock::acquire(dir, || {
+        if !quiet {
+            let who = WorkspaceLock::holder_pid(dir)
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default();
+            eprintln!(
+                "waiting for another binarylm process{who} to release the workspace {}…",
+                dir.display()
+            );
+        }
+    })?;
+    let registry = Registry::open(dir).map_err(|e| {
+        CliError::from(e).with_hint("if the registry database is corrupt, `binarylm verify --rebuild` rebuilds it from the store")
+    })?;
+    Ok(Opened {
+        registry: Arc::new(registry),
+        _lock: lock,
+    })
+}
