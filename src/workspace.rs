@@ -55,6 +55,29 @@ pub fn find_workspace(explicit: Option<&Path>) -> Result<PathBuf, CliError> {
     .with_hint("run a pipeline first (`binarylm run pipeline.yaml`), or pass --workspace DIR"))
 }
 
+/// For commands where the manifest is optional (`status`, `show`, `lineage`): the manifest given,
+/// else `./pipeline.yaml` when it exists; and the workspace that goes with it (or the nearest
+/// one when there is no manifest).
+pub fn optional_manifest(
+    given: Option<&Path>,
+    explicit_workspace: Option<&Path>,
+) -> Result<(Option<Manifest>, PathBuf), CliError> {
+    let path: Option<PathBuf> = match given {
+        Some(p) => Some(p.to_path_buf()),
+        None if Path::new("pipeline.yaml").exists() => Some(PathBuf::from("pipeline.yaml")),
+        None => None,
+    };
+    let manifest = match &path {
+        Some(p) => Some(load_manifest(p)?),
+        None => None,
+    };
+    let ws = match &manifest {
+        Some(m) => workspace_for(m, explicit_workspace),
+        None => find_workspace(explicit_workspace)?,
+    };
+    Ok((manifest, ws))
+}
+
 /// An open registry with the workspace lock held for as long as it lives.
 pub struct Opened {
     pub registry: Arc<Registry>,

@@ -139,3 +139,23 @@ fn gc_keeps_what_the_lockfile_references() {
     assert!(ran(&j).is_empty(), "{j}");
     p.run(&["verify"]).ok();
 }
+
+#[test]
+fn a_lost_registry_database_is_rebuilt_from_the_store() {
+    let p = Project::new();
+    p.write("pipeline.yaml", PIPELINE);
+    let (_, j1) = p.run_json(&[]);
+    std::fs::remove_dir_all(p.workspace().join("registry.sled")).unwrap();
+    // The indexes come back from the files: nothing re-runs, lineage and runs are intact.
+    let (r, j2) = p.run_json(&[]);
+    r.ok();
+    assert!(ran(&j2).is_empty(), "{j2}");
+    assert_eq!(j1["stages"][1]["digest"], j2["stages"][1]["digest"]);
+    let lin = p.run(&["lineage", "upper", "--json"]);
+    lin.ok();
+    assert_eq!(lin.json()["inputs"][0]["name"], "src");
+    let v = p.run(&["verify", "--rebuild"]);
+    assert_eq!(v.code, 0, "{}\n{}", v.stdout, v.stderr);
+    let st = p.run(&["status", "--json"]);
+    assert_eq!(st.json()["recent_runs"].as_array().unwrap().len(), 2);
+}

@@ -11,7 +11,7 @@ use crate::registry::{get_json, tree, Registry};
 use crate::stage_result::StageResult;
 
 /// Upstream tree of an artifact, plus its direct consumers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LineageTree {
     pub digest: String,
     /// Whether the object is still in the store.
@@ -26,7 +26,7 @@ pub struct LineageTree {
     pub cycle: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Producer {
     pub stage: String,
     pub kind: String,
@@ -35,14 +35,14 @@ pub struct Producer {
     pub pipeline: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LineageInput {
     /// The input's name in the producer (usually the upstream stage's name).
     pub name: String,
     pub tree: LineageTree,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Consumer {
     pub digest: String,
     pub fingerprint: String,

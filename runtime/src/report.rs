@@ -25,6 +25,23 @@ pub struct StageReport {
 }
 
 impl StageReport {
+    /// A report for a stage that has not got anywhere yet (skipped until decided otherwise).
+    pub fn new(stage: &str, kind: &str) -> Self {
+        StageReport {
+            stage: stage.to_string(),
+            kind: kind.to_string(),
+            status: OutcomeStatus::Skipped,
+            fingerprint: None,
+            digest: None,
+            duration_ms: 0,
+            metrics: BTreeMap::new(),
+            headline: None,
+            error: None,
+            reasons: Vec::new(),
+            log: None,
+        }
+    }
+
     pub fn outcome(&self) -> StageOutcome {
         StageOutcome {
             stage: self.stage.clone(),

@@ -1,4 +1,3 @@
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use registry::{Registry, Resolved};
@@ -42,19 +41,8 @@ struct ShowDoc {
 
 /// Opens the workspace and resolves a stage name or digest, preferring the current manifest.
 fn resolve(args: &ShowArgs, g: &GlobalArgs) -> Result<(workspace::Opened, Resolved), CliError> {
-    let manifest_path: Option<PathBuf> = match &args.manifest {
-        Some(p) => Some(p.clone()),
-        None if Path::new("pipeline.yaml").exists() => Some(PathBuf::from("pipeline.yaml")),
-        None => None,
-    };
-    let manifest = match &manifest_path {
-        Some(p) => Some(workspace::load_manifest(p)?),
-        None => None,
-    };
-    let ws = match &manifest {
-        Some(m) => workspace::workspace_for(m, g.workspace.as_deref()),
-        None => workspace::find_workspace(g.workspace.as_deref())?,
-    };
+    let (manifest, ws) =
+        workspace::optional_manifest(args.manifest.as_deref(), g.workspace.as_deref())?;
     let opened = workspace::open(&ws, g.quiet)?;
     let resolved = match &manifest {
         Some(m) => opened
@@ -163,7 +151,12 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
 pub fn lineage(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     let (opened, resolved) = resolve(args, g)?;
     let tree = opened.registry.lineage(&resolved.digest)?;
-    print!("{tree}");
+    if args.json {
+        super::print_json(&tree)?;
+    } else {
+        let text = tree.to_string();
+        println!("{}", text.trim_end());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

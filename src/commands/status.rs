@@ -1,4 +1,3 @@
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use runtime::PlanStatus;
@@ -32,19 +31,8 @@ struct StatusDoc {
 const RECENT_RUNS: usize = 5;
 
 pub fn status(args: &StatusArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
-    let manifest_path: Option<PathBuf> = match &args.manifest {
-        Some(p) => Some(p.clone()),
-        None if Path::new("pipeline.yaml").exists() => Some(PathBuf::from("pipeline.yaml")),
-        None => None,
-    };
-    let manifest = match &manifest_path {
-        Some(p) => Some(workspace::load_manifest(p)?),
-        None => None,
-    };
-    let ws = match &manifest {
-        Some(m) => workspace::workspace_for(m, g.workspace.as_deref()),
-        None => workspace::find_workspace(g.workspace.as_deref())?,
-    };
+    let (manifest, ws) =
+        workspace::optional_manifest(args.manifest.as_deref(), g.workspace.as_deref())?;
     let opened = workspace::open(&ws, g.quiet)?;
     let reg = &opened.registry;
     reg.mark_stale_runs_interrupted()?;
