@@ -52,7 +52,7 @@ impl Plan {
 
 /// The decision for one stage whose fingerprint input is fully known.
 pub enum Decision {
-    Reuse(StageResult),
+    Reuse(Box<StageResult>),
     Run(Vec<String>),
 }
 
@@ -70,7 +70,7 @@ pub fn decide(
         return Ok(Decision::Run(vec!["forced (--force)".to_string()]));
     }
     if let Some(found) = registry.lookup(fingerprint)? {
-        return Ok(Decision::Reuse(found));
+        return Ok(Decision::Reuse(Box::new(found)));
     }
     let manifest_key = manifest.path.to_string_lossy();
     let previous = registry.latest_for_stage(&manifest_key, &stage.name)?;
