@@ -17,8 +17,8 @@ manifest="examples/quickstart/pipeline.yaml"
 
 echo "quickstart: building the release binaries (LIBTORCH=$LIBTORCH)"
 # `binarylm` runs the stages that need libtorch through `binarylm-torch` (a binary of the
-# `stages` crate), which it expects beside itself.
-cargo build --release -p binarylm -p stages --bins
+# `stages-torch` crate), which it expects beside itself.
+cargo build --release -p binarylm -p stages-torch --bins
 binarylm="$CARGO_TARGET_DIR/release/binarylm"
 echo "quickstart: $binarylm run $manifest $*"
 exec "$binarylm" run "$manifest" "$@"

@@ -4,7 +4,7 @@ use std::process::{Command, ExitCode};
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
 
-/// Name of the executable that links libtorch (built from the `stages` crate).
+/// Name of the executable that links libtorch (built from the `stages-torch` crate).
 pub const TORCH_EXE: &str = "binarylm-torch";
 
 /// `binarylm-torch` beside this executable.

@@ -1,6 +1,2 @@
-//! The stage kinds of binarylm and the model code behind them. This is the only crate that links
-//! libtorch (through `tch`); its `binarylm-torch` executable runs the work that needs it.
-
-pub mod device;
-
-pub use device::{DeviceChoice, DeviceError};
+//! The stage kinds of binarylm that run inside the `binarylm` process. This crate never links
+//! libtorch (loading it costs about a second per process); torch work lives in `stages-torch`.

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use stages::device::{self, DeviceChoice};
+use stages_torch::device::{self, DeviceChoice};
 
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n\n\
 Reports the libtorch this build links, whether its CUDA backend is linked, the devices it sees\n\

@@ -1,7 +1,7 @@
 //! Proves that libtorch is linked, loads without LD_LIBRARY_PATH and computes correctly on the
 //! CPU. Every test here fails if the libtorch wiring (setup.sh, build.rs, rpath) is broken.
 
-use stages::device::{self, DeviceChoice, DeviceError};
+use stages_torch::device::{self, DeviceChoice, DeviceError};
 use tch::{Device, Kind, Tensor};
 
 fn values(t: &Tensor) -> Vec<f32> {
