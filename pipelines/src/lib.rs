@@ -14,6 +14,7 @@ mod de;
 mod diagnostics;
 mod fingerprint;
 mod load;
+mod local;
 mod manifest;
 mod params;
 mod schema;
@@ -26,8 +27,13 @@ pub use fingerprint::{
     explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,
 };
 pub use load::{load, parse, DEFAULT_SEED};
+pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
-pub use params::CommandParams;
+pub use params::{
+    CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize,
+    RecordShape, SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
+    DEFAULT_VAL_FRACTION,
+};
 pub use schema::json_schema;
 pub use span::Span;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::params::{CommandParams, KindParams};
+use crate::params::{CommandParams, DataParams, KindParams};
 use crate::span::Span;
 
 /// A loaded, validated manifest.
@@ -66,6 +66,8 @@ pub struct Resources {
 /// arm in `StageParams::as_kind`, and one line in the kinds table (`params::KINDS`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageParams {
+    /// `kind: data`.
+    Data(DataParams),
     /// `kind: command`.
     Command(CommandParams),
 }
@@ -74,6 +76,7 @@ impl StageParams {
     /// Every kind handled the same way goes through this one match.
     fn as_kind(&self) -> &dyn KindParams {
         match self {
+            StageParams::Data(p) => p,
             StageParams::Command(p) => p,
         }
     }

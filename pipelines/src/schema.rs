@@ -176,7 +176,21 @@ mod tests {
             .unwrap_or("");
         assert!(run_doc.contains("sh -c"), "{run_doc}");
         let stage = &schema["$defs"]["Stage"];
-        assert_eq!(stage["oneOf"][0]["$ref"], json!("#/$defs/CommandStage"));
+        assert_eq!(stage["oneOf"][0]["$ref"], json!("#/$defs/DataStage"));
+        assert_eq!(stage["oneOf"][1]["$ref"], json!("#/$defs/CommandStage"));
+        let data = &schema["$defs"]["DataStage"];
+        assert_eq!(data["required"], json!(["kind", "sources"]));
+        for key in ["sources", "clean", "split"] {
+            assert!(
+                data["properties"].get(key).is_some(),
+                "missing {key}: {data}"
+            );
+        }
+        let text = text.replace("\\n", "\n");
+        assert!(
+            text.contains("Default `nfc`"),
+            "clean.normalize documents its default"
+        );
     }
 
     #[test]

@@ -37,7 +37,9 @@ fn the_design_custom_stage_loads() {
     assert!(m.path.is_absolute() && m.path.ends_with("tests/good/custom.yaml"));
     assert_eq!(m.dir, m.path.parent().expect("dir"));
     let custom = m.stage("custom").expect("custom");
-    let StageParams::Command(p) = &custom.params;
+    let StageParams::Command(p) = &custom.params else {
+        panic!("custom is a command stage");
+    };
     assert_eq!(
         p.run,
         r#"python scripts/score.py "$BINARYLM_INPUT_REPORT" "$BINARYLM_OUT""#
@@ -68,7 +70,9 @@ fn a_full_manifest_has_its_dag_defaults_and_resources() {
     assert_eq!(prep.resources.threads, Some(2));
     assert!(!prep.resources.gpu);
     assert!(m.stage("train").expect("train").resources.gpu);
-    let StageParams::Command(p) = &prep.params;
+    let StageParams::Command(p) = &prep.params else {
+        panic!("prep is a command stage");
+    };
     assert_eq!(
         p.run,
         "mkdir -p \"$BINARYLM_OUT\"\nmake data OUT=\"$BINARYLM_OUT\"\n"
@@ -138,4 +142,23 @@ fn every_good_manifest_matches_the_schema_keys() {
         }
         assert!(text.contains("kind: command"));
     }
+}
+
+#[test]
+fn a_data_stage_loads_with_defaults_resolved() {
+    let m = load("data");
+    let corpus = m.stage("corpus").expect("corpus");
+    let StageParams::Data(p) = &corpus.params else {
+        panic!("corpus is a data stage");
+    };
+    assert_eq!(p.sources.len(), 3);
+    assert_eq!(p.sources[1].separator.as_deref(), Some("\n\n"));
+    assert_eq!(p.sources[2].split, Some(pipelines::SplitName::Val));
+    assert_eq!(p.clean.normalize, pipelines::Normalize::Nfkc);
+    assert!(p.clean.strip_control, "strip_control defaults to true");
+    assert_eq!(p.split.selection(), pipelines::ValSelection::Count(10));
+    assert!(corpus.params.references().is_empty());
+    let canonical = corpus.params.canonical();
+    assert_eq!(canonical["clean"]["invalid_utf8"], "repair");
+    assert_eq!(canonical["sources"][2]["column"], "body");
 }

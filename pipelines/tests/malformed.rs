@@ -227,3 +227,32 @@ fn every_fixture_has_a_test() {
         );
     }
 }
+
+#[test]
+fn data_unknown_clean_key() {
+    check("data_unknown_clean_key", &[("manifest::unknown-key", 8, 7)]);
+}
+
+#[test]
+fn data_wrong_type() {
+    check("data_wrong_type", &[("manifest::wrong-type", 6, 53)]);
+}
+
+#[test]
+fn data_two_readers() {
+    check(
+        "data_two_readers",
+        &[
+            ("manifest::invalid-value", 7, 9),
+            ("manifest::invalid-value", 9, 28),
+        ],
+    );
+}
+
+#[test]
+fn data_unknown_generator() {
+    check(
+        "data_unknown_generator",
+        &[("manifest::invalid-value", 6, 33)],
+    );
+}

@@ -55,10 +55,7 @@ impl StageKind for CommandKind {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
-        // Irrefutable while `command` is the only kind; the else arm guards the kinds to come.
-        #[allow(irrefutable_let_patterns)]
-        let StageParams::Command(params) = &ctx.stage.params
-        else {
+        let StageParams::Command(params) = &ctx.stage.params else {
             return Err(StageError::Failed(format!(
                 "stage `{}` is not a command stage",
                 ctx.stage.name

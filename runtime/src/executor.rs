@@ -127,19 +127,7 @@ impl StageAction {
     async fn execute(&self, upstream: Vec<Option<Arc<Upstream>>>) -> StageReport {
         let sh = &self.shared;
         let stage = &sh.manifest.stages[self.idx];
-        let mut report = StageReport {
-            stage: stage.name.clone(),
-            kind: stage.params.kind().to_string(),
-            status: OutcomeStatus::Skipped,
-            fingerprint: None,
-            digest: None,
-            duration_ms: 0,
-            metrics: BTreeMap::new(),
-            headline: None,
-            error: None,
-            reasons: Vec::new(),
-            log: None,
-        };
+        let mut report = StageReport::new(&stage.name, stage.params.kind());
 
         // 1. Upstream outcomes.
         let mut inputs = BTreeMap::new();
@@ -471,12 +459,12 @@ pub async fn run(
     // Missing dependency files are bad input: report them before anything runs (exit 2),
     // not as a stage failure halfway through.
     for stage in &manifest.stages {
-        for dep in fingerprints::declared_deps(stage) {
-            let path = manifest.dir.join(dep);
+        for dep in fingerprints::declared_deps(&manifest, stage)? {
+            let path = manifest.dir.join(&dep);
             if let Err(source) = std::fs::metadata(&path) {
                 return Err(RuntimeError::Dependency {
                     stage: stage.name.clone(),
-                    path: dep.clone(),
+                    path: dep,
                     source,
                 });
             }
@@ -575,21 +563,13 @@ pub async fn run(
     let mut stages = Vec::new();
     for &idx in dag.topo_order() {
         let stage = &manifest.stages[idx];
-        stages.push(reports.remove(&idx).unwrap_or_else(|| StageReport {
-            stage: stage.name.clone(),
-            kind: stage.params.kind().to_string(),
-            status: OutcomeStatus::Skipped,
-            fingerprint: None,
-            digest: None,
-            duration_ms: 0,
-            metrics: BTreeMap::new(),
-            headline: None,
-            error: Some(match &graph_result {
+        stages.push(reports.remove(&idx).unwrap_or_else(|| {
+            let mut r = StageReport::new(&stage.name, stage.params.kind());
+            r.error = Some(match &graph_result {
                 Err(e) => format!("not executed: {e:?}"),
                 Ok(_) => "not executed".to_string(),
-            }),
-            reasons: Vec::new(),
-            log: None,
+            });
+            r
         }));
     }
     let any = |st: OutcomeStatus| stages.iter().any(|s| s.status == st);

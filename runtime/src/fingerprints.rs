@@ -7,30 +7,52 @@ use pipelines::{FingerprintInput, Manifest, Stage, StageParams};
 
 use crate::error::RuntimeError;
 
-/// Content digests of the files a stage declares as dependencies (`deps:` of a command stage),
-/// keyed by the path as written. Content only: touching a file changes nothing.
+/// Content digests of the files a stage depends on (see [`declared_deps`]), keyed by their
+/// path relative to the manifest. Content only: touching a file changes nothing.
 pub fn dep_digests(
     manifest: &Manifest,
     stage: &Stage,
 ) -> Result<BTreeMap<String, String>, RuntimeError> {
-    let deps = declared_deps(stage);
+    let deps = declared_deps(manifest, stage)?;
     let mut out = BTreeMap::new();
     for dep in deps {
-        let path = manifest.dir.join(dep);
+        let path = manifest.dir.join(&dep);
         let digest = pipelines::hash_path(&path).map_err(|source| RuntimeError::Dependency {
             stage: stage.name.clone(),
             path: dep.clone(),
             source,
         })?;
-        out.insert(dep.clone(), digest);
+        out.insert(dep, digest);
     }
     Ok(out)
 }
 
-/// The dependency files a stage declares (paths relative to the manifest).
-pub fn declared_deps(stage: &Stage) -> &[String] {
+/// The files whose content is part of a stage's fingerprint, as paths relative to the
+/// manifest: `deps:` of a command stage as written; for a data stage, every local file its
+/// sources read, with directories and globs expanded (sorted, so the order never depends on
+/// the file system). Errors name a source that matches nothing.
+pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, RuntimeError> {
     match &stage.params {
-        StageParams::Command(p) => &p.deps,
+        StageParams::Command(p) => Ok(p.deps.clone()),
+        StageParams::Data(p) => {
+            let mut out = Vec::new();
+            for pattern in p.sources.iter().filter_map(|s| s.local_path()) {
+                let files = pipelines::expand_local(&manifest.dir, pattern).map_err(|source| {
+                    RuntimeError::Dependency {
+                        stage: stage.name.clone(),
+                        path: pattern.to_string(),
+                        source,
+                    }
+                })?;
+                for file in files {
+                    let relative = file.strip_prefix(&manifest.dir).unwrap_or(&file);
+                    out.push(relative.to_string_lossy().into_owned());
+                }
+            }
+            out.sort();
+            out.dedup();
+            Ok(out)
+        }
     }
 }
 
@@ -49,5 +71,68 @@ pub fn input_for(
         seed: manifest.seed,
         inputs,
         deps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_manifest(dir: &std::path::Path) -> Manifest {
+        let path = dir.join("pipeline.yaml");
+        std::fs::write(
+            &path,
+            "name: t\nstages:\n  corpus:\n    kind: data\n    sources:\n      - path: \"texts/*.txt\"\n      - jsonl: extra.jsonl\n      - synthetic: { generator: stories, documents: 3 }\n",
+        )
+        .expect("write manifest");
+        pipelines::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn data_sources_are_content_hashed_with_globs_expanded() -> std::io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path();
+        std::fs::create_dir(dir.join("texts"))?;
+        std::fs::write(dir.join("texts/b.txt"), "bee")?;
+        std::fs::write(dir.join("texts/a.txt"), "ay")?;
+        std::fs::write(dir.join("texts/notes.md"), "not matched")?;
+        std::fs::write(dir.join("extra.jsonl"), "{\"text\": \"x\"}\n")?;
+        let m = data_manifest(dir);
+        let stage = &m.stages[0];
+        let deps = declared_deps(&m, stage).expect("deps");
+        assert_eq!(deps, ["extra.jsonl", "texts/a.txt", "texts/b.txt"]);
+        let first = dep_digests(&m, stage).expect("digests");
+
+        // Same content, new mtime: nothing changes.
+        let a = std::fs::File::options()
+            .append(true)
+            .open(dir.join("texts/a.txt"))?;
+        a.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))?;
+        assert_eq!(dep_digests(&m, stage).expect("digests"), first);
+
+        // New content in one file: exactly that entry changes.
+        std::fs::write(dir.join("texts/a.txt"), "ay!")?;
+        let edited = dep_digests(&m, stage).expect("digests");
+        assert_ne!(edited["texts/a.txt"], first["texts/a.txt"]);
+        assert_eq!(edited["texts/b.txt"], first["texts/b.txt"]);
+
+        // A new file matching the glob joins the fingerprint.
+        std::fs::write(dir.join("texts/c.txt"), "sea")?;
+        assert_eq!(dep_digests(&m, stage).expect("digests").len(), 4);
+        Ok(())
+    }
+
+    #[test]
+    fn a_glob_matching_nothing_names_the_source() -> std::io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        std::fs::write(tmp.path().join("extra.jsonl"), "")?;
+        let m = data_manifest(tmp.path());
+        let err = declared_deps(&m, &m.stages[0]).expect_err("no texts");
+        let text = err.to_string();
+        assert!(
+            text.contains("texts/*.txt") && text.contains("corpus"),
+            "{text}"
+        );
+        Ok(())
     }
 }

@@ -67,7 +67,7 @@ pub fn run(args: &RunArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
 
 /// The stage kinds this binary can run.
 pub fn kinds() -> runtime::Kinds {
-    runtime::Kinds::builtin()
+    stages::kinds()
 }
 
 /// First Ctrl-C or SIGTERM: cancel the run gracefully. Second: exit at once.

@@ -1,2 +1,13 @@
 //! The stage kinds of binarylm that run inside the `binarylm` process. This crate never links
 //! libtorch (loading it costs about a second per process); torch work lives in `stages-torch`.
+
+pub mod data;
+
+pub use data::DataKind;
+
+/// The stage kinds of this crate plus the runtime's built-in ones, ready for the executor.
+pub fn kinds() -> runtime::Kinds {
+    let mut kinds = runtime::Kinds::builtin();
+    kinds.register(std::sync::Arc::new(DataKind));
+    kinds
+}

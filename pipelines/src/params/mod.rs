@@ -5,8 +5,14 @@
 //! that table, so each struct is deserialized from its own node and errors keep their positions.
 
 mod command;
+mod data;
 
 pub use command::CommandParams;
+pub use data::{
+    CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize, RecordShape,
+    SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
+    DEFAULT_VAL_FRACTION,
+};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -110,7 +116,10 @@ impl KindEntry {
 }
 
 /// Every stage kind binarylm knows, in the order shown to users.
-pub(crate) static KINDS: &[KindEntry] = &[KindEntry::of::<CommandParams>()];
+pub(crate) static KINDS: &[KindEntry] = &[
+    KindEntry::of::<DataParams>(),
+    KindEntry::of::<CommandParams>(),
+];
 
 /// The entry for `kind`, if it is known.
 pub(crate) fn find_kind(kind: &str) -> Option<&'static KindEntry> {

@@ -1,0 +1,65 @@
+//! What can go wrong in a data stage, each naming the file and how to fix it.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("source `{pattern}`: {source}")]
+    Expand {
+        pattern: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error(
+        "{path}: invalid UTF-8 at byte {offset} (hint: fix the file, or set `clean: {{ invalid_utf8: repair }}` to replace bad bytes with U+FFFD)"
+    )]
+    InvalidUtf8 { path: PathBuf, offset: usize },
+    #[error(
+        "{path}{line}: no column `{column}`; columns there: {available} (hint: set `column:` on the source to one of them)",
+        line = line.map(|l| format!(":{l}")).unwrap_or_default(),
+        available = if available.is_empty() { "none".to_string() } else { available.join(", ") }
+    )]
+    MissingColumn {
+        path: PathBuf,
+        /// 1-based line, for JSON Lines.
+        line: Option<usize>,
+        column: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "{path}{line}: column `{column}` holds {found}, not text (hint: point `column:` at a string column)",
+        line = line.map(|l| format!(":{l}")).unwrap_or_default()
+    )]
+    NotText {
+        path: PathBuf,
+        line: Option<usize>,
+        column: String,
+        found: String,
+    },
+    #[error(
+        "{path}:{line}: not a JSON object: {message} (hint: JSON Lines needs one object per line)"
+    )]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Table { path: PathBuf, message: String },
+    #[error(
+        "no documents left after cleaning ({removed}) (hint: check the sources, or loosen `clean:` filters such as `min_chars`/`max_chars`)"
+    )]
+    Empty { removed: String },
+    #[error("cancelled")]
+    Cancelled,
+}
