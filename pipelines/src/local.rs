@@ -15,10 +15,16 @@ pub fn expand_local(dir: &Path, pattern: &str) -> io::Result<Vec<PathBuf>> {
     let full = dir.join(pattern);
     let mut files = Vec::new();
     if pattern.contains(GLOB_CHARS) {
-        let text = full.to_str().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "the path is not valid UTF-8")
-        })?;
-        let matches = glob::glob(text).map_err(|e| {
+        // The manifest's directory is literal text, even if its name has `[` or `*` in it.
+        let text = if Path::new(pattern).is_absolute() {
+            pattern.to_string()
+        } else {
+            let dir = dir.to_str().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "the path is not valid UTF-8")
+            })?;
+            format!("{}/{pattern}", glob::Pattern::escape(dir))
+        };
+        let matches = glob::glob(&text).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("`{pattern}` is not a valid glob: {e}"),
@@ -95,6 +101,16 @@ mod tests {
         let none = expand_local(root, "t/*.csv").expect_err("no match");
         assert!(none.to_string().contains("t/*.csv"), "{none}");
         assert!(expand_local(root, "missing.txt").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn glob_characters_in_the_manifest_directory_are_literal() -> io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("run[1]");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("a.txt"), "a")?;
+        assert_eq!(expand_local(&dir, "*.txt")?, [dir.join("a.txt")]);
         Ok(())
     }
 }
