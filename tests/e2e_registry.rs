@@ -21,8 +21,9 @@ fn lockfile_is_written_and_locked_runs_check_it() {
     p.write("pipeline.yaml", PIPELINE);
     let (r, j) = p.run_json(&[]);
     r.ok();
-    let lock: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.file("pipeline.lock")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(p.file("pipeline.lock")).unwrap();
+    assert!(text.starts_with("# pipeline.lock"), "{text}");
+    let lock: serde_json::Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(lock["pipeline"], "reg");
     assert_eq!(lock["stages"]["upper"]["digest"], j["stages"][1]["digest"]);
     assert_eq!(

@@ -65,6 +65,20 @@ pub enum RegistryError {
         source: serde_json::Error,
     },
 
+    #[error("`{}` is not a valid binarylm lockfile: {source}\nhint: {hint}", path.display())]
+    CorruptLockfile {
+        path: PathBuf,
+        hint: &'static str,
+        #[source]
+        source: serde_yaml::Error,
+    },
+
+    #[error("could not encode the lockfile as YAML: {source}")]
+    EncodeLockfile {
+        #[source]
+        source: serde_yaml::Error,
+    },
+
     #[error("could not encode {what} as JSON: {source}")]
     Encode {
         what: &'static str,

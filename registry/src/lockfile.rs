@@ -8,15 +8,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
-use crate::fsutil::{read_json, write_json};
+use crate::fsutil::write_atomic;
 use crate::stage_result::StageResult;
 
 /// Format version of `pipeline.lock`.
+/// First lines of every lockfile, so a reader knows what the file is.
+const LOCK_HEADER: &str = "# pipeline.lock — written by `binarylm run`; commit it with the manifest.\n# `binarylm run --locked` fails unless every stage reproduces what is recorded here.\n";
+
 /// 1: initial format.
 pub const LOCKFILE_VERSION: u32 = 1;
 
-const LOCK_HINT: &str =
-    "fix the JSON by hand, or delete `pipeline.lock` and run again to rewrite it";
+const LOCK_HINT: &str = "fix the YAML by hand, or delete the lockfile and run again to rewrite it";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lockfile {
@@ -74,9 +76,17 @@ impl Lockfile {
 
     /// Read `path`; `Ok(None)` when there is no lockfile.
     pub fn read(path: &Path) -> Result<Option<Lockfile>> {
-        let Some(lock) = read_json::<Lockfile>(path, "a binarylm lockfile", LOCK_HINT)? else {
-            return Ok(None);
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RegistryError::io("read", path, e)),
         };
+        let lock: Lockfile =
+            serde_yaml::from_str(&text).map_err(|source| RegistryError::CorruptLockfile {
+                path: path.to_path_buf(),
+                hint: LOCK_HINT,
+                source,
+            })?;
         if lock.version != LOCKFILE_VERSION {
             return Err(RegistryError::UnsupportedVersion {
                 path: path.to_path_buf(),
@@ -88,9 +98,15 @@ impl Lockfile {
         Ok(Some(lock))
     }
 
-    /// Write atomically: pretty JSON, keys in sorted order, trailing newline (stable diffs).
+    /// Write atomically as YAML (like the manifest it sits beside), keys in sorted order, so
+    /// that a changed stage shows up as a small diff in review.
     pub fn write(&self, path: &Path) -> Result<()> {
-        write_json(path, self, "lockfile")
+        let mut text = String::from(LOCK_HEADER);
+        text.push_str(
+            &serde_yaml::to_string(self)
+                .map_err(|source| RegistryError::EncodeLockfile { source })?,
+        );
+        write_atomic(path, text.as_bytes())
     }
 
     /// What differs between this lockfile (`lock`) and `now` (the current build), by stage in
@@ -244,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_is_stable_pretty_json() {
+    fn round_trip_is_stable_sorted_yaml() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("pipeline.lock");
         assert_eq!(Lockfile::read(&path).expect("read missing"), None);
@@ -257,10 +273,14 @@ mod tests {
         lock.write(&path).expect("write");
 
         let text = std::fs::read_to_string(&path).expect("read text");
-        assert!(text.ends_with("}\n"));
-        assert!(text.starts_with("{\n  \"version\": 1,\n  \"pipeline\": \"quickstart\""));
+        assert!(text.starts_with("# pipeline.lock"), "{text}");
+        assert!(
+            text.contains("\nversion: 1\npipeline: quickstart\n"),
+            "{text}"
+        );
+        assert!(text.ends_with('\n'));
         // BTreeMap order: corpus before tok, whatever the insertion order.
-        assert!(text.find("\"corpus\"") < text.find("\"tok\""));
+        assert!(text.find("  corpus:") < text.find("  tok:"), "{text}");
         assert_eq!(Lockfile::read(&path).expect("read"), Some(lock.clone()));
 
         lock.write(&path).expect("rewrite");
