@@ -15,6 +15,12 @@ use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `binarylm status | head` would panic on the closed pipe. Restore
+    // the default, as command-line tools do: the process just ends when its reader goes away.
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
