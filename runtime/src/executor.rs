@@ -211,15 +211,16 @@ impl StageAction {
                 if let Err(e) = sh.registry.mark_reused(&manifest_key, &stage.name, &fp) {
                     return self.fail(report, e.to_string());
                 }
-                report.status = OutcomeStatus::Cached;
-                report.digest = Some(found.digest.clone());
-                report.metrics = found.metrics.clone();
-                report.headline = found.headline.clone();
+                let found = *found;
                 sh.reporter.say(&format!(
                     "· {} cached ({})",
                     stage.name,
                     short(&found.digest)
                 ));
+                report.status = OutcomeStatus::Cached;
+                report.digest = Some(found.digest);
+                report.metrics = found.metrics;
+                report.headline = found.headline;
                 return self.check_lock_digest(report);
             }
             Decision::Run(reasons) => reasons,
@@ -268,16 +269,16 @@ impl StageAction {
         report.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(Ok(stored)) => {
-                report.status = OutcomeStatus::Ran;
-                report.digest = Some(stored.digest.clone());
-                report.metrics = stored.metrics.clone();
-                report.headline = stored.headline.clone();
                 sh.reporter.say(&format!(
                     "✓ {} ran in {} ({})",
                     stage.name,
                     format_duration(report.duration_ms),
                     short(&stored.digest)
                 ));
+                report.status = OutcomeStatus::Ran;
+                report.digest = Some(stored.digest);
+                report.metrics = stored.metrics;
+                report.headline = stored.headline;
                 self.check_lock_digest(report)
             }
             Ok(Err(StageError::Cancelled)) => {
