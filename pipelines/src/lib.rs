@@ -34,6 +34,10 @@ pub use params::{
     RecordShape, SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
     DEFAULT_VAL_FRACTION,
 };
+pub use params::{
+    TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
+    DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
+};
 pub use schema::json_schema;
 pub use span::Span;
 

@@ -256,3 +256,16 @@ fn data_unknown_generator() {
         &[("manifest::invalid-value", 6, 33)],
     );
 }
+
+#[test]
+fn tokenizer_invalid() {
+    check(
+        "tokenizer_invalid",
+        &[
+            ("manifest::invalid-value", 10, 14),
+            ("manifest::invalid-value", 11, 21),
+            ("manifest::invalid-value", 11, 33),
+            ("manifest::invalid-value", 16, 17),
+        ],
+    );
+}

@@ -34,6 +34,7 @@ pub fn dep_digests(
 pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, RuntimeError> {
     match &stage.params {
         StageParams::Command(p) => Ok(p.deps.clone()),
+        StageParams::Tokenizer(p) => Ok(p.pretrained.iter().cloned().collect()),
         StageParams::Data(p) => {
             let mut out = Vec::new();
             for pattern in p.sources.iter().filter_map(|s| s.local_path()) {

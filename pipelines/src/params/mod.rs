@@ -6,12 +6,17 @@
 
 mod command;
 mod data;
+mod tokenizer;
 
 pub use command::CommandParams;
 pub use data::{
     CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize, RecordShape,
     SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
     DEFAULT_VAL_FRACTION,
+};
+pub use tokenizer::{
+    TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
+    DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
 };
 
 use serde::de::DeserializeOwned;
@@ -119,6 +124,7 @@ impl KindEntry {
 pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<DataParams>(),
     KindEntry::of::<CommandParams>(),
+    KindEntry::of::<TokenizerParams>(),
 ];
 
 /// The entry for `kind`, if it is known.
