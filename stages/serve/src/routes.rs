@@ -217,6 +217,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Serde would happily read a struct from an array; name the real problem instead.
+        return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Err(e) => ApiError::invalid(format!("the request body is not valid JSON: {e}")),
+            Ok(_) => ApiError::invalid("the request body must be a JSON object"),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

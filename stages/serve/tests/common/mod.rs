@@ -285,12 +285,34 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
     let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    (status, head.to_string(), body)
+}
+
+/// Undoes HTTP/1.1 chunked transfer coding.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
 }
 
 /// A POST with a JSON body and `Connection: close`.
