@@ -12,7 +12,9 @@ use std::fmt;
 
 /// Tokenizer operations the server needs. Implementations must be cheap to call concurrently.
 pub trait Codec: Send + Sync + 'static {
-    /// Token ids of `text`, with no special tokens added.
+    /// Token ids of `text` as ordinary text: no special tokens added, and special-token
+    /// spellings inside it encoded like any other characters (the server maps spellings to
+    /// special ids itself where that is wanted; see `tokens.rs`).
     fn encode(&self, text: &str) -> Vec<u32>;
     /// Raw bytes of `ids` (a byte-level BPE token may hold part of a UTF-8 character).
     fn decode(&self, ids: &[u32]) -> Vec<u8>;
@@ -32,7 +34,7 @@ pub struct Logits {
 impl Logits {
     /// Wraps `data` as rows of `vocab` logits; `None` when the length is not a multiple.
     pub fn new(vocab: usize, data: Vec<f32>) -> Option<Logits> {
-        (vocab > 0 && data.len() % vocab == 0).then_some(Logits { vocab, data })
+        (vocab > 0 && data.len().is_multiple_of(vocab)).then_some(Logits { vocab, data })
     }
 
     pub fn rows(&self) -> usize {

@@ -58,7 +58,7 @@ impl AppState {
         config.validate()?;
         Ok(AppState {
             template: ChatTemplate::for_codec(codec.as_ref()),
-            specials: prompt_specials(&info),
+            specials: prompt_specials(&info, codec.as_ref()),
             request_timeout: config.request_timeout()?,
             body_timeout: config.body_timeout()?,
             codec,

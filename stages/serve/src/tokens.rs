@@ -1,19 +1,26 @@
 //! Text ↔ token conversions the HTTP layer shares: special-token-aware encoding and the
 //! printable form of single tokens used in log-probability reports.
 
+use crate::chat::{ASSISTANT_MARKER, END_MARKER, SYSTEM_MARKER, USER_MARKER};
 use crate::engine::{Codec, ModelInfo, SpecialToken};
 
-/// Special tokens recognised by spelling inside prompt text (as Hugging Face tokenizers do with
-/// added tokens): end/begin of sequence and padding. Chat role markers are deliberately absent:
-/// chat messages are rendered by the template, and text must not forge a turn.
-pub fn prompt_specials(info: &ModelInfo) -> Vec<SpecialToken> {
+/// Special tokens recognised by spelling inside completion prompts and `/tokenize` text, as
+/// Hugging Face tokenizers do with added tokens: end/begin of sequence, padding and the chat
+/// markers (so a chat rendered client-side from `/tokenizer_info`'s template tokenizes as the
+/// server's own template does). Chat message *content* is never scanned for them: there a
+/// typed marker would forge a turn.
+pub fn prompt_specials(info: &ModelInfo, codec: &dyn Codec) -> Vec<SpecialToken> {
+    let markers = [SYSTEM_MARKER, USER_MARKER, ASSISTANT_MARKER, END_MARKER]
+        .into_iter()
+        .filter_map(|m| SpecialToken::lookup(codec, m));
     let mut s: Vec<SpecialToken> = [&info.eos_token, &info.bos_token, &info.pad_token]
         .into_iter()
         .flatten()
         .cloned()
+        .chain(markers)
         .collect();
     // Longest first, so a spelling that contains another wins.
-    s.sort_by(|a, b| b.text.len().cmp(&a.text.len()));
+    s.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.text.cmp(&b.text)));
     s.dedup_by(|a, b| a.text == b.text);
     s
 }
