@@ -13,6 +13,7 @@ mod routes;
 pub mod sampling;
 pub mod scheduler;
 pub mod server;
+pub mod smoke;
 pub mod text;
 pub mod tokens;
 pub mod validate;

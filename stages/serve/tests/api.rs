@@ -411,3 +411,24 @@ async fn health_and_metrics() {
     assert!(m.contains("binarylm_queue_depth 0"), "{m}");
     ts.shutdown().await;
 }
+
+#[tokio::test]
+async fn smoke_test_passes_against_a_live_server() {
+    let ts = start(Options::default()).await;
+    let report = serve::smoke::run(&serve::smoke::SmokeRequest {
+        base_url: format!("http://{}", ts.addr),
+        api_key: None,
+        prompt: "the cat".into(),
+        chat: "hi".into(),
+        max_tokens: 8,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.model, MODEL);
+    let (want, _) = ts.model.greedy(&encode("the cat"), 8);
+    assert_eq!(report.completion_text, text_of(&want));
+    assert_eq!(report.completion_tokens, 8);
+    assert!(report.chat_tokens > 0 && report.chat_tokens_per_s > 0.0);
+    ts.shutdown().await;
+}
