@@ -86,6 +86,34 @@ the same fingerprint runs again.")]
     Schema,
     /// Show the libtorch build, devices and workspace this binary would use.
     Doctor,
+    /// Show how a tokenizer cuts text into tokens: the pieces and their ids.
+    #[command(after_help = "\
+Examples:
+  binarylm tokenize tok \"Hello, world!\"       a tokenizer stage of ./pipeline.yaml
+  binarylm tokenize path/to/tokenizer.json \"naïve café 😀\"
+  echo text | binarylm tokenize tok            the text from stdin")]
+    Tokenize(TokenizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenizeArgs {
+    /// A tokenizer stage's name, an artifact digest, a tokenizer.json, or a directory holding one.
+    pub tokenizer: String,
+
+    /// The text to tokenize (default, or `-`: read stdin).
+    pub text: Option<String>,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Encode special tokens written in the text (`<|eos|>`) as text, not as their ids.
+    #[arg(long)]
+    pub ordinary: bool,
+
+    /// Print the tokens as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

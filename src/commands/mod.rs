@@ -4,7 +4,9 @@ pub mod plan;
 pub mod run;
 pub mod schema;
 pub mod show;
+mod show_tokenizer;
 pub mod status;
+pub mod tokenize;
 
 /// Writes a value as pretty JSON on stdout (the one document `--json` promises).
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), crate::error::CliError> {

@@ -40,7 +40,10 @@ struct ShowDoc {
 }
 
 /// Opens the workspace and resolves a stage name or digest, preferring the current manifest.
-fn resolve(args: &ShowArgs, g: &GlobalArgs) -> Result<(workspace::Opened, Resolved), CliError> {
+pub(crate) fn resolve(
+    args: &ShowArgs,
+    g: &GlobalArgs,
+) -> Result<(workspace::Opened, Resolved), CliError> {
     let (manifest, ws) =
         workspace::optional_manifest(args.manifest.as_deref(), g.workspace.as_deref())?;
     let opened = workspace::open(&ws, g.quiet)?;
@@ -144,6 +147,9 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
             "    … {} more (see --json)",
             doc.files.len() - MAX_FILES_SHOWN
         );
+    }
+    if doc.kind.as_deref() == Some("tokenizer") {
+        super::show_tokenizer::print(std::path::Path::new(&doc.path));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -297,7 +297,9 @@ fn learn_merges(
         };
         learned.merges.push((a, b, new_id));
 
+        // The index may list a word twice (added in different merges); once is enough.
         let mut affected = where_.remove(&pair).unwrap_or_default();
+        affected.sort_unstable();
         affected.dedup();
         touched.clear();
         for &w in &affected {

@@ -24,12 +24,16 @@ fn corpus() -> Vec<String> {
         "   indented\t\ttabs\n\n\nand   runs    of     spaces 😀😀 emoji 👍🏽",
     ];
     // Made-up words from a fixed generator give the trainer many distinct pairs to merge.
-    let syllables = ["ka", "lo", "mi", "ne", "ru", "sho", "te", "vy", "ä", "ß", "ни", "東"];
+    let syllables = [
+        "ka", "lo", "mi", "ne", "ru", "sho", "te", "vy", "ä", "ß", "ни", "東",
+    ];
     let mut state = 7u64;
     let mut word = || {
         let mut w = String::new();
         for _ in 0..2 + state % 3 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             w.push_str(syllables[(state >> 33) as usize % syllables.len()]);
         }
         w
