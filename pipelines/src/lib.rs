@@ -13,6 +13,7 @@ mod dag;
 mod de;
 mod diagnostics;
 mod fingerprint;
+pub mod job;
 mod load;
 mod local;
 mod manifest;
@@ -26,6 +27,7 @@ pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
     explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,
 };
+pub use job::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
@@ -33,6 +35,9 @@ pub use params::{
     CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize,
     RecordShape, SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
     DEFAULT_VAL_FRACTION,
+};
+pub use params::{
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
 pub use schema::json_schema;
 pub use span::Span;

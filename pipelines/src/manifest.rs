@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::params::{CommandParams, DataParams, KindParams};
+use crate::params::{CommandParams, DataParams, KindParams, PretrainParams};
 use crate::span::Span;
 
 /// A loaded, validated manifest.
@@ -70,6 +70,8 @@ pub enum StageParams {
     Data(DataParams),
     /// `kind: command`.
     Command(CommandParams),
+    /// `kind: pretrain`.
+    Pretrain(PretrainParams),
 }
 
 impl StageParams {
@@ -78,6 +80,7 @@ impl StageParams {
         match self {
             StageParams::Data(p) => p,
             StageParams::Command(p) => p,
+            StageParams::Pretrain(p) => p,
         }
     }
 

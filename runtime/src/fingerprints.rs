@@ -34,6 +34,8 @@ pub fn dep_digests(
 pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, RuntimeError> {
     match &stage.params {
         StageParams::Command(p) => Ok(p.deps.clone()),
+        // Everything a pretrain stage reads comes from its tokenizer stage's artifact.
+        StageParams::Pretrain(_) => Ok(Vec::new()),
         StageParams::Data(p) => {
             let mut out = Vec::new();
             for pattern in p.sources.iter().filter_map(|s| s.local_path()) {

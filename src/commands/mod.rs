@@ -1,9 +1,11 @@
 pub mod doctor;
+pub mod generate;
 pub mod maintenance;
 pub mod plan;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod show_pretrain;
 pub mod status;
 
 /// Writes a value as pretty JSON on stdout (the one document `--json` promises).

@@ -40,7 +40,10 @@ struct ShowDoc {
 }
 
 /// Opens the workspace and resolves a stage name or digest, preferring the current manifest.
-fn resolve(args: &ShowArgs, g: &GlobalArgs) -> Result<(workspace::Opened, Resolved), CliError> {
+pub(crate) fn resolve(
+    args: &ShowArgs,
+    g: &GlobalArgs,
+) -> Result<(workspace::Opened, Resolved), CliError> {
     let (manifest, ws) =
         workspace::optional_manifest(args.manifest.as_deref(), g.workspace.as_deref())?;
     let opened = workspace::open(&ws, g.quiet)?;
@@ -134,6 +137,9 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
             ""
         };
         println!("  metric     {name} = {value}{star}");
+    }
+    if doc.kind.as_deref() == Some("pretrain") {
+        super::show_pretrain::print_summary(std::path::Path::new(&doc.path));
     }
     println!("  files      {}", doc.files.len());
     for f in doc.files.iter().take(MAX_FILES_SHOWN) {

@@ -6,12 +6,16 @@
 
 mod command;
 mod data;
+mod pretrain;
 
 pub use command::CommandParams;
 pub use data::{
     CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize, RecordShape,
     SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
     DEFAULT_VAL_FRACTION,
+};
+pub use pretrain::{
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
 
 use serde::de::DeserializeOwned;
@@ -119,6 +123,7 @@ impl KindEntry {
 pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<DataParams>(),
     KindEntry::of::<CommandParams>(),
+    KindEntry::of::<PretrainParams>(),
 ];
 
 /// The entry for `kind`, if it is known.
