@@ -13,6 +13,7 @@ mod dag;
 mod de;
 mod diagnostics;
 mod fingerprint;
+pub mod job;
 mod load;
 mod local;
 mod manifest;
@@ -26,6 +27,7 @@ pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
     explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,
 };
+pub use job::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
@@ -37,6 +39,7 @@ pub use params::{
 pub use params::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
 pub use schema::json_schema;
 pub use span::Span;

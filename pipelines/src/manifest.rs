@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::params::{CommandParams, DataParams, KindParams, TokenizerParams};
+use crate::params::{CommandParams, DataParams, KindParams, PretrainParams, TokenizerParams};
 use crate::span::Span;
 
 /// A loaded, validated manifest.
@@ -72,6 +72,8 @@ pub enum StageParams {
     Command(CommandParams),
     /// `kind: tokenizer`.
     Tokenizer(TokenizerParams),
+    /// `kind: pretrain`.
+    Pretrain(PretrainParams),
 }
 
 impl StageParams {
@@ -81,6 +83,7 @@ impl StageParams {
             StageParams::Data(p) => p,
             StageParams::Command(p) => p,
             StageParams::Tokenizer(p) => p,
+            StageParams::Pretrain(p) => p,
         }
     }
 

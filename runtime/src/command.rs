@@ -93,16 +93,7 @@ impl StageKind for CommandKind {
         for (k, v) in &params.env {
             cmd.env(k, v);
         }
-        // Own process group, so cancelling kills the whole command tree (sh and its children);
-        // and if binarylm itself dies (even by SIGKILL), the kernel kills the shell.
-        cmd.process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        own_group_dies_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| StageError::io("starting `sh -c` for the command", e))?;
@@ -179,8 +170,21 @@ fn parse_metrics(text: &str) -> Result<StageMetrics, String> {
     Ok(out)
 }
 
+/// Puts the child in its own process group, so cancelling kills its whole tree (a shell and its
+/// children), and has the kernel kill it if binarylm itself dies (even by SIGKILL).
+pub fn own_group_dies_with_parent(cmd: &mut Command) {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 /// SIGTERM to the group, a grace period, then SIGKILL; always reaps the child.
-fn kill_group(pgid: i32, child: &mut std::process::Child) {
+pub fn kill_group(pgid: i32, child: &mut std::process::Child) {
     // SAFETY: plain syscall on a process group we created.
     unsafe {
         libc::kill(-pgid, libc::SIGTERM);

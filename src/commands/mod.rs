@@ -1,10 +1,12 @@
 pub mod doctor;
+pub mod generate;
 pub mod maintenance;
 pub mod plan;
 pub mod run;
 pub mod schema;
 pub mod show;
 mod show_tokenizer;
+pub mod show_pretrain;
 pub mod status;
 pub mod tokenize;
 

@@ -138,6 +138,9 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
         };
         println!("  metric     {name} = {value}{star}");
     }
+    if doc.kind.as_deref() == Some("pretrain") {
+        super::show_pretrain::print_summary(std::path::Path::new(&doc.path));
+    }
     println!("  files      {}", doc.files.len());
     for f in doc.files.iter().take(MAX_FILES_SHOWN) {
         println!("    {:>10}  {}", human_bytes(f.size), f.path);

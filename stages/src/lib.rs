@@ -3,14 +3,17 @@
 
 pub mod data;
 pub mod tokenize;
+pub mod torch_job;
 
 pub use data::DataKind;
 pub use tokenize::TokenizerStage;
+pub use torch_job::TorchJobKind;
 
 /// The stage kinds of this crate plus the runtime's built-in ones, ready for the executor.
 pub fn kinds() -> runtime::Kinds {
     let mut kinds = runtime::Kinds::builtin();
     kinds.register(std::sync::Arc::new(DataKind));
     kinds.register(std::sync::Arc::new(TokenizerStage));
+    kinds.register(std::sync::Arc::new(torch_job::PRETRAIN));
     kinds
 }

@@ -7,6 +7,7 @@
 mod command;
 mod data;
 mod tokenizer;
+mod pretrain;
 
 pub use command::CommandParams;
 pub use data::{
@@ -17,6 +18,9 @@ pub use data::{
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
+};
+pub use pretrain::{
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
 
 use serde::de::DeserializeOwned;
@@ -125,6 +129,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<DataParams>(),
     KindEntry::of::<CommandParams>(),
     KindEntry::of::<TokenizerParams>(),
+    KindEntry::of::<PretrainParams>(),
 ];
 
 /// The entry for `kind`, if it is known.

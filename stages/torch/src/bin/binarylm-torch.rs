@@ -2,21 +2,29 @@
 //!
 //! The `binarylm` CLI stays free of libtorch so that planning, status and cached re-runs start
 //! in milliseconds; work that needs torch runs in this executable, which `binarylm` finds
-//! beside itself. Today it answers `doctor` (which libtorch, which devices); the ML stage
-//! kinds run here as they land.
+//! beside itself. It answers `doctor` (which libtorch, which devices) and runs the stage kinds
+//! that need torch: `run-stage <job.json>` (see `pipelines::job` for the protocol).
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
+use pipelines::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 use stages_torch::device::{self, DeviceChoice};
+use stages_torch::train::Observer;
 
-const USAGE: &str = "usage: binarylm-torch doctor [--json]\n\n\
-Reports the libtorch this build links, whether its CUDA backend is linked, the devices it sees\n\
-and the CPU threads it would use. Normally run through `binarylm doctor`.";
+const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
+binarylm-torch run-stage <job.json>\n\n\
+doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
+it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
+run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
+as JSON lines, the log to stderr.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("doctor") => doctor(args.iter().any(|a| a == "--json")),
+        Some("run-stage") if args.len() == 2 => run_stage(Path::new(&args[1])),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -79,5 +87,75 @@ fn doctor(json: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Reports progress as JSON lines on stdout and log lines on stderr.
+struct JsonLines;
+
+fn emit(event: &TorchEvent) {
+    let mut out = std::io::stdout().lock();
+    // A parent that stopped reading is going away anyway; the work itself must not fail.
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string(event).expect("events serialize")
+    );
+    let _ = out.flush();
+}
+
+impl Observer for JsonLines {
+    fn progress(&mut self, step: u64, total: u64, message: &str) {
+        emit(&TorchEvent::Progress {
+            step,
+            total,
+            message: message.to_string(),
+        });
+    }
+
+    fn log(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+fn run_stage(job_path: &Path) -> ExitCode {
+    let job: TorchJob = match std::fs::read_to_string(job_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(job) => job,
+        Err(e) => {
+            eprintln!("error: job file {}: {e}", job_path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if job.format != TORCH_JOB_FORMAT {
+        eprintln!(
+            "error: job format {} is not {TORCH_JOB_FORMAT}: binarylm and binarylm-torch come from different builds",
+            job.format
+        );
+        return ExitCode::from(2);
+    }
+    let result = match job.kind.as_str() {
+        "pretrain" => stages_torch::pretrain::run(&job, &mut JsonLines)
+            .map(|s| (s.metrics(), s.device.clone())),
+        other => {
+            eprintln!("error: binarylm-torch has no stage kind `{other}`");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok((metrics, device)) => {
+            emit(&TorchEvent::Metrics {
+                metrics,
+                headline: Some("val_loss".to_string()),
+                device: Some(device),
+            });
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

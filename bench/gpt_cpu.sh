@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# GPT training and generation on the CPU, binarylm against the PyTorch reference
+# (tests/python/gpt_ref.py, torch 2.11 from the project venv), same config and threads, one run.
+#
+#   bash bench/gpt_cpu.sh [steps] [threads]     (defaults: 50 steps, 2 threads)
+#
+# Training: nanoGPT's CPU config (4 layers, 4 heads, 128 wide, block 64, batch 12, vocab 65),
+# ms per step of forward + backward + clipping + AdamW, 5 warm-up steps first.
+# Generation: tokens/s with and without the KV cache (binarylm only).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+# shellcheck source=../scripts/env.sh
+source "$here/../scripts/env.sh"
+cd "$BINARYLM_REPO"
+steps="${1:-50}"
+threads="${2:-2}"
+export OMP_NUM_THREADS="$threads"
+
+cargo build --release -p stages-torch --example bench_gpt >&2
+bin="$CARGO_TARGET_DIR/release/examples/bench_gpt"
+
+ours=$("$bin" train "$steps" "$threads")
+ref=$("$BINARYLM_VENV/bin/python" tests/python/gpt_ref.py bench "$steps" "$threads")
+echo "$ours"
+echo "$ref"
+python3 - "$ours" "$ref" <<'PY'
+import json, sys
+ours, ref = (json.loads(a) for a in sys.argv[1:3])
+print(f"train ms/step: binarylm {ours['ms_per_step']:.2f}, PyTorch {ref['ms_per_step']:.2f}, "
+      f"PyTorch/binarylm = {ref['ms_per_step'] / ours['ms_per_step']:.2f}x")
+PY
+"$bin" generate 255 "$threads"

@@ -1,0 +1,58 @@
+//! The protocol between `binarylm` and `binarylm-torch` for stage kinds that need libtorch.
+//!
+//! `binarylm` never links libtorch. For a torch stage it writes a [`TorchJob`] as JSON and runs
+//! `binarylm-torch run-stage <job.json>`; the child writes [`TorchEvent`]s to stdout, one JSON
+//! object per line, and its human-readable log to stderr. Both sides use these types, so the
+//! protocol has one definition.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Version of the job format; the torch side refuses others.
+pub const TORCH_JOB_FORMAT: u32 = 1;
+
+/// Everything a torch stage needs to run, as `binarylm` resolved it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TorchJob {
+    pub format: u32,
+    /// The stage kind (`pretrain`).
+    pub kind: String,
+    /// The stage's name in the manifest.
+    pub stage: String,
+    /// The stage's resolved params ([`crate::StageParams::canonical`]).
+    pub params: serde_json::Value,
+    /// Upstream stage name → its artifact directory (read-only).
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Where the artifact's files go.
+    pub out_dir: PathBuf,
+    /// Scratch that survives an interrupted attempt of the same fingerprint (checkpoints).
+    pub work_dir: PathBuf,
+    /// True when `work_dir` was left by an interrupted attempt.
+    pub resumed: bool,
+    pub seed: u64,
+    /// CPU threads the stage may use.
+    pub threads: usize,
+    pub fingerprint: String,
+}
+
+/// One line of a torch stage's stdout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum TorchEvent {
+    /// Work done so far (`step` of `total`), with a short status such as `loss 2.31`.
+    Progress {
+        step: u64,
+        total: u64,
+        #[serde(default)]
+        message: String,
+    },
+    /// The stage's final metrics; the last one written wins.
+    Metrics {
+        metrics: BTreeMap<String, f64>,
+        #[serde(default)]
+        headline: Option<String>,
+        #[serde(default)]
+        device: Option<String>,
+    },
+}

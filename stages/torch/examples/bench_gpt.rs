@@ -1,0 +1,122 @@
+//! Benchmark of the GPT on the CPU, run by `bench/gpt_cpu.sh` next to the PyTorch reference.
+//!
+//! `bench_gpt train <steps> <threads>`: ms per training step (forward, backward, clipping,
+//! AdamW) of nanoGPT's CPU config — 4 layers, 4 heads, 128 wide, block 64, batch 12, vocab 65.
+//! `bench_gpt generate <tokens> <threads>`: generation tokens/s with and without the KV cache,
+//! for that config and for nanoGPT's Shakespeare-char config (6 layers, 6 heads, 384 wide,
+//! block 256). Each prints one JSON object per measurement.
+
+use std::time::Instant;
+
+use pipelines::{ModelPreset, TrainParams};
+use stages_torch::generate::{generate, Sampling};
+use stages_torch::model::{Gpt, ModelConfig};
+use stages_torch::train::adamw::{AdamW, AdamWConfig};
+use stages_torch::train::sampler::{Sampler, Stream};
+use stages_torch::train::InMemoryTokens;
+use tch::Device;
+
+fn nanogpt_cpu() -> ModelConfig {
+    ModelConfig::preset(ModelPreset::Tiny, 65)
+}
+
+fn shakespeare_char() -> ModelConfig {
+    ModelConfig {
+        n_layer: 6,
+        n_head: 6,
+        n_kv_head: 6,
+        n_embd: 384,
+        block_size: 256,
+        mlp_hidden: 4 * 384,
+        ..nanogpt_cpu()
+    }
+}
+
+fn train(steps: usize, threads: usize) {
+    let cfg = nanogpt_cpu();
+    tch::manual_seed(1337);
+    let model = Gpt::new(&cfg, Device::Cpu).expect("model");
+    let p = TrainParams::default();
+    let mut opt = AdamW::new(
+        model.var_store(),
+        AdamWConfig {
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            weight_decay: p.weight_decay,
+        },
+    );
+    let data = InMemoryTokens((0..100_000u32).map(|i| (i * 2654435761u32) % 65).collect());
+    let sampler = Sampler {
+        tokens: &data,
+        batch: 12,
+        block: cfg.block_size,
+        seed: 1,
+        stream: Stream::Train,
+    };
+    let mut step = |s: u64| {
+        let (x, y) = sampler.batch(s, 0, Device::Cpu);
+        opt.zero_grad();
+        let loss = model.loss(&x, &y, true);
+        loss.backward();
+        opt.clip_grad_norm(1.0);
+        opt.step(1e-3);
+    };
+    for s in 0..5 {
+        step(s);
+    }
+    let start = Instant::now();
+    for s in 0..steps as u64 {
+        step(5 + s);
+    }
+    let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
+    println!(
+        "{}",
+        serde_json::json!({"impl": "binarylm", "ms_per_step": ms, "steps": steps, "threads": threads})
+    );
+}
+
+fn generation(tokens: usize, threads: usize) {
+    for (name, cfg) in [
+        ("nanogpt-cpu", nanogpt_cpu()),
+        ("shakespeare-char", shakespeare_char()),
+    ] {
+        tch::manual_seed(1);
+        let model = Gpt::new(&cfg, Device::Cpu).expect("model");
+        let max_tokens = tokens.min(cfg.block_size - 1);
+        for kv_cache in [true, false] {
+            let s = Sampling {
+                temperature: 1.0,
+                max_tokens,
+                kv_cache,
+                seed: 3,
+                ..Sampling::default()
+            };
+            generate(&model, &[1], &s, |_| {}).expect("warm-up");
+            let start = Instant::now();
+            let out = generate(&model, &[1], &s, |_| {}).expect("generate");
+            let tps = out.len() as f64 / start.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({"impl": "binarylm", "config": name, "kv_cache": kv_cache,
+                                   "tokens": out.len(), "tokens_per_s": tps, "threads": threads})
+            );
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let threads = num(2, 2);
+    stages_torch::device::set_threads(threads);
+    match args.first().map(String::as_str) {
+        Some("train") => train(num(1, 50), threads),
+        Some("generate") => generation(num(1, 255), threads),
+        _ => {
+            eprintln!("usage: bench_gpt train|generate <steps|tokens> <threads>");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Sampling text from a model: temperature, top-k, top-p (nucleus), a seed, a token budget,
+//! stopping at `<|eos|>`; with the KV cache (one new token per step) or without (the whole
+//! window recomputed each step, the reference the cache is tested and benchmarked against).
+
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{Gpt, ModelError};
+
+/// How to pick each next token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// 0 is greedy (argmax); otherwise logits are divided by it before the softmax.
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches p (1.0: all).
+    pub top_p: f64,
+    pub seed: u64,
+    pub max_tokens: usize,
+    /// Stop after emitting this token (not included in the output).
+    pub stop: Option<i64>,
+    /// Use the KV cache.
+    pub kv_cache: bool,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.8,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 1337,
+            max_tokens: 100,
+            stop: None,
+            kv_cache: true,
+        }
+    }
+}
+
+/// Picks a token from fp32 logits `[V]` using `gen` for randomness.
+pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut Rng) -> i64 {
+    if s.temperature <= 0.0 {
+        return logits.argmax(0, false).int64_value(&[]);
+    }
+    let mut logits = logits.to_kind(Kind::Float).to_device(Device::Cpu) / s.temperature;
+    let v = logits.size()[0];
+    if s.top_k > 0 && (s.top_k as i64) < v {
+        let (top, _) = logits.topk(s.top_k as i64, 0, true, true);
+        let kth = top.double_value(&[s.top_k as i64 - 1]);
+        logits = logits.masked_fill(&logits.lt(kth), f64::NEG_INFINITY);
+    }
+    let mut probs = logits.softmax(0, Kind::Float);
+    if s.top_p < 1.0 {
+        let (sorted, order) = probs.sort(0, true);
+        let cum = sorted.cumsum(0, Kind::Float);
+        // Drop a token when the mass before it already reaches p (always keep the first).
+        let before = &cum - &sorted;
+        let drop_sorted = before.ge(s.top_p);
+        let drop = drop_sorted.zeros_like().scatter(0, &order, &drop_sorted);
+        probs = probs.masked_fill(&drop, 0.0);
+        probs = &probs / probs.sum(Kind::Float);
+    }
+    // Inverse-CDF draw with our own generator, so a seed gives the same text on any device.
+    let p: Vec<f32> = Vec::<f32>::try_from(&probs).unwrap_or_default();
+    let u = gen.uniform() as f32 * p.iter().sum::<f32>();
+    let mut acc = 0.0f32;
+    let mut last_nonzero = 0;
+    for (i, &pi) in p.iter().enumerate() {
+        if pi > 0.0 {
+            last_nonzero = i;
+            acc += pi;
+            if u < acc {
+                return i as i64;
+            }
+        }
+    }
+    last_nonzero as i64
+}
+
+/// A small seeded generator (SplitMix64) for sampling.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        crate::train::sampler::mix64(self.0.wrapping_sub(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Generates up to `s.max_tokens` tokens after `prompt`, calling `on_token` with each one as it
+/// is produced (for streaming). Returns the new tokens (without the stop token).
+pub fn generate(
+    model: &Gpt,
+    prompt: &[i64],
+    s: &Sampling,
+    mut on_token: impl FnMut(i64),
+) -> Result<Vec<i64>, ModelError> {
+    if prompt.is_empty() {
+        return Err(ModelError::Shape(
+            "the prompt encodes to no tokens; give some text".to_string(),
+        ));
+    }
+    let _guard = tch::no_grad_guard();
+    let block = model.config().block_size;
+    let mut gen = Rng::new(s.seed);
+    let mut context: Vec<i64> = prompt.to_vec();
+    let mut out = Vec::new();
+    let mut cache = s.kv_cache.then(|| model.new_cache());
+    for _ in 0..s.max_tokens {
+        let logits = match &mut cache {
+            Some(cache) => {
+                // The first step feeds the prompt (its last block_size tokens), later steps
+                // only the token just picked.
+                let mut new = if cache.is_empty() {
+                    &context[context.len().saturating_sub(block)..]
+                } else {
+                    &context[context.len() - 1..]
+                };
+                if new.len() > cache.remaining() {
+                    // The window is full: refill the cache from the last half block, so the
+                    // next block/2 steps are one token each again.
+                    cache.clear();
+                    new = &context[context.len() - (block / 2).max(1)..];
+                }
+                let logits = model.forward_cached(cache, new)?;
+                logits.get(logits.size()[0] - 1)
+            }
+            None => {
+                let start = context.len().saturating_sub(block);
+                let window = &context[start..];
+                let idx = Tensor::from_slice(window)
+                    .to_device(model.device())
+                    .view([1, window.len() as i64]);
+                let logits = model.forward(&idx, false);
+                logits.get(0).get(window.len() as i64 - 1)
+            }
+        };
+        let next = pick(&logits, s, &mut gen);
+        if Some(next) == s.stop {
+            break;
+        }
+        context.push(next);
+        out.push(next);
+        on_token(next);
+    }
+    Ok(out)
+}

@@ -1,0 +1,16 @@
+//! The GPT model, one layer per module.
+
+mod attention;
+mod block;
+pub mod config;
+mod embedding;
+mod gpt;
+mod kv_cache;
+mod linear;
+mod mlp;
+mod norm;
+mod rope;
+
+pub use config::{swiglu_hidden, ConfigError, ModelConfig};
+pub use gpt::{load_artifact, Gpt, ModelError, CONFIG_FILE, WEIGHTS_FILE};
+pub use kv_cache::KvCache;

@@ -1,0 +1,200 @@
+//! The `pretrain` stage as `binarylm-torch run-stage` runs it: read the tokenizer stage's
+//! shards, build the model, train (resuming from the work directory), and write the artifact.
+//!
+//! Artifact files: `model.safetensors` (weights), `config.json` (the resolved
+//! [`ModelConfig`]), `tokenizer.json` (copied from the tokenizer stage, so the model directory is
+//! self-contained), `metrics.jsonl`, `loss.svg`, and `summary.json` (final numbers, also sent to
+//! `binarylm` as the stage's metrics).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use pipelines::{Precision, PretrainParams, TorchJob};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
+
+use crate::device::{self, DeviceChoice, DeviceError};
+use crate::model::{ConfigError, Gpt, ModelConfig, ModelError, CONFIG_FILE, WEIGHTS_FILE};
+use crate::train::metrics::{self, H100_H200_BF16_PEAK};
+use crate::train::sampler::key;
+use crate::train::{self, Observer, ShardDir, TrainError, TrainInput};
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const PLOT_FILE: &str = "loss.svg";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PretrainError {
+    #[error("the job's params are not pretrain params: {0}")]
+    Params(serde_json::Error),
+    #[error("the job has no input for tokenizer stage `{0}`")]
+    MissingInput(String),
+    #[error("tokenizer stage `{stage}`: {source}")]
+    Shards {
+        stage: String,
+        #[source]
+        source: train::tokens::ShardError,
+    },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("drawing the loss curve: {0}")]
+    Plot(String),
+}
+
+/// `summary.json`: what `binarylm show` prints for a pretrain artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub steps: u64,
+    pub params: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_ppl: f64,
+    pub tokens_seen: u64,
+    pub tokens_per_s: f64,
+    #[serde(default)]
+    pub mfu: Option<f64>,
+    pub elapsed_s: f64,
+    pub device: String,
+    pub precision: String,
+    /// Validation loss of the unigram (no-context) baseline, from the tokenizer's shards.
+    #[serde(default)]
+    pub unigram_entropy: Option<f64>,
+    #[serde(default)]
+    pub resumed_from: Option<u64>,
+}
+
+impl Summary {
+    /// The stage metrics `binarylm` records (headline `val_loss`).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([
+            ("val_loss".to_string(), self.val_loss),
+            ("val_ppl".to_string(), self.val_ppl),
+            ("train_loss".to_string(), self.train_loss),
+            ("tokens_seen".to_string(), self.tokens_seen as f64),
+            ("tokens_per_s".to_string(), self.tokens_per_s),
+            ("params".to_string(), self.params as f64),
+            ("steps".to_string(), self.steps as f64),
+        ]);
+        if let Some(mfu) = self.mfu {
+            m.insert("mfu".to_string(), mfu);
+        }
+        if let Some(u) = self.unigram_entropy {
+            m.insert("unigram_entropy".to_string(), u);
+        }
+        m
+    }
+}
+
+/// Runs a pretrain job, reporting through `obs`.
+pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Summary, PretrainError> {
+    let params: PretrainParams =
+        serde_json::from_value(job.params.clone()).map_err(PretrainError::Params)?;
+    device::set_threads(job.threads);
+    let choice: DeviceChoice = params.device.parse()?;
+    let dev = device::resolve(choice)?;
+    let tok_dir = job
+        .inputs
+        .get(&params.tokenizer)
+        .ok_or_else(|| PretrainError::MissingInput(params.tokenizer.clone()))?;
+    let shards = ShardDir::open(tok_dir).map_err(|source| PretrainError::Shards {
+        stage: params.tokenizer.clone(),
+        source,
+    })?;
+    let cfg = ModelConfig::resolve(&params.model, shards.meta.vocab_size)?;
+
+    let bf16 = match params.train.precision {
+        Precision::Auto => dev != Device::Cpu,
+        Precision::Fp32 => false,
+        Precision::Bf16 => true,
+    };
+    let peak = params
+        .train
+        .peak_tflops
+        .map(|t| t * 1e12)
+        .or((dev != Device::Cpu).then_some(H100_H200_BF16_PEAK));
+    tch::manual_seed(key(&[job.seed, 0]) as i64);
+    let mut model = Gpt::new(&cfg, dev)?;
+    if bf16 {
+        model.set_compute_kind(Kind::BFloat16);
+    }
+    obs.log(&format!(
+        "model: {} parameters ({} layers, {} heads / {} kv, width {}, block {}), vocab {}, on {}{}",
+        model.num_params(),
+        cfg.n_layer,
+        cfg.n_head,
+        cfg.n_kv_head,
+        cfg.n_embd,
+        cfg.block_size,
+        cfg.vocab_size,
+        device::describe(dev),
+        if bf16 { ", bf16 matmuls" } else { "" },
+    ));
+    std::fs::create_dir_all(&job.work_dir).map_err(|source| PretrainError::Io {
+        context: format!("creating {}", job.work_dir.display()),
+        source,
+    })?;
+    let input = TrainInput {
+        train: &shards.train,
+        val: &shards.val,
+        params: &params.train,
+        seed: job.seed,
+        work_dir: &job.work_dir,
+        peak_flops: peak,
+    };
+    let result = train::train(&mut model, &input, obs)?;
+
+    let out = &job.out_dir;
+    let io = |context: String| move |source: std::io::Error| PretrainError::Io { context, source };
+    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    model.save(&out.join(WEIGHTS_FILE))?;
+    let cfg_text = serde_json::to_string_pretty(&cfg).expect("config serializes");
+    std::fs::write(out.join(CONFIG_FILE), cfg_text).map_err(io("writing config.json".into()))?;
+    copy(&tok_dir.join(TOKENIZER_FILE), &out.join(TOKENIZER_FILE))?;
+    copy(&job.work_dir.join(METRICS_FILE), &out.join(METRICS_FILE))?;
+    let lines = metrics::read(&out.join(METRICS_FILE)).map_err(io("reading metrics".into()))?;
+    train::plot::loss_curve(&lines, &out.join(PLOT_FILE)).map_err(PretrainError::Plot)?;
+    let summary = Summary {
+        steps: result.steps,
+        params: model.num_params(),
+        train_loss: result.train_loss,
+        val_loss: result.val_loss,
+        val_ppl: result.val_ppl,
+        tokens_seen: result.tokens_seen,
+        tokens_per_s: result.tokens_per_s,
+        mfu: result.mfu,
+        elapsed_s: result.elapsed_s,
+        device: device::describe(dev),
+        precision: if bf16 { "bf16" } else { "fp32" }.to_string(),
+        unigram_entropy: shards
+            .meta
+            .splits
+            .get("val")
+            .and_then(|s| s.unigram_entropy_nats),
+        resumed_from: result.resumed_from,
+    };
+    let text = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    std::fs::write(out.join(SUMMARY_FILE), text).map_err(io("writing summary.json".into()))?;
+    Ok(summary)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), PretrainError> {
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|source| PretrainError::Io {
+            context: format!("copying {} to {}", from.display(), to.display()),
+            source,
+        })
+}

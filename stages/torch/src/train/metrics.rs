@@ -1,0 +1,90 @@
+//! Training metrics: one JSON object per line in `metrics.jsonl`, and model FLOPs utilisation.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One line of `metrics.jsonl`. Training lines carry `loss`…`tokens_per_s`; validation
+/// results (`val_loss`, `val_ppl`) ride on the line of the step they were measured at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    /// Optimizer steps completed.
+    pub step: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Model FLOPs utilisation against the configured peak, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ppl: Option<f64>,
+    pub tokens: u64,
+    pub elapsed_s: f64,
+}
+
+/// Appends lines to `metrics.jsonl`, flushed each time so a killed run keeps what it logged.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl MetricsLog {
+    /// Opens `path`, keeping only lines up to step `keep_through` (a resumed run rewrites the
+    /// steps after its checkpoint).
+    pub fn open(path: &Path, keep_through: u64) -> std::io::Result<MetricsLog> {
+        let kept: Vec<String> = match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<MetricsLine>(l).is_ok_and(|m| m.step <= keep_through)
+                })
+                .map(str::to_string)
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut file = std::fs::File::create(path)?;
+        for line in kept {
+            writeln!(file, "{line}")?;
+        }
+        Ok(MetricsLog {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&mut self, line: &MetricsLine) -> std::io::Result<()> {
+        let text = serde_json::to_string(line).expect("metrics serialize");
+        writeln!(self.file, "{text}")?;
+        self.file.flush()
+    }
+}
+
+/// Reads every line of a `metrics.jsonl`.
+pub fn read(path: &Path) -> std::io::Result<Vec<MetricsLine>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Peak dense bf16 throughput of an H100 SXM and of an H200 (the same chip), FLOP/s.
+pub const H100_H200_BF16_PEAK: f64 = 989e12;
+
+/// MFU: achieved model FLOP/s (nanoGPT's `6N + 12·L·H·Q·T` per token) over the peak.
+pub fn mfu(flops_per_token: f64, tokens_per_s: f64, peak_flops: f64) -> f64 {
+    flops_per_token * tokens_per_s / peak_flops
+}

@@ -1,0 +1,236 @@
+"""A plain PyTorch GPT, written independently of binarylm's tch model, to check it.
+
+Usage:
+    gpt_ref.py parity <dir>     read config.json, model.safetensors, batch.safetensors and
+                                train.json from <dir>; write ref.safetensors with the initial
+                                logits and the loss before each of a few AdamW steps.
+    gpt_ref.py bench <steps> <threads>
+                                time training steps of nanoGPT's CPU config (4 layers, 4 heads,
+                                128 wide, block 64, batch 12, vocab 65) and print ms/step.
+
+Attention is written out (q·kᵀ/√d, causal mask, softmax, ·v) and grouped-query heads are
+expanded with repeat_interleave, rather than calling scaled_dot_product_attention, so the two
+implementations share as little as possible.
+"""
+
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# The parity check writes attention out by hand; the benchmark uses the fused kernel, as
+# nanoGPT does, so the comparison is against PyTorch at its best.
+USE_SDPA = False
+
+
+class Norm(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.kind = cfg["norm"]
+        self.eps = cfg["norm_eps"]
+        self.weight = nn.Parameter(torch.ones(cfg["n_embd"]))
+        has_bias = cfg["bias"] and self.kind == "layernorm"
+        self.bias = nn.Parameter(torch.zeros(cfg["n_embd"])) if has_bias else None
+
+    def forward(self, x):
+        if self.kind == "layernorm":
+            mean = x.mean(-1, keepdim=True)
+            var = ((x - mean) ** 2).mean(-1, keepdim=True)
+            y = (x - mean) / torch.sqrt(var + self.eps) * self.weight
+            return y + self.bias if self.bias is not None else y
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(cfg):
+    d = cfg["n_embd"] // cfg["n_head"]
+    inv = cfg["rope_theta"] ** (-torch.arange(0, d // 2, dtype=torch.float32) * 2.0 / d)
+    ang = torch.arange(cfg["block_size"], dtype=torch.float32)[:, None] * inv[None, :]
+    return ang.cos(), ang.sin()
+
+
+def rotate(x, cos, sin):
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.nh, self.nkv = cfg["n_head"], cfg["n_kv_head"]
+        self.hd = cfg["n_embd"] // self.nh
+        out = (self.nh + 2 * self.nkv) * self.hd
+        self.qkv = nn.Linear(cfg["n_embd"], out, bias=cfg["bias"])
+        self.proj = nn.Linear(cfg["n_embd"], cfg["n_embd"], bias=cfg["bias"])
+        self.rope = cfg["positions"] == "rope"
+
+    def forward(self, x, cos, sin):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split([self.nh * self.hd, self.nkv * self.hd, self.nkv * self.hd], 2)
+        q = q.view(B, T, self.nh, self.hd).transpose(1, 2)  # (B, nh, T, hd)
+        k = k.view(B, T, self.nkv, self.hd).transpose(1, 2)  # (B, nkv, T, hd)
+        v = v.view(B, T, self.nkv, self.hd).transpose(1, 2)
+        if self.rope:
+            q, k = rotate(q, cos[:T], sin[:T]), rotate(k, cos[:T], sin[:T])
+        if USE_SDPA:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.nh != self.nkv)
+            return self.proj(y.transpose(1, 2).reshape(B, T, C))
+        rep = self.nh // self.nkv
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd)
+        mask = torch.ones(T, T, dtype=torch.bool).tril()
+        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        return self.proj(y)
+
+
+class Mlp(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        C, H, b = cfg["n_embd"], cfg["mlp_hidden"], cfg["bias"]
+        self.kind = cfg["mlp"]
+        if self.kind == "gelu":
+            self.fc = nn.Linear(C, H, bias=b)
+        else:
+            self.gate = nn.Linear(C, H, bias=b)
+            self.up = nn.Linear(C, H, bias=b)
+        self.proj = nn.Linear(H, C, bias=b)
+
+    def forward(self, x):
+        if self.kind == "gelu":
+            return self.proj(F.gelu(self.fc(x)))
+        return self.proj(F.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.norm1, self.attn = Norm(cfg), Attention(cfg)
+        self.norm2, self.mlp = Norm(cfg), Mlp(cfg)
+
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.norm1(x), cos, sin)
+        return x + self.mlp(self.norm2(x))
+
+
+class Gpt(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg["vocab_size"], cfg["n_embd"])
+        if cfg["positions"] == "learned":
+            self.pos_emb = nn.Embedding(cfg["block_size"], cfg["n_embd"])
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg["n_layer"]))
+        self.norm_f = Norm(cfg)
+        if not cfg["tied_head"]:
+            self.lm_head = nn.Linear(cfg["n_embd"], cfg["vocab_size"], bias=False)
+        cos, sin = rope_tables(cfg)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, idx, targets=None):
+        T = idx.shape[1]
+        x = self.tok_emb(idx)
+        if self.cfg["positions"] == "learned":
+            x = x + self.pos_emb(torch.arange(T))
+        for block in self.blocks:
+            x = block(x, self.cos, self.sin)
+        x = self.norm_f(x)
+        w = self.tok_emb.weight if self.cfg["tied_head"] else self.lm_head.weight
+        logits = x @ w.t()
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+        return logits, loss
+
+
+def optimizer(model, t):
+    decay = [p for _, p in sorted(model.named_parameters()) if p.dim() >= 2]
+    rest = [p for _, p in sorted(model.named_parameters()) if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": t["weight_decay"]},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    # The for-each-parameter update (PyTorch's CPU default), which binarylm's AdamW mirrors.
+    return torch.optim.AdamW(
+        groups, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"], foreach=False
+    )
+
+
+def parity(folder):
+    from safetensors.torch import load_file, save_file
+
+    cfg = json.load(open(f"{folder}/config.json"))
+    t = json.load(open(f"{folder}/train.json"))
+    torch.set_num_threads(1)
+    model = Gpt(cfg)
+    missing, unexpected = model.load_state_dict(load_file(f"{folder}/model.safetensors"), strict=False)
+    missing = [m for m in missing if m not in ("cos", "sin")]
+    if missing or unexpected:
+        sys.exit(f"weight names differ: missing {missing}, unexpected {unexpected}")
+    batch = load_file(f"{folder}/batch.safetensors")
+    x, y = batch["x"], batch["y"]
+    with torch.no_grad():
+        logits, _ = model(x)
+    opt = optimizer(model, t)
+    losses = []
+    for _ in range(t["steps"]):
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        losses.append(loss.item())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+        opt.step()
+    with torch.no_grad():
+        _, loss = model(x, y)
+    losses.append(loss.item())
+    save_file(
+        {"logits": logits.contiguous(), "losses": torch.tensor(losses, dtype=torch.float64)},
+        f"{folder}/ref.safetensors",
+    )
+
+
+def bench(steps, threads):
+    global USE_SDPA
+    USE_SDPA = True
+    torch.manual_seed(1337)
+    torch.set_num_threads(threads)
+    cfg = dict(vocab_size=65, n_layer=4, n_head=4, n_kv_head=4, n_embd=128, block_size=64,
+               mlp_hidden=512, positions="learned", norm="layernorm", mlp="gelu",
+               tied_head=True, bias=True, dropout=0.0, rope_theta=10000.0, norm_eps=1e-5)
+    model = Gpt(cfg)
+    t = dict(lr=1e-3, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-8)
+    opt = optimizer(model, t)
+    data = torch.randint(0, 65, (100_000,))
+
+    def step():
+        ix = torch.randint(len(data) - 65, (12,))
+        x = torch.stack([data[i:i + 64] for i in ix])
+        y = torch.stack([data[i + 1:i + 65] for i in ix])
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(5):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    ms = (time.perf_counter() - start) * 1000 / steps
+    print(json.dumps({"impl": "pytorch-reference", "ms_per_step": ms, "steps": steps, "threads": threads}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "parity":
+        parity(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "bench":
+        bench(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit(__doc__)
