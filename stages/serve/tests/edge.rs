@@ -462,16 +462,25 @@ async fn full_queue_answers_503_with_retry_after() {
             retry_after_s: 3,
             ..Default::default()
         },
-        // 20 tokens take a second: the six requests surely overlap.
+        // The first request holds the only batch place for about five seconds.
         step_delay: Duration::from_millis(50),
         ..Default::default()
     })
     .await;
     let ts = std::sync::Arc::new(ts);
-    let mut handles = Vec::new();
-    for _ in 0..6 {
+    let running = {
         let ts = ts.clone();
-        handles.push(tokio::spawn(async move { completion(&ts, 20).await }));
+        tokio::spawn(async move { completion(&ts, 100).await.status().as_u16() })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let ts = ts.clone();
+        handles.push(tokio::spawn(async move { completion(&ts, 2).await }));
     }
     let mut ok = 0;
     let mut refused = 0;
@@ -488,11 +497,12 @@ async fn full_queue_answers_503_with_retry_after() {
             s => panic!("unexpected status {s}"),
         }
     }
-    assert!(ok >= 2, "one running + one queued must be served; ok={ok}");
-    assert!(
-        refused >= 1,
-        "six at once cannot fit in one slot + one queue place"
+    assert_eq!(
+        (ok, refused),
+        (1, 4),
+        "one waits in the queue, the rest are refused"
     );
+    assert_eq!(running.await.unwrap(), 200);
     std::sync::Arc::try_unwrap(ts)
         .ok()
         .unwrap()
@@ -689,4 +699,29 @@ async fn shutdown_finishes_in_flight_streams() {
     assert!(started.elapsed() < Duration::from_secs(10));
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_model_failure_fails_its_request_only() {
+    let ts = start(Options {
+        panic_token: Some(b'!' as u32),
+        ..Default::default()
+    })
+    .await;
+    let (status, _, body) = raw(
+        ts.addr,
+        &post(
+            "/v1/completions",
+            &format!(r#"{{"model":"{MODEL}","prompt":"boom!","max_tokens":3}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert!(error_of(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("simulated device failure"));
+    let resp = completion(&ts, 3).await;
+    assert_eq!(resp.status(), 200);
+    ts.shutdown().await;
 }
