@@ -401,11 +401,15 @@ impl<E: Engine> Worker<E> {
     }
 
     fn drop_cancelled(&mut self) {
-        let before = self.active.len();
-        self.active.retain(|a| !a.job.events.is_closed());
-        for _ in self.active.len()..before {
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active)
+            .into_iter()
+            .partition(|a| a.job.events.is_closed());
+        self.active = keep;
+        for _ in &gone {
             self.shared.metrics.cancelled();
         }
+        // Counted first, then freed: whoever sees the memory released sees the count too.
+        drop(gone);
     }
 
     fn decode_step(&mut self) {

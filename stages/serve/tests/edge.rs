@@ -568,9 +568,16 @@ async fn a_disconnected_stream_is_cancelled_and_freed() {
     let body = format!(r#"{{"model":"{MODEL}","prompt":"the","max_tokens":100,"stream":true}}"#);
     let mut s = tokio::net::TcpStream::connect(ts.addr).await.unwrap();
     s.write_all(&post("/v1/completions", &body)).await.unwrap();
+    // Read until the first token arrived, so the sequence is surely running.
+    let mut seen = Vec::new();
     let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+    while !String::from_utf8_lossy(&seen).contains("data: ") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("200 OK"));
+    assert_eq!(ts.probe.live_sequences.load(Ordering::SeqCst), 1);
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ts.probe.live_sequences.load(Ordering::SeqCst) > 0 {
@@ -595,8 +602,11 @@ async fn a_disconnected_plain_request_is_cancelled_too() {
     let body = format!(r#"{{"model":"{MODEL}","prompt":"the","max_tokens":100}}"#);
     let mut s = tokio::net::TcpStream::connect(ts.addr).await.unwrap();
     s.write_all(&post("/v1/completions", &body)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ts.probe.live_sequences.load(Ordering::SeqCst), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ts.probe.live_sequences.load(Ordering::SeqCst) > 0 {
