@@ -688,7 +688,11 @@ async fn shutdown_finishes_in_flight_streams() {
     );
     let addr = ts.addr;
     let stream = tokio::spawn(async move { raw(addr, &post("/v1/completions", &body)).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let server = ts.server.take().unwrap();
     let started = Instant::now();
     server.shutdown().await;
