@@ -355,13 +355,13 @@ impl<E: Engine> Worker<E> {
             });
             return Ok(());
         }
-        let mut seq = self.engine.new_sequence()?;
+        let mut seq = guarded(|| self.engine.new_sequence())?;
         let output = if want_all {
             PrefillOutput::All
         } else {
             PrefillOutput::Last
         };
-        let logits = self.engine.prefill(&mut seq, &job.prompt, output)?;
+        let logits = guarded(|| self.engine.prefill(&mut seq, &job.prompt, output))?;
         let expected_rows = if want_all { job.prompt.len() } else { 1 };
         if logits.rows() != expected_rows || logits.vocab() < self.codec.vocab_size() {
             return Err(EngineError(format!(
@@ -401,18 +401,22 @@ impl<E: Engine> Worker<E> {
     }
 
     fn drop_cancelled(&mut self) {
-        let before = self.active.len();
-        self.active.retain(|a| !a.job.events.is_closed());
-        for _ in self.active.len()..before {
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.active)
+            .into_iter()
+            .partition(|a| a.job.events.is_closed());
+        self.active = keep;
+        for _ in &gone {
             self.shared.metrics.cancelled();
         }
+        // Counted first, then freed: whoever sees the memory released sees the count too.
+        drop(gone);
     }
 
     fn decode_step(&mut self) {
         let tokens: Vec<u32> = self.active.iter().map(|a| a.last).collect();
         let mut seqs: Vec<&mut E::Sequence> = self.active.iter_mut().map(|a| &mut a.seq).collect();
         self.shared.metrics.decode_step(seqs.len());
-        let result = self.engine.decode(&mut seqs, &tokens);
+        let result = guarded(|| self.engine.decode(&mut seqs, &tokens));
         drop(seqs);
         let logits = match result {
             Ok(l) if l.rows() == tokens.len() && l.vocab() >= self.codec.vocab_size() => l,
@@ -519,6 +523,23 @@ impl<E: Engine> Worker<E> {
             reason,
             completion_tokens: a.generated,
         });
+    }
+}
+
+/// Runs one engine call, turning a panic (libtorch reports some device errors, such as running
+/// out of memory, by panicking) into an error of the sequences involved, so the server and the
+/// other sequences keep going.
+fn guarded<T>(f: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(EngineError(format!("the model panicked: {what}")))
+        }
     }
 }
 

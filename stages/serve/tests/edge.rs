@@ -462,16 +462,25 @@ async fn full_queue_answers_503_with_retry_after() {
             retry_after_s: 3,
             ..Default::default()
         },
-        // 20 tokens take a second: the six requests surely overlap.
+        // The first request holds the only batch place for about five seconds.
         step_delay: Duration::from_millis(50),
         ..Default::default()
     })
     .await;
     let ts = std::sync::Arc::new(ts);
-    let mut handles = Vec::new();
-    for _ in 0..6 {
+    let running = {
         let ts = ts.clone();
-        handles.push(tokio::spawn(async move { completion(&ts, 20).await }));
+        tokio::spawn(async move { completion(&ts, 100).await.status().as_u16() })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let ts = ts.clone();
+        handles.push(tokio::spawn(async move { completion(&ts, 2).await }));
     }
     let mut ok = 0;
     let mut refused = 0;
@@ -488,11 +497,12 @@ async fn full_queue_answers_503_with_retry_after() {
             s => panic!("unexpected status {s}"),
         }
     }
-    assert!(ok >= 2, "one running + one queued must be served; ok={ok}");
-    assert!(
-        refused >= 1,
-        "six at once cannot fit in one slot + one queue place"
+    assert_eq!(
+        (ok, refused),
+        (1, 4),
+        "one waits in the queue, the rest are refused"
     );
+    assert_eq!(running.await.unwrap(), 200);
     std::sync::Arc::try_unwrap(ts)
         .ok()
         .unwrap()
@@ -558,9 +568,16 @@ async fn a_disconnected_stream_is_cancelled_and_freed() {
     let body = format!(r#"{{"model":"{MODEL}","prompt":"the","max_tokens":100,"stream":true}}"#);
     let mut s = tokio::net::TcpStream::connect(ts.addr).await.unwrap();
     s.write_all(&post("/v1/completions", &body)).await.unwrap();
+    // Read until the first token arrived, so the sequence is surely running.
+    let mut seen = Vec::new();
     let mut buf = [0u8; 512];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+    while !String::from_utf8_lossy(&seen).contains("data: ") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("200 OK"));
+    assert_eq!(ts.probe.live_sequences.load(Ordering::SeqCst), 1);
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ts.probe.live_sequences.load(Ordering::SeqCst) > 0 {
@@ -585,8 +602,11 @@ async fn a_disconnected_plain_request_is_cancelled_too() {
     let body = format!(r#"{{"model":"{MODEL}","prompt":"the","max_tokens":100}}"#);
     let mut s = tokio::net::TcpStream::connect(ts.addr).await.unwrap();
     s.write_all(&post("/v1/completions", &body)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ts.probe.live_sequences.load(Ordering::SeqCst), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(s);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ts.probe.live_sequences.load(Ordering::SeqCst) > 0 {
@@ -668,7 +688,11 @@ async fn shutdown_finishes_in_flight_streams() {
     );
     let addr = ts.addr;
     let stream = tokio::spawn(async move { raw(addr, &post("/v1/completions", &body)).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ts.probe.live_sequences.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let server = ts.server.take().unwrap();
     let started = Instant::now();
     server.shutdown().await;
@@ -689,4 +713,29 @@ async fn shutdown_finishes_in_flight_streams() {
     assert!(started.elapsed() < Duration::from_secs(10));
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_model_failure_fails_its_request_only() {
+    let ts = start(Options {
+        panic_token: Some(b'!' as u32),
+        ..Default::default()
+    })
+    .await;
+    let (status, _, body) = raw(
+        ts.addr,
+        &post(
+            "/v1/completions",
+            &format!(r#"{{"model":"{MODEL}","prompt":"boom!","max_tokens":3}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert!(error_of(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("simulated device failure"));
+    let resp = completion(&ts, 3).await;
+    assert_eq!(resp.status(), 200);
+    ts.shutdown().await;
 }

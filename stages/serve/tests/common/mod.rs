@@ -130,6 +130,8 @@ pub struct BigramEngine {
     /// a GPU), so batching shows up in wall time.
     pub step_delay: Duration,
     pub probe: Arc<Probe>,
+    /// A prompt holding this token makes prefill panic (a stand-in for a device failure).
+    pub panic_token: Option<u32>,
 }
 
 pub struct Seq {
@@ -161,6 +163,9 @@ impl Engine for BigramEngine {
         output: PrefillOutput,
     ) -> Result<Logits, EngineError> {
         std::thread::sleep(self.step_delay);
+        if let Some(p) = self.panic_token {
+            assert!(!tokens.contains(&p), "simulated device failure");
+        }
         let rows: Vec<u32> = match output {
             PrefillOutput::All => tokens.to_vec(),
             PrefillOutput::Last => {
@@ -224,6 +229,7 @@ pub struct Options {
     pub step_delay: Duration,
     pub markers: bool,
     pub context_length: usize,
+    pub panic_token: Option<u32>,
 }
 
 impl Default for Options {
@@ -234,6 +240,7 @@ impl Default for Options {
             step_delay: Duration::ZERO,
             markers: true,
             context_length: 128,
+            panic_token: None,
         }
     }
 }
@@ -258,6 +265,7 @@ pub async fn start(opts: Options) -> TestServer {
         model: model.clone(),
         step_delay: opts.step_delay,
         probe: probe.clone(),
+        panic_token: opts.panic_token,
     };
     let server = serve::start(
         listener,
