@@ -48,6 +48,5 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => commands::maintenance::verify(args, g),
         Command::Schema => commands::schema::schema(),
         Command::Doctor => commands::doctor::doctor(g),
-        Command::Generate(args) => commands::generate::generate(args, g),
     }
 }
