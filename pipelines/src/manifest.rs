@@ -71,7 +71,8 @@ pub enum StageParams {
     /// `kind: command`.
     Command(CommandParams),
     /// `kind: pretrain`.
-    Pretrain(PretrainParams),
+    /// Boxed: its params are several times the size of the other kinds'.
+    Pretrain(Box<PretrainParams>),
 }
 
 impl StageParams {
@@ -80,7 +81,7 @@ impl StageParams {
         match self {
             StageParams::Data(p) => p,
             StageParams::Command(p) => p,
-            StageParams::Pretrain(p) => p,
+            StageParams::Pretrain(p) => p.as_ref(),
         }
     }
 
