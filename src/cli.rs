@@ -86,8 +86,6 @@ the same fingerprint runs again.")]
     Schema,
     /// Show the libtorch build, devices and workspace this binary would use.
     Doctor,
-    /// Sample text from a trained model, streaming tokens as they come.
-    Generate(GenerateArgs),
     /// Show how a tokenizer cuts text into tokens: the pieces and their ids.
     #[command(after_help = "\
 Examples:
@@ -210,46 +208,4 @@ pub struct VerifyArgs {
     /// Also rebuild the registry indexes from the store (after a crash or a corrupt database).
     #[arg(long)]
     pub rebuild: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// A pretrain stage name, an artifact digest, or a model directory.
-    pub target: String,
-
-    /// The text to continue.
-    #[arg(short, long)]
-    pub prompt: String,
-
-    /// Most new tokens to generate (stops earlier at `<|eos|>`).
-    #[arg(short = 'n', long, default_value_t = 200, value_name = "N")]
-    pub max_tokens: usize,
-
-    /// Softmax temperature; 0 picks the most likely token every time.
-    #[arg(short, long, default_value_t = 0.8, value_name = "T")]
-    pub temperature: f64,
-
-    /// Sample only from the K most likely tokens (0: all).
-    #[arg(long, default_value_t = 0, value_name = "K")]
-    pub top_k: usize,
-
-    /// Sample from the smallest set of tokens whose probability reaches P.
-    #[arg(long, default_value_t = 1.0, value_name = "P")]
-    pub top_p: f64,
-
-    /// Seed of the sampling.
-    #[arg(long, default_value_t = 1337)]
-    pub seed: u64,
-
-    /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// Recompute the whole context for every token instead of using the KV cache.
-    #[arg(long)]
-    pub no_kv_cache: bool,
-
-    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
-    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
-    pub manifest: Option<PathBuf>,
 }

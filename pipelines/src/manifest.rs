@@ -73,7 +73,8 @@ pub enum StageParams {
     /// `kind: tokenizer`.
     Tokenizer(TokenizerParams),
     /// `kind: pretrain`.
-    Pretrain(PretrainParams),
+    /// Boxed: its params are several times the size of the other kinds'.
+    Pretrain(Box<PretrainParams>),
 }
 
 impl StageParams {
@@ -83,7 +84,7 @@ impl StageParams {
             StageParams::Data(p) => p,
             StageParams::Command(p) => p,
             StageParams::Tokenizer(p) => p,
-            StageParams::Pretrain(p) => p,
+            StageParams::Pretrain(p) => p.as_ref(),
         }
     }
 

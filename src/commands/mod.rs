@@ -1,5 +1,4 @@
 pub mod doctor;
-pub mod generate;
 pub mod maintenance;
 pub mod plan;
 pub mod run;

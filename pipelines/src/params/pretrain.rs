@@ -320,7 +320,7 @@ impl StageKind for PretrainParams {
     }
 
     fn into_params(self) -> StageParams {
-        StageParams::Pretrain(self)
+        StageParams::Pretrain(Box::new(self))
     }
 
     fn validate(&self) -> Vec<Invalid> {

@@ -59,7 +59,7 @@ fn train(steps: usize, threads: usize) {
         opt.zero_grad();
         let loss = model.loss(&x, &y, true);
         loss.backward();
-        opt.clip_grad_norm(1.0);
+        let _ = opt.clip_grad_norm(1.0);
         opt.step(1e-3);
     };
     for s in 0..5 {

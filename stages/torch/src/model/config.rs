@@ -185,19 +185,19 @@ impl ModelConfig {
                 return Err(ConfigError::Zero { key });
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(ConfigError::HeadsDontDivideWidth {
                 n_embd: self.n_embd,
                 n_head: self.n_head,
             });
         }
-        if self.n_head % self.n_kv_head != 0 {
+        if !self.n_head.is_multiple_of(self.n_kv_head) {
             return Err(ConfigError::KvHeadsDontDivideHeads {
                 n_head: self.n_head,
                 n_kv_head: self.n_kv_head,
             });
         }
-        if self.positions == Positions::Rope && self.head_dim() % 2 != 0 {
+        if self.positions == Positions::Rope && !self.head_dim().is_multiple_of(2) {
             return Err(ConfigError::OddRopeHeadSize {
                 head_dim: self.head_dim(),
             });

@@ -178,7 +178,7 @@ impl Gpt {
     fn embed(&self, idx: &Tensor, positions: &Tensor, train: bool) -> Tensor {
         let mut x = self.tok_emb.forward(idx);
         if let Some(pos) = &self.pos_emb {
-            x = x + pos.forward(positions);
+            x += pos.forward(positions);
         }
         x.dropout(self.cfg.dropout, train)
     }
