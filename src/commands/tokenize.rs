@@ -177,4 +177,36 @@ mod tests {
         assert_eq!(quoted(b"a \"b\"\n\xff"), r#""a \"b\"\n\xff""#);
         assert_eq!(quoted("Ġé".as_bytes()), "\"Ġé\"");
     }
+
+    #[test]
+    fn terminal_rendering_colours_each_piece_and_lists_the_ids() {
+        let tokens = [
+            TokenDoc {
+                id: 7,
+                text: "a\n".into(),
+                bytes: b"a\n".to_vec(),
+                special: false,
+            },
+            TokenDoc {
+                id: 300,
+                text: "<|eos|>".into(),
+                bytes: b"<|eos|>".to_vec(),
+                special: true,
+            },
+        ];
+        let out = render(&tokens, true);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].contains("\x1b[30;48;5;153ma↵\x1b[0m"), "{out}");
+        assert!(
+            lines[0].contains("\x1b[1;30;48;5;187m<|eos|>\x1b[0m"),
+            "{out}"
+        );
+        assert_eq!(lines[1], "7 300");
+        let plain = render(&tokens, false);
+        assert_eq!(
+            plain,
+            "      7  \"a\\n\"\n    300  \"<|eos|>\"  (special)\n"
+        );
+    }
 }

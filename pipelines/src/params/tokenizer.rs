@@ -40,7 +40,7 @@ pub struct TokenizerParams {
     #[schemars(range(min = 257))]
     pub vocab_size: Option<usize>,
     /// Pre-tokenizer split pattern of a BPE tokenizer: `gpt2`, `gpt4` (cl100k) or a regex
-    /// (fancy-regex syntax). Default: `gpt4`.
+    /// (`regex` crate syntax: no look-around). Default: `gpt4`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// BPE: a pair seen fewer times is never merged; char: a rarer character is left to the
@@ -209,11 +209,11 @@ impl StageKind for TokenizerParams {
         }
         let pattern = self.pattern();
         if pattern != "gpt2" && pattern != "gpt4" {
-            if let Err(e) = fancy_regex::Regex::new(pattern) {
+            if let Err(e) = regex::Regex::new(pattern) {
                 problem(
                     "pattern",
                     format!("`pattern` is not a valid regex: {e}"),
-                    "use `gpt2`, `gpt4`, or a regex in fancy-regex syntax",
+                    "use `gpt2`, `gpt4`, or a regex in the `regex` crate's syntax (no look-around)",
                 );
             }
         }

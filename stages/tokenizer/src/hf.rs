@@ -337,7 +337,13 @@ pub fn from_json(v: &Value, path: &Path) -> Result<Tokenizer, TokenizerError> {
     }
 
     let pre = match pattern {
-        Some(p) => PreTokenizer::new(&p)?,
+        Some(p) => PreTokenizer::new(&p).map_err(|e| {
+            unsupported(
+                format!("split pattern: {e}"),
+                "custom patterns run on the `regex` crate (no look-around); GPT-2's and GPT-4's \
+                 patterns are built in",
+            )
+        })?,
         None => PreTokenizer::None,
     };
     let bpe = Bpe::new(vocab, merges, alphabet, ignore_merges);

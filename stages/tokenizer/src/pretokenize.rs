@@ -2,12 +2,13 @@
 //!
 //! The two built-in patterns are GPT-2's and GPT-4's (cl100k) split regexes. Both end in
 //! `\s+(?!\S)|\s+`, a look-ahead that the linear-time `regex` crate cannot run; only a
-//! backtracking engine (`fancy-regex`, oniguruma) can. We run an equivalent pattern without
+//! backtracking engine (oniguruma, Python's `regex`) can. We run an equivalent pattern without
 //! the look-ahead on `regex` and fix its one difference by hand: where `\s+` swallowed a
 //! whitespace run that is followed by a non-space, the look-ahead version stops one character
-//! short, leaving that last space to start the next piece (`"  x"` → `" "`, `" x"`). Tests
-//! check the fast scanner against `fancy-regex` running the original pattern. A custom pattern
-//! runs on `fancy-regex` directly.
+//! short, leaving that last space to start the next piece (`"  x"` → `" "`, `" x"`). A test
+//! (`tests/split_parity.rs`) checks the scanner against Python's `regex` module running the
+//! original patterns on thousands of random strings. A custom pattern runs on the `regex`
+//! crate as written, so it cannot use look-around or backreferences.
 
 use std::borrow::Cow;
 
@@ -33,7 +34,8 @@ const GPT4_FAST: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1
 pub enum Pattern {
     Gpt2,
     Gpt4,
-    /// Any regex `fancy-regex` accepts; text between matches becomes pieces too.
+    /// Any regex the `regex` crate accepts (no look-around); text between matches becomes
+    /// pieces too.
     Custom(String),
 }
 
@@ -73,7 +75,7 @@ pub enum PreTokenizer {
     },
     Custom {
         pattern: Pattern,
-        regex: fancy_regex::Regex,
+        regex: regex::Regex,
     },
 }
 
@@ -91,7 +93,7 @@ impl PreTokenizer {
             Pattern::Gpt2 => fast(GPT2_FAST, false),
             Pattern::Gpt4 => fast(GPT4_FAST, true),
             Pattern::Custom(src) => {
-                let regex = fancy_regex::Regex::new(src).map_err(|e| TokenizerError::Pattern {
+                let regex = regex::Regex::new(src).map_err(|e| TokenizerError::Pattern {
                     pattern: src.clone(),
                     message: e.to_string(),
                 })?;
@@ -129,10 +131,8 @@ impl PreTokenizer {
                 let mut last = 0;
                 let mut pos = 0;
                 while pos < text.len() {
-                    let m = match regex.find_from_pos(text, pos) {
-                        Ok(Some(m)) => m,
-                        // A backtracking limit hit or no further match: the rest is one piece.
-                        _ => break,
+                    let Some(m) = regex.find_at(text, pos) else {
+                        break;
                     };
                     if m.start() == m.end() {
                         // An empty match splits nothing; step over one character.
@@ -215,14 +215,6 @@ pub(crate) fn with_prefix_space(text: &str, add: bool) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn reference(pattern: &str, text: &str) -> Vec<String> {
-        let re = fancy_regex::Regex::new(pattern).unwrap();
-        re.find_iter(text)
-            .map(|m| m.unwrap().as_str().to_string())
-            .collect()
-    }
 
     fn fast(p: Pattern, text: &str) -> Vec<String> {
         PreTokenizer::new(&p)
@@ -239,6 +231,12 @@ mod tests {
             fast(Pattern::Gpt2, "Hello world's  end\n\n  x 123"),
             ["Hello", " world", "'s", " ", " end", "\n\n ", " x", " 123"]
         );
+        // A run before a word keeps all but its last character, which only an ASCII space
+        // would join to the word.
+        assert_eq!(
+            fast(Pattern::Gpt2, "a \t\u{a0}b"),
+            ["a", " \t", "\u{a0}", "b"]
+        );
     }
 
     #[test]
@@ -249,30 +247,12 @@ mod tests {
         );
     }
 
-    fn alphabet() -> impl Strategy<Value = String> {
-        let chars = prop::sample::select(vec![
-            'a', 'Z', 'é', '中', '1', '٣', ' ', ' ', '\t', '\n', '\r', '\u{a0}', '\u{3000}', '\'',
-            's', 'l', 'L', 'v', 'e', '!', '.', '😀', '\u{85}', '_', '-',
-        ]);
-        prop::collection::vec(chars, 0..40).prop_map(|v| v.into_iter().collect())
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
-        #[test]
-        fn fast_gpt2_equals_lookahead_regex(text in alphabet()) {
-            prop_assert_eq!(fast(Pattern::Gpt2, &text), reference(GPT2_PATTERN, &text));
-        }
-
-        #[test]
-        fn fast_gpt4_equals_lookahead_regex(text in alphabet()) {
-            prop_assert_eq!(fast(Pattern::Gpt4, &text), reference(GPT4_PATTERN, &text));
-        }
-
-        #[test]
-        fn custom_pieces_cover_the_text(text in alphabet()) {
-            let p = PreTokenizer::new(&Pattern::Custom(r"\p{L}+".into())).unwrap();
-            prop_assert_eq!(p.pieces(&text).concat(), text);
-        }
+    #[test]
+    fn custom_pieces_cover_the_text_and_bad_patterns_are_errors() {
+        let p = PreTokenizer::new(&Pattern::Custom(r"\p{L}+".into())).unwrap();
+        assert_eq!(p.pieces("ab, cd!"), ["ab", ", ", "cd", "!"]);
+        assert_eq!(p.pieces("").len(), 0);
+        let e = PreTokenizer::new(&Pattern::Custom(r"a(?!b)".into())).unwrap_err();
+        assert!(e.to_string().contains("a(?!b)"), "{e}");
     }
 }
