@@ -37,9 +37,9 @@ pub use params::{
     DEFAULT_VAL_FRACTION,
 };
 pub use params::{
-    TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
-    DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TokenizerModel,
+    TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS,
+    DEFAULT_VOCAB_SIZE,
 };
 pub use schema::json_schema;
 pub use span::Span;

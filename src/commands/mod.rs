@@ -4,8 +4,8 @@ pub mod plan;
 pub mod run;
 pub mod schema;
 pub mod show;
-mod show_tokenizer;
 pub mod show_pretrain;
+mod show_tokenizer;
 pub mod status;
 pub mod tokenize;
 

@@ -6,8 +6,8 @@
 
 mod command;
 mod data;
-mod tokenizer;
 mod pretrain;
+mod tokenizer;
 
 pub use command::CommandParams;
 pub use data::{
@@ -15,12 +15,12 @@ pub use data::{
     SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
     DEFAULT_VAL_FRACTION,
 };
+pub use pretrain::{
+    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
+};
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
-};
-pub use pretrain::{
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
 
 use serde::de::DeserializeOwned;
