@@ -1,18 +1,9 @@
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+
+use stages::torch_job::{torch_exe, TORCH_EXE};
 
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
-
-/// Name of the executable that links libtorch (built from the `stages-torch` crate).
-pub const TORCH_EXE: &str = "binarylm-torch";
-
-/// `binarylm-torch` beside this executable.
-pub fn torch_exe() -> Option<PathBuf> {
-    let me = std::env::current_exe().ok()?;
-    let candidate = me.parent()?.join(TORCH_EXE);
-    candidate.exists().then_some(candidate)
-}
 
 /// What a user checks first when something is off: which libtorch, which device, which workspace.
 pub fn doctor(g: &GlobalArgs) -> Result<ExitCode, CliError> {
@@ -21,7 +12,7 @@ pub fn doctor(g: &GlobalArgs) -> Result<ExitCode, CliError> {
         Ok(ws) => println!("workspace:    {}", ws.display()),
         Err(_) => println!("workspace:    none here yet (created by the first `binarylm run`)"),
     }
-    let Some(exe) = torch_exe() else {
+    let Ok(exe) = torch_exe() else {
         return Err(CliError::failure(format!(
             "{TORCH_EXE} not found beside this binary: libtorch stages cannot run"
         ))
