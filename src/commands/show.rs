@@ -145,6 +145,17 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
             doc.files.len() - MAX_FILES_SHOWN
         );
     }
+    // The kind's own summary of its files (stats, samples), when it has one.
+    if let Some(kind) = &doc.kind {
+        match stages::render_artifact(kind, std::path::Path::new(&doc.path)) {
+            Some(Ok(text)) => {
+                println!();
+                print!("{text}");
+            }
+            Some(Err(e)) => println!("  (no {kind} summary: {e})"),
+            None => {}
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

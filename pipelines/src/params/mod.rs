@@ -9,9 +9,9 @@ mod data;
 
 pub use command::CommandParams;
 pub use data::{
-    CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize, RecordShape,
-    SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
-    DEFAULT_VAL_FRACTION,
+    CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, NearDedupParams, Normalize,
+    QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName, SplitParams, SyntheticSource,
+    ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 
 use serde::de::DeserializeOwned;
