@@ -93,6 +93,70 @@ Examples:
   binarylm tokenize path/to/tokenizer.json \"naïve café 😀\"
   echo text | binarylm tokenize tok            the text from stdin")]
     Tokenize(TokenizeArgs),
+    /// Sample text from a trained model (a `pretrain` stage), streamed as it is generated.
+    #[command(after_help = "\
+Each token is drawn from the model's next-token distribution: divided by --temperature
+(0 = always the most likely token), cut to the --top-k most likely and to the smallest set
+whose probability reaches --top-p, then sampled with --seed (the same seed gives the same
+text). Generation stops at <|eos|> (the end of a document) or after --max-tokens. The KV
+cache keeps each layer's keys and values, so a step costs one token, not the whole window.
+
+Examples:
+  binarylm generate base --prompt \"Once upon a time\"
+  binarylm generate base --prompt \"Mia had\" --temperature 0 --max-tokens 40
+  binarylm generate base --samples 3 --top-k 50 --seed 7      three samples from <|eos|>
+  binarylm generate path/to/artifact --prompt x --json          machine-readable")]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A pretrain stage's name, an artifact digest, or a model directory.
+    pub model: String,
+
+    /// The text to continue (default: start a new document).
+    #[arg(short, long, default_value = "")]
+    pub prompt: String,
+
+    /// The most tokens to generate per sample.
+    #[arg(short = 'n', long, default_value_t = 200)]
+    pub max_tokens: usize,
+
+    /// Sharpness of sampling: 0 is greedy, 1 the model's own distribution.
+    #[arg(short, long, default_value_t = 0.8)]
+    pub temperature: f64,
+
+    /// Sample only among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+
+    /// Nucleus sampling: the smallest set of tokens whose probability reaches p.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+
+    /// Random seed; sample i uses seed + i.
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+
+    /// How many independent samples.
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+
+    /// Recompute the whole window every token (slower; for comparison).
+    #[arg(long)]
+    pub no_kv_cache: bool,
+
+    /// Where the model runs: auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// One JSON object per sample on stdout instead of streamed text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod common;
 use common::{ran, Project};
+use stages::data::testing::{sha256_hex, Behaviour, Server};
 
 const PIPELINE: &str = r#"
 name: corpus
@@ -100,4 +101,130 @@ fn a_missing_source_file_is_bad_input_before_anything_runs() {
     let r = p.run(&["run", "pipeline.yaml"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("extra.jsonl"), "{}", r.stderr);
+}
+
+#[test]
+fn show_prints_steps_reasons_histogram_and_samples() {
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        "name: s\nstages:\n  corpus:\n    kind: data\n    sources:\n      - path: texts\n        separator: \"\\n\\n\"\n    clean: { min_chars: 12 }\n",
+    );
+    p.write(
+        "texts/a.txt",
+        "A first paragraph of text.\n\nshort\n\nA first paragraph of text.\n\nA second, longer paragraph of text.",
+    );
+    p.run(&["run", "pipeline.yaml"]).ok();
+    let show = p.run(&["show", "corpus"]);
+    show.ok();
+    let out = &show.stdout;
+    for needle in [
+        "sources",
+        "path: texts",
+        "min_chars",
+        "dedup_exact",
+        "removed",
+        "too_short",
+        "duplicate",
+        "document length (characters)",
+        "█",
+        "samples (train)",
+        "paragraph of text.",
+    ] {
+        assert!(out.contains(needle), "`{needle}` missing from:\n{out}");
+    }
+}
+
+#[test]
+fn a_url_source_is_fetched_once_per_pin_across_runs() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let body = std::fs::read(example.join("local-corpus/texts/harbor.txt")).expect("harbor");
+    let server = Server::start(body.clone(), Behaviour::Normal);
+    let manifest = std::fs::read_to_string(example.join("pinned-url/pipeline.yaml"))
+        .expect("example")
+        .replace(
+            "http://127.0.0.1:8000/corpus.txt",
+            &server.url("/corpus.txt"),
+        );
+    // The example pins exactly the file its README serves.
+    assert!(manifest.contains(&sha256_hex(&body)));
+    let p = Project::new();
+    p.write("pipeline.yaml", &manifest);
+    let (r, report) = p.run_json(&[]);
+    r.ok();
+    assert_eq!(ran(&report), ["corpus"]);
+    assert_eq!(server.requests(), 1);
+    let cached = p
+        .workspace()
+        .join("downloads/sha256")
+        .join(sha256_hex(&body));
+    assert!(cached.is_file(), "{}", cached.display());
+
+    // Other cleaning: the stage runs again, the download does not.
+    p.write(
+        "pipeline.yaml",
+        &manifest.replace("min_chars: 40", "min_chars: 50"),
+    );
+    let (r, report) = p.run_json(&[]);
+    r.ok();
+    assert_eq!(ran(&report), ["corpus"]);
+    assert_eq!(server.requests(), 1, "the second run made a request");
+
+    // A wrong pin: a clear failure, nothing kept under it.
+    let wrong = "0".repeat(64);
+    p.write(
+        "pipeline.yaml",
+        &manifest.replace(&sha256_hex(&body), &wrong),
+    );
+    let r = p.run(&["run", "pipeline.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("SHA-256") && r.stderr.contains(&wrong),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.workspace().join("downloads/sha256").join(&wrong).exists());
+}
+
+#[test]
+fn the_local_corpus_example_runs() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local-corpus");
+    let p = Project::new();
+    for rel in [
+        "pipeline.yaml",
+        "texts/harbor.txt",
+        "texts/garden.md",
+        "texts/letters.txt",
+    ] {
+        p.write(
+            rel,
+            &std::fs::read_to_string(src.join(rel)).expect("example file"),
+        );
+    }
+    let (r, report) = p.run_json(&[]);
+    r.ok();
+    let stage = &report["stages"][0];
+    let kept = stage["metrics"]["documents_train"].as_f64().expect("train")
+        + stage["metrics"]["documents_val"].as_f64().expect("val");
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(
+                p.run(&["show", "corpus", "--json"]).json()["path"]
+                    .as_str()
+                    .expect("path"),
+            )
+            .join("stats.json"),
+        )
+        .expect("stats"),
+    )
+    .expect("json");
+    let removed = &stats["removed"];
+    // The planted problems of the sample texts: a near-copy, a German letter, a bullet list.
+    assert_eq!(removed["near_duplicate"], 1, "{stats}");
+    assert_eq!(removed["language"], 1, "{stats}");
+    assert!(
+        removed["quality_bullet_lines"].as_u64().is_some(),
+        "{stats}"
+    );
+    assert!(kept >= 7.0, "{stats}");
 }

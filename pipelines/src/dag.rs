@@ -61,6 +61,24 @@ impl Dag {
         }
     }
 
+    /// How many stages can run at once at most, estimated as the largest number of stages at
+    /// the same depth (longest chain of upstream stages before them). A chain has width 1.
+    pub fn width(&self) -> usize {
+        let mut depth = vec![0usize; self.len()];
+        for &i in self.topo_order() {
+            depth[i] = self.upstream[i]
+                .iter()
+                .map(|&u| depth[u] + 1)
+                .max()
+                .unwrap_or(0);
+        }
+        let mut per_level = vec![0usize; self.len()];
+        for d in depth {
+            per_level[d] += 1;
+        }
+        per_level.into_iter().max().unwrap_or(0)
+    }
+
     /// Stage indexes such that every stage comes after all of its upstream stages.
     pub fn topo_order(&self) -> &[usize] {
         &self.order
@@ -184,6 +202,20 @@ pub(crate) fn find_cycles(upstream: &[Vec<usize>]) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn width_counts_the_widest_level() {
+        assert_eq!(
+            Dag::from_upstream(vec![vec![], vec![0], vec![1]]).width(),
+            1
+        );
+        // 0 and 1 are roots; 2 needs both; 3 and 4 need 2.
+        let dag = Dag::from_upstream(vec![vec![], vec![], vec![0, 1], vec![2], vec![2]]);
+        assert_eq!(dag.width(), 2);
+        let fan = Dag::from_upstream(vec![vec![], vec![0], vec![0], vec![0]]);
+        assert_eq!(fan.width(), 3);
+        assert_eq!(Dag::from_upstream(vec![]).width(), 0);
+    }
 
     #[test]
     fn topological_order_respects_edges_and_file_order() {

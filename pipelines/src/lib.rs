@@ -32,9 +32,9 @@ pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
 pub use params::{
-    CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize,
-    RecordShape, SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
-    DEFAULT_VAL_FRACTION,
+    CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8,
+    NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
+    SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{
     Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TokenizerModel,

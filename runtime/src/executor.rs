@@ -514,7 +514,7 @@ pub async fn run(
         manifest: manifest.clone(),
         registry: registry.clone(),
         kinds,
-        budget: Budget::new(opts.jobs, opts.threads),
+        budget: Budget::new(opts.jobs, opts.threads).for_width(manifest.dag().width()),
         reporter: opts.reporter.clone(),
         run_cancel: opts.cancel.child_token(),
         user_cancel: opts.cancel.clone(),

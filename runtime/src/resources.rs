@@ -42,6 +42,14 @@ impl Budget {
         }
     }
 
+    /// Sizes the default thread share for a graph where at most `width` stages can run at
+    /// once: a chain of stages gives each one every thread rather than `threads / jobs`.
+    pub fn for_width(mut self, width: usize) -> Self {
+        let parallel = self.jobs.available_permits().min(width).max(1);
+        self.default_share = (self.total_threads / parallel).max(1);
+        self
+    }
+
     /// Threads a stage with these resources will get.
     pub fn threads_for(&self, res: &Resources) -> usize {
         res.threads
@@ -86,6 +94,14 @@ mod tests {
             threads: Some(64),
         };
         assert_eq!(b.threads_for(&wants_many), 8, "clamped to the budget");
+    }
+
+    #[test]
+    fn a_chain_gives_each_stage_every_thread() {
+        let chain = Budget::new(2, 8).for_width(1);
+        assert_eq!(chain.threads_for(&Resources::default()), 8);
+        let wide = Budget::new(2, 8).for_width(5);
+        assert_eq!(wide.threads_for(&Resources::default()), 4);
     }
 
     #[tokio::test]

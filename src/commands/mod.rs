@@ -1,4 +1,5 @@
 pub mod doctor;
+pub mod generate;
 pub mod maintenance;
 pub mod plan;
 pub mod run;

@@ -153,6 +153,16 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     }
     if doc.kind.as_deref() == Some("tokenizer") {
         super::show_tokenizer::print(std::path::Path::new(&doc.path));
+    } else if let Some(kind) = &doc.kind {
+        // The kind's own summary of its files (stats, samples), when it has one.
+        match stages::render_artifact(kind, std::path::Path::new(&doc.path)) {
+            Some(Ok(text)) => {
+                println!();
+                print!("{text}");
+            }
+            Some(Err(e)) => println!("  (no {kind} summary: {e})"),
+            None => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

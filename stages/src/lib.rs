@@ -17,3 +17,13 @@ pub fn kinds() -> runtime::Kinds {
     kinds.register(std::sync::Arc::new(torch_job::PRETRAIN));
     kinds
 }
+
+/// A readable summary of an artifact, for `binarylm show`, when its kind has one: `None` for
+/// kinds without a renderer, `Some(Err)` when the artifact's files cannot be read. Each kind
+/// renders in its own module (`data::render`); add an arm here for a new one.
+pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<String, String>> {
+    match kind {
+        "data" => Some(data::render::render(dir)),
+        _ => None,
+    }
+}

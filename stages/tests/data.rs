@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use pipelines::{DataParams, StageParams};
 use polars::prelude::{Column, DataFrame, ParquetReader, ParquetWriter, SerReader};
-use stages::data::{build, DataError, Stats};
+use stages::data::{build, Build, DataError, Stats};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -52,7 +52,16 @@ impl Fixture {
     ) -> Result<(Stats, PathBuf), DataError> {
         let out = self.path().join(out);
         std::fs::create_dir_all(&out).expect("mkdir out");
-        let stats = build(self.path(), params, seed, &out, &|| false, &|_, _| {})?;
+        let stats = build(&Build {
+            dir: self.path(),
+            params,
+            seed,
+            out: &out,
+            scratch: &out.with_extension("scratch"),
+            downloads: &self.path().join("downloads"),
+            cancelled: &|| false,
+            progress: &|_| {},
+        })?;
         Ok((stats, out))
     }
 }

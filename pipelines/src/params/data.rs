@@ -44,7 +44,20 @@ pub struct DataSource {
     /// A Parquet file; the text is the string column named by `column`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parquet: Option<String>,
-    /// With `jsonl`, `csv` or `parquet`: the column holding the text. Default: `text`.
+    /// An `http(s)://` address, downloaded once into the workspace's download cache and read
+    /// like a local file of `format`. Requires `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// With `url`: the SHA-256 of the file, 64 hex digits. A download that does not match is
+    /// an error and is not kept. Required with `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// With `url`: how to read the file, `text`, `jsonl`, `csv` or `parquet`. Default: from the
+    /// address's extension (`.jsonl`/`.ndjson`, `.csv`, `.parquet`; anything else is text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<SourceFormat>,
+    /// With `jsonl`, `csv`, `parquet` or a table `url`: the column holding the text.
+    /// Default: `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// A built-in generator, seeded by the manifest's `seed`.
@@ -67,6 +80,38 @@ pub struct SyntheticSource {
     /// How many documents (or pairs) to generate; at least 1. Required.
     #[schemars(range(min = 1))]
     pub documents: usize,
+}
+
+/// How a downloaded file is read.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Text,
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl SourceFormat {
+    /// The format an address's file extension suggests (query and fragment ignored).
+    pub fn from_url(url: &str) -> SourceFormat {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .to_ascii_lowercase();
+        if path.ends_with(".jsonl") || path.ends_with(".ndjson") {
+            SourceFormat::Jsonl
+        } else if path.ends_with(".csv") {
+            SourceFormat::Csv
+        } else if path.ends_with(".parquet") {
+            SourceFormat::Parquet
+        } else {
+            SourceFormat::Text
+        }
+    }
 }
 
 /// A built-in synthetic generator.
@@ -132,6 +177,13 @@ pub enum SourceSpec<'a> {
         column: &'a str,
     },
     Synthetic(&'a SyntheticSource),
+    Url {
+        url: &'a str,
+        sha256: &'a str,
+        format: SourceFormat,
+        column: &'a str,
+        separator: Option<&'a str>,
+    },
 }
 
 /// Column read from a table source when `column` is not given.
@@ -161,6 +213,15 @@ impl DataSource {
         if let Some(s) = &self.synthetic {
             found.push(SourceSpec::Synthetic(s));
         }
+        if let Some(url) = &self.url {
+            found.push(SourceSpec::Url {
+                url,
+                sha256: self.sha256.as_deref().unwrap_or(""),
+                format: self.format.unwrap_or_else(|| SourceFormat::from_url(url)),
+                column,
+                separator: self.separator.as_deref(),
+            });
+        }
         match found.as_slice() {
             [one] => Some(*one),
             _ => None,
@@ -174,7 +235,7 @@ impl DataSource {
             | SourceSpec::Jsonl { path, .. }
             | SourceSpec::Csv { path, .. }
             | SourceSpec::Parquet { path, .. } => Some(path),
-            SourceSpec::Synthetic(_) => None,
+            SourceSpec::Synthetic(_) | SourceSpec::Url { .. } => None,
         }
     }
 
@@ -188,10 +249,17 @@ impl DataSource {
     }
 }
 
-/// `clean:` — per-document cleaning and filtering.
+/// `clean:` — per-document cleaning and filtering. Steps run in this order: HTML stripping,
+/// normalization, control characters, whitespace, length filters, language filter, quality
+/// heuristics, exact deduplication, near-duplicate removal.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CleanParams {
+    /// Parse each document as HTML and keep only its text: tags go, entities (`&amp;`) are
+    /// decoded, `<script>`/`<style>` contents are dropped, block elements become line breaks.
+    /// Only documents containing `<` or `&` are parsed. Default `false`.
+    #[serde(default)]
+    pub strip_html: bool,
     /// Unicode normalization: `nfc`, `nfkc` or `none`. Default `nfc`.
     #[serde(default)]
     pub normalize: Normalize,
@@ -213,6 +281,23 @@ pub struct CleanParams {
     /// Drop documents with more characters than this (after cleaning). Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_chars: Option<usize>,
+    /// Keep only documents in these languages, detected by whatlang: ISO 639-1 (`en`) or
+    /// 639-3 (`eng`) codes. Default: no language filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub languages: Option<Vec<String>>,
+    /// With `languages`: also drop documents whose detection confidence (0–1) is below this.
+    /// Default 0 (any confidence).
+    #[serde(default)]
+    pub min_language_confidence: f64,
+    /// Gopher-style quality heuristics; `quality: {}` turns them on with the defaults below,
+    /// and a threshold set to `null` is skipped. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityParams>,
+    /// MinHash + LSH near-duplicate removal; `near_dedup: {}` turns it on with the defaults.
+    /// Of each group of near-duplicates the document with the smallest content hash is kept,
+    /// so the result does not depend on input order. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_dedup: Option<NearDedupParams>,
     /// Bytes that are not valid UTF-8: `repair` replaces them with U+FFFD and counts them;
     /// `error` fails the stage naming the file. Default `repair`.
     #[serde(default)]
@@ -237,6 +322,133 @@ impl Default for CleanParams {
             min_chars: 1,
             max_chars: None,
             invalid_utf8: InvalidUtf8::default(),
+            strip_html: false,
+            languages: None,
+            min_language_confidence: 0.0,
+            quality: None,
+            near_dedup: None,
+        }
+    }
+}
+
+/// `clean.quality:` — the document filters of Gopher (Rae et al. 2021, appendix A), each a
+/// threshold; words are whitespace-separated tokens, lines are split at `\n`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityParams {
+    /// Fewest words. Default 50.
+    #[serde(default = "q_min_words")]
+    pub min_words: Option<usize>,
+    /// Most words. Default 100000.
+    #[serde(default = "q_max_words")]
+    pub max_words: Option<usize>,
+    /// Lowest mean word length, in characters. Default 3.
+    #[serde(default = "q_min_mean_word")]
+    pub min_mean_word_length: Option<f64>,
+    /// Highest mean word length, in characters. Default 10.
+    #[serde(default = "q_max_mean_word")]
+    pub max_mean_word_length: Option<f64>,
+    /// Highest ratio of `#` and ellipses (`...`, `…`) to words. Default 0.1.
+    #[serde(default = "q_symbols")]
+    pub max_symbol_word_ratio: Option<f64>,
+    /// Highest share of non-empty lines starting with a bullet (`•`, `-`, `*`, `‣`, `◦`, `·`).
+    /// Default 0.9.
+    #[serde(default = "q_bullets")]
+    pub max_bullet_lines: Option<f64>,
+    /// Highest share of non-empty lines ending with an ellipsis. Default 0.3.
+    #[serde(default = "q_ellipsis")]
+    pub max_ellipsis_lines: Option<f64>,
+    /// Lowest share of words containing an alphabetic character. Default 0.8.
+    #[serde(default = "q_alpha")]
+    pub min_alpha_words: Option<f64>,
+    /// Highest share of non-empty lines that repeat an earlier line of the document.
+    /// Default 0.3.
+    #[serde(default = "q_dup_lines")]
+    pub max_duplicate_lines: Option<f64>,
+    /// Fewest distinct English stop words (the, be, to, of, and, that, have, with). Default
+    /// `null` (off): set it to 2, as Gopher does, for English corpora.
+    #[serde(default)]
+    pub min_stop_words: Option<usize>,
+}
+
+fn q_min_words() -> Option<usize> {
+    Some(50)
+}
+fn q_max_words() -> Option<usize> {
+    Some(100_000)
+}
+fn q_min_mean_word() -> Option<f64> {
+    Some(3.0)
+}
+fn q_max_mean_word() -> Option<f64> {
+    Some(10.0)
+}
+fn q_symbols() -> Option<f64> {
+    Some(0.1)
+}
+fn q_bullets() -> Option<f64> {
+    Some(0.9)
+}
+fn q_ellipsis() -> Option<f64> {
+    Some(0.3)
+}
+fn q_alpha() -> Option<f64> {
+    Some(0.8)
+}
+fn q_dup_lines() -> Option<f64> {
+    Some(0.3)
+}
+
+impl Default for QualityParams {
+    fn default() -> Self {
+        QualityParams {
+            min_words: q_min_words(),
+            max_words: q_max_words(),
+            min_mean_word_length: q_min_mean_word(),
+            max_mean_word_length: q_max_mean_word(),
+            max_symbol_word_ratio: q_symbols(),
+            max_bullet_lines: q_bullets(),
+            max_ellipsis_lines: q_ellipsis(),
+            min_alpha_words: q_alpha(),
+            max_duplicate_lines: q_dup_lines(),
+            min_stop_words: None,
+        }
+    }
+}
+
+/// `clean.near_dedup:` — MinHash signatures of word shingles, grouped by LSH banding.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NearDedupParams {
+    /// Estimated Jaccard similarity of word shingles above which two documents count as
+    /// near-duplicates, in (0, 1). Default 0.8.
+    #[serde(default = "nd_threshold")]
+    pub threshold: f64,
+    /// Words per shingle. Default 5.
+    #[serde(default = "nd_shingle")]
+    pub shingle_words: usize,
+    /// MinHash permutations; the bands and rows per band are chosen from this and `threshold`.
+    /// Default 128.
+    #[serde(default = "nd_perm")]
+    pub permutations: usize,
+}
+
+fn nd_threshold() -> f64 {
+    0.8
+}
+fn nd_shingle() -> usize {
+    5
+}
+fn nd_perm() -> usize {
+    128
+}
+
+impl Default for NearDedupParams {
+    fn default() -> Self {
+        NearDedupParams {
+            threshold: nd_threshold(),
+            shingle_words: nd_shingle(),
+            permutations: nd_perm(),
         }
     }
 }
@@ -344,7 +556,7 @@ impl DataParams {
     }
 }
 
-const SOURCE_KEYS: &str = "`path`, `jsonl`, `csv`, `parquet` or `synthetic`";
+const SOURCE_KEYS: &str = "`path`, `jsonl`, `csv`, `parquet`, `url` or `synthetic`";
 
 impl StageKind for DataParams {
     const KIND: &'static str = "data";
@@ -383,6 +595,7 @@ impl StageKind for DataParams {
                 s.csv.is_some(),
                 s.parquet.is_some(),
                 s.synthetic.is_some(),
+                s.url.is_some(),
             ]
             .iter()
             .filter(|b| **b)
@@ -395,19 +608,60 @@ impl StageKind for DataParams {
                 );
                 continue;
             }
-            if s.separator.is_some() && s.path.is_none() {
+            let url_format = s
+                .url
+                .as_ref()
+                .map(|u| s.format.unwrap_or(SourceFormat::from_url(u)));
+            let url_text = url_format == Some(SourceFormat::Text);
+            let url_table = url_format.is_some() && !url_text;
+            if s.separator.is_some() && s.path.is_none() && !url_text {
                 invalid(
                     format!("{at}.separator"),
-                    "`separator` only applies to a `path` source".to_string(),
+                    "`separator` only applies to a `path` source or a text `url`".to_string(),
                     "remove it, or read the text files with `path:`",
                 );
             }
-            if s.column.is_some() && s.jsonl.is_none() && s.csv.is_none() && s.parquet.is_none() {
+            if s.column.is_some()
+                && s.jsonl.is_none()
+                && s.csv.is_none()
+                && s.parquet.is_none()
+                && !url_table
+            {
                 invalid(
                     format!("{at}.column"),
-                    "`column` only applies to a `jsonl`, `csv` or `parquet` source".to_string(),
+                    "`column` only applies to a `jsonl`, `csv`, `parquet` or table `url` source"
+                        .to_string(),
                     "remove it",
                 );
+            }
+            if s.url.is_none() && (s.sha256.is_some() || s.format.is_some()) {
+                invalid(
+                    at.clone(),
+                    "`sha256` and `format` only apply to a `url` source".to_string(),
+                    "remove them, or add the `url:` they describe",
+                );
+            }
+            if let Some(url) = &s.url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    invalid(
+                        format!("{at}.url"),
+                        format!("`{url}` is not an http:// or https:// address"),
+                        "give the full address, or use `path:` for a local file",
+                    );
+                }
+                match &s.sha256 {
+                    None => invalid(
+                        format!("{at}.sha256"),
+                        "a `url` source needs a `sha256` pin".to_string(),
+                        "add `sha256: <64 hex digits>` (e.g. from `sha256sum file`), so the download is checked and cached",
+                    ),
+                    Some(h) if !is_sha256(h) => invalid(
+                        format!("{at}.sha256"),
+                        format!("`{h}` is not 64 hex digits"),
+                        "copy the digest printed by `sha256sum file`",
+                    ),
+                    Some(_) => {}
+                }
             }
             if s.separator.as_deref() == Some("") {
                 invalid(
@@ -465,6 +719,86 @@ impl StageKind for DataParams {
                 );
             }
         }
+        if let Some(langs) = &self.clean.languages {
+            if langs.is_empty() {
+                invalid(
+                    "clean.languages".to_string(),
+                    "`languages` is empty, which would drop every document".to_string(),
+                    "list the languages to keep, e.g. `[en]`, or remove the key",
+                );
+            }
+        }
+        if !(0.0..=1.0).contains(&self.clean.min_language_confidence) {
+            invalid(
+                "clean.min_language_confidence".to_string(),
+                format!(
+                    "`min_language_confidence` is {}, outside [0, 1]",
+                    self.clean.min_language_confidence
+                ),
+                "use a confidence such as 0.5",
+            );
+        }
+        if let Some(q) = &self.clean.quality {
+            let shares = [
+                ("max_symbol_word_ratio", q.max_symbol_word_ratio),
+                ("max_bullet_lines", q.max_bullet_lines),
+                ("max_ellipsis_lines", q.max_ellipsis_lines),
+                ("min_alpha_words", q.min_alpha_words),
+                ("max_duplicate_lines", q.max_duplicate_lines),
+            ];
+            for (key, value) in shares {
+                if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                    invalid(
+                        format!("clean.quality.{key}"),
+                        format!("`{key}` is {v}, outside [0, 1]"),
+                        "give a share between 0 and 1, or `null` to skip this check",
+                    );
+                }
+            }
+            if let (Some(lo), Some(hi)) = (q.min_words, q.max_words) {
+                if hi < lo {
+                    invalid(
+                        "clean.quality.max_words".to_string(),
+                        format!("`max_words` ({hi}) is below `min_words` ({lo})"),
+                        "raise `max_words` or lower `min_words`",
+                    );
+                }
+            }
+            if let (Some(lo), Some(hi)) = (q.min_mean_word_length, q.max_mean_word_length) {
+                if hi < lo {
+                    invalid(
+                        "clean.quality.max_mean_word_length".to_string(),
+                        format!(
+                            "`max_mean_word_length` ({hi}) is below `min_mean_word_length` ({lo})"
+                        ),
+                        "raise the maximum or lower the minimum",
+                    );
+                }
+            }
+        }
+        if let Some(nd) = &self.clean.near_dedup {
+            if !(nd.threshold > 0.0 && nd.threshold < 1.0) {
+                invalid(
+                    "clean.near_dedup.threshold".to_string(),
+                    format!("`threshold` is {}, outside (0, 1)", nd.threshold),
+                    "use a Jaccard similarity such as 0.8",
+                );
+            }
+            if nd.shingle_words == 0 {
+                invalid(
+                    "clean.near_dedup.shingle_words".to_string(),
+                    "`shingle_words` is 0".to_string(),
+                    "use at least 1 word per shingle (5 is usual)",
+                );
+            }
+            if !(2..=1024).contains(&nd.permutations) {
+                invalid(
+                    "clean.near_dedup.permutations".to_string(),
+                    format!("`permutations` is {}, outside 2..=1024", nd.permutations),
+                    "128 is usual",
+                );
+            }
+        }
         if let Some(f) = self.split.val_fraction {
             if !(0.0..1.0).contains(&f) {
                 invalid(
@@ -483,6 +817,10 @@ impl StageKind for DataParams {
         }
         problems
     }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -530,6 +868,87 @@ mod tests {
         assert_eq!(
             paths,
             vec!["sources[1]", "split.val_fraction", "split.val_docs"]
+        );
+    }
+
+    #[test]
+    fn a_url_needs_a_well_formed_pin_and_an_address() {
+        let url = |u: &str, sha: Option<&str>| DataSource {
+            url: Some(u.to_string()),
+            sha256: sha.map(str::to_string),
+            ..DataSource::default()
+        };
+        let good = "ab".repeat(32);
+        assert!(params(vec![url("https://x.org/a.txt", Some(&good))])
+            .validate()
+            .is_empty());
+        let p = params(vec![
+            url("https://x.org/a.txt", None),
+            url("https://x.org/a.txt", Some("abc")),
+            url("ftp://x.org/a.txt", Some(&good)),
+        ]);
+        let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            vec!["sources[0].sha256", "sources[1].sha256", "sources[2].url"]
+        );
+        let mut stray = text_source("a.txt");
+        stray.sha256 = Some(good);
+        assert_eq!(params(vec![stray]).validate().len(), 1);
+    }
+
+    #[test]
+    fn url_format_follows_the_extension_unless_given() {
+        assert_eq!(
+            SourceFormat::from_url("https://h/x.JSONL?x=1"),
+            SourceFormat::Jsonl
+        );
+        assert_eq!(SourceFormat::from_url("https://h/x.csv"), SourceFormat::Csv);
+        assert_eq!(
+            SourceFormat::from_url("https://h/x.parquet#f"),
+            SourceFormat::Parquet
+        );
+        assert_eq!(SourceFormat::from_url("https://h/book"), SourceFormat::Text);
+        let mut s = DataSource {
+            url: Some("https://h/x.csv".to_string()),
+            sha256: Some("0".repeat(64)),
+            column: Some("body".to_string()),
+            ..DataSource::default()
+        };
+        assert!(params(vec![s.clone()]).validate().is_empty());
+        s.format = Some(SourceFormat::Text);
+        // A text download has no columns.
+        assert_eq!(params(vec![s]).validate().len(), 1);
+    }
+
+    #[test]
+    fn cleaning_thresholds_are_checked() {
+        let mut p = params(vec![text_source("a.txt")]);
+        p.clean.languages = Some(Vec::new());
+        p.clean.min_language_confidence = 2.0;
+        p.clean.quality = Some(QualityParams {
+            max_bullet_lines: Some(1.5),
+            min_words: Some(10),
+            max_words: Some(5),
+            ..QualityParams::default()
+        });
+        p.clean.near_dedup = Some(NearDedupParams {
+            threshold: 1.0,
+            shingle_words: 0,
+            permutations: 1,
+        });
+        let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "clean.languages",
+                "clean.min_language_confidence",
+                "clean.quality.max_bullet_lines",
+                "clean.quality.max_words",
+                "clean.near_dedup.threshold",
+                "clean.near_dedup.shingle_words",
+                "clean.near_dedup.permutations",
+            ]
         );
     }
 

@@ -11,9 +11,9 @@ mod tokenizer;
 
 pub use command::CommandParams;
 pub use data::{
-    CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, Normalize, RecordShape,
-    SourceSpec, SplitName, SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN,
-    DEFAULT_VAL_FRACTION,
+    CleanParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8, NearDedupParams, Normalize,
+    QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName, SplitParams, SyntheticSource,
+    ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use pretrain::{
     Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,

@@ -23,6 +23,15 @@ impl Doc {
         self.fields.iter().map(|f| f.chars().count()).sum()
     }
 
+    /// The fields as one text (separated by a blank line), for steps that judge the whole
+    /// record: language, quality, near-duplicates.
+    pub fn joined(&self) -> std::borrow::Cow<'_, str> {
+        match self.fields.as_slice() {
+            [one] => std::borrow::Cow::Borrowed(one.as_str()),
+            many => std::borrow::Cow::Owned(many.join("\n\n")),
+        }
+    }
+
     /// BLAKE3 of the fields, each prefixed by its length, so that field boundaries count
     /// (`["ab", "c"]` and `["a", "bc"]` differ).
     pub fn content_hash(&self) -> [u8; 32] {

@@ -60,6 +60,20 @@ pub enum DataError {
         "no documents left after cleaning ({removed}) (hint: check the sources, or loosen `clean:` filters such as `min_chars`/`max_chars`)"
     )]
     Empty { removed: String },
+    #[error(
+        "`clean.languages`: unknown language `{code}` (hint: use an ISO 639-1 or 639-3 code; known: {known})"
+    )]
+    UnknownLanguage { code: String, known: String },
+    #[error("{url}: {message}")]
+    Download { url: String, message: String },
+    #[error(
+        "{url}: the download's SHA-256 is {actual}, but the manifest pins {expected}; nothing was kept (hint: check the address, or update `sha256:` if the file legitimately changed)"
+    )]
+    Sha256Mismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
     #[error("cancelled")]
     Cancelled,
 }

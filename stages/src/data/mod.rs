@@ -1,26 +1,45 @@
 //! `kind: data` — reads the sources, cleans, deduplicates and splits the documents, and writes
 //! `train.parquet`, `val.parquet` and `stats.json`.
+//!
+//! Two passes keep memory bounded whatever the corpus size:
+//! 1. every source is read in batches; each batch goes through the per-document steps (in
+//!    parallel), exact deduplication (a set of 128-bit hashes) and MinHash signing (band
+//!    hashes only), and its survivors are parked on disk in buckets by content hash (`spill`);
+//! 2. near-duplicate groups are resolved from the band hashes, then the buckets are read back
+//!    one at a time in hash order, split, and appended to the Parquet files.
 
 mod clean;
 mod doc;
 mod error;
 mod output;
+pub mod render;
 mod sources;
+mod spill;
 mod split;
 mod stats;
 pub mod synthetic;
+#[doc(hidden)]
+pub mod testing;
 
-use pipelines::{DataParams, DataSource, SourceSpec, StageParams};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pipelines::{DataParams, DataSource, Dedup, SourceSpec, SplitName, StageParams};
+use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
 
 pub use doc::Doc;
 pub use error::DataError;
-pub use stats::Stats;
+pub use sources::download;
+pub use stats::{Stats, StepStats};
 
 /// Output files of a data stage.
 pub const TRAIN_FILE: &str = "train.parquet";
 pub const VAL_FILE: &str = "val.parquet";
 pub const STATS_FILE: &str = "stats.json";
+
+/// The download cache, under the workspace directory.
+pub const DOWNLOADS_DIR: &str = "downloads";
 
 pub struct DataKind;
 
@@ -29,9 +48,10 @@ impl StageKind for DataKind {
         "data"
     }
 
-    // 1: first version.
+    // 1: first version. 2: streaming passes; output ordered by content hash within buckets
+    // written as several row groups; HTML, language, quality and near-duplicate steps.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
@@ -41,23 +61,41 @@ impl StageKind for DataKind {
                 ctx.stage.name
             )));
         };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .thread_name(|i| format!("data-{i}"))
+            .build()
+            .map_err(|e| StageError::Failed(format!("starting the worker threads: {e}")))?;
+        let downloads = downloads_dir(&ctx.work_dir);
         let cancelled = || ctx.cancel.is_cancelled();
-        let progress = |done: usize, total: usize| {
-            ctx.progress.set_length(total as u64);
-            ctx.progress.set_position(done as u64);
+        let progress = |p: Progress| match p {
+            Progress::Phase(msg) => ctx.progress.set_message(msg),
+            Progress::Count { done, total } => {
+                if let Some(t) = total {
+                    ctx.progress.set_length(t);
+                }
+                ctx.progress.set_position(done);
+            }
         };
-        let stats = build(
-            ctx.manifest.dir.as_path(),
-            params,
-            ctx.seed,
-            &ctx.out_dir,
-            &cancelled,
-            &progress,
-        )
-        .map_err(|e| match e {
-            DataError::Cancelled => StageError::Cancelled,
-            other => StageError::Failed(other.to_string()),
-        })?;
+        let started = Instant::now();
+        let stats = pool
+            .install(|| {
+                build(&Build {
+                    dir: ctx.manifest.dir.as_path(),
+                    params,
+                    seed: ctx.seed,
+                    out: &ctx.out_dir,
+                    scratch: &ctx.work_dir.join("data-scratch"),
+                    downloads: &downloads,
+                    cancelled: &cancelled,
+                    progress: &progress,
+                })
+            })
+            .map_err(|e| match e {
+                DataError::Cancelled => StageError::Cancelled,
+                other => StageError::Failed(other.to_string()),
+            })?;
+        let seconds = started.elapsed().as_secs_f64();
         for s in &stats.sources {
             ctx.log.line(&format!(
                 "{}: {} documents, {} characters",
@@ -70,14 +108,31 @@ impl StageKind for DataKind {
                 s.name, s.documents_in, s.documents_out, s.chars_in, s.chars_out
             ));
         }
-        Ok(metrics(&stats))
+        let m = metrics(&stats, seconds);
+        ctx.log.line(&format!(
+            "{:.1} MB in {seconds:.2} s: {:.1} MB/s",
+            stats.input_bytes as f64 / 1e6,
+            m.metrics["throughput_mb_s"]
+        ));
+        Ok(m)
     }
 }
 
-/// The stage's metrics; `documents_train` is the headline.
-pub fn metrics(stats: &Stats) -> StageMetrics {
+/// `<workspace>/downloads`: the stage's work dir is `<workspace>/tmp/<fingerprint>`, and the
+/// cache must outlive it (and be shared by every stage and pipeline of the workspace).
+fn downloads_dir(work_dir: &Path) -> PathBuf {
+    match work_dir.parent().and_then(Path::parent) {
+        Some(workspace) => workspace.join(DOWNLOADS_DIR),
+        None => work_dir.join(DOWNLOADS_DIR),
+    }
+}
+
+/// The stage's metrics; `documents_train` is the headline. The throughput is measured here,
+/// not written to `stats.json`, so that the artifact stays byte-for-byte reproducible.
+pub fn metrics(stats: &Stats, seconds: f64) -> StageMetrics {
     let removed: usize = stats.removed.values().sum();
-    let metrics = [
+    let mb = stats.input_bytes as f64 / 1e6;
+    let mut metrics: std::collections::BTreeMap<String, f64> = [
         ("documents_train", stats.train.documents),
         ("documents_val", stats.val.documents),
         ("chars_train", stats.train.chars),
@@ -87,6 +142,11 @@ pub fn metrics(stats: &Stats) -> StageMetrics {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v as f64))
     .collect();
+    metrics.insert("input_mb".to_string(), mb);
+    metrics.insert(
+        "throughput_mb_s".to_string(),
+        if seconds > 0.0 { mb / seconds } else { 0.0 },
+    );
     StageMetrics {
         metrics,
         headline: Some("documents_train".to_string()),
@@ -94,40 +154,177 @@ pub fn metrics(stats: &Stats) -> StageMetrics {
     }
 }
 
-/// Runs the whole stage: reads every source (paths relative to `dir`), cleans, splits and
-/// writes the outputs into `out`. `cancelled` is polled between sources and steps;
-/// `progress(done, total)` reports sources read.
-pub fn build(
-    dir: &std::path::Path,
-    params: &DataParams,
-    seed: u64,
-    out: &std::path::Path,
-    cancelled: &dyn Fn() -> bool,
-    progress: &dyn Fn(usize, usize),
-) -> Result<Stats, DataError> {
-    let mut stats = Stats::default();
-    let mut docs = Vec::new();
+/// What the stage reports while it runs.
+pub enum Progress {
+    /// What it is doing now.
+    Phase(String),
+    /// Items (documents, bytes) done of a total, if known.
+    Count { done: u64, total: Option<u64> },
+}
+
+/// Everything one build needs.
+pub struct Build<'a> {
+    /// The manifest's directory; relative source paths start here.
+    pub dir: &'a Path,
+    pub params: &'a DataParams,
+    pub seed: u64,
+    /// Where the outputs go.
+    pub out: &'a Path,
+    /// Scratch space for the spilled documents (removed at the end).
+    pub scratch: &'a Path,
+    /// The download cache for `url:` sources.
+    pub downloads: &'a Path,
+    /// Polled between batches.
+    pub cancelled: &'a dyn Fn() -> bool,
+    pub progress: &'a dyn Fn(Progress),
+}
+
+/// Band hashes of the kept documents, for near-duplicate resolution after the first pass.
+#[derive(Default)]
+struct NearIndex {
+    keys: Vec<u128>,
+    chars: Vec<usize>,
+    /// `bands` values per document with words; `offset[i]` is where document i's start
+    /// (`u32::MAX`: no words).
+    bands: Vec<u64>,
+    offset: Vec<u32>,
+}
+
+/// Runs the whole stage on the current rayon pool.
+pub fn build(b: &Build) -> Result<Stats, DataError> {
+    let params = b.params;
+    let mut stats = Stats {
+        columns: params
+            .shape()
+            .columns()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        ..Stats::default()
+    };
+    let cleaner = clean::Cleaner::new(&params.clean)?;
+    let hasher = params
+        .clean
+        .near_dedup
+        .as_ref()
+        .map(clean::near_dedup::MinHasher::new);
+    let mut tally = clean::Tally::default();
+    let mut exact = (params.clean.dedup == Dedup::Exact).then(clean::ExactDedup::default);
+    let mut near = NearIndex::default();
+    let mut spill = spill::Spill::create(&b.scratch.join("spill"))?;
+    let mut seen = 0u64;
+
+    // Pass 1: read, clean, deduplicate exactly, sign, park on disk.
     for (i, source) in params.sources.iter().enumerate() {
-        if cancelled() {
+        if (b.cancelled)() {
             return Err(DataError::Cancelled);
         }
-        progress(i, params.sources.len());
-        let read = sources::read(dir, i, source, seed, params.clean.invalid_utf8)?;
+        (b.progress)(Progress::Phase(format!(
+            "reading source {}/{}: {}",
+            i + 1,
+            params.sources.len(),
+            describe(source)
+        )));
+        let mut sink = |docs: Vec<Doc>| -> Result<(), DataError> {
+            if (b.cancelled)() {
+                return Err(DataError::Cancelled);
+            }
+            seen += docs.len() as u64;
+            let mut kept = cleaner.run(docs, &mut tally);
+            if let Some(e) = &mut exact {
+                kept = e.filter(kept);
+            }
+            if let Some(h) = &hasher {
+                let sigs: Vec<Option<Vec<u64>>> = kept
+                    .par_iter()
+                    .map(|c| h.band_hashes(&c.doc.joined()))
+                    .collect();
+                for (c, sig) in kept.iter().zip(sigs) {
+                    near.keys.push(clean::key(&c.hash));
+                    near.chars.push(c.chars);
+                    match sig {
+                        Some(s) => {
+                            near.offset.push(near.bands.len() as u32);
+                            near.bands.extend(s);
+                        }
+                        None => near.offset.push(u32::MAX),
+                    }
+                }
+            }
+            for c in &kept {
+                spill.push(&c.hash, &c.doc)?;
+            }
+            (b.progress)(Progress::Count {
+                done: seen,
+                total: None,
+            });
+            Ok(())
+        };
+        let env = sources::Env {
+            dir: b.dir,
+            seed: b.seed,
+            utf8: params.clean.invalid_utf8,
+            downloads: b.downloads,
+            cancelled: b.cancelled,
+            download_progress: &|done, total| (b.progress)(Progress::Count { done, total }),
+        };
+        let totals = sources::read(&env, i, source, &mut sink)?;
         stats.sources.push(stats::SourceStats {
             source: describe(source),
-            documents: read.docs.len(),
-            chars: stats::total_chars(&read.docs),
-            null_rows: read.null_rows,
+            documents: totals.documents,
+            chars: totals.chars,
+            bytes: totals.bytes,
+            null_rows: totals.null_rows,
         });
-        stats.repaired_utf8_documents += read.repaired_docs;
-        docs.extend(read.docs);
+        stats.repaired_utf8_documents += totals.repaired_docs;
+        stats.input_bytes += totals.bytes;
     }
-    progress(params.sources.len(), params.sources.len());
-    if cancelled() {
-        return Err(DataError::Cancelled);
+    let spill_dir = spill.finish()?;
+    stats.steps = cleaner.steps(&tally);
+    stats.removed = tally.removed;
+    if let Some(e) = exact {
+        record(e.stats.into_step("dedup_exact"), "duplicate", &mut stats);
     }
-    let docs = clean::clean(docs, &params.clean, &mut stats);
-    if docs.is_empty() {
+
+    // Near-duplicates: resolved over the whole corpus, preferring the smallest content hash.
+    let mut dropped: Vec<u128> = Vec::new();
+    if let (Some(h), Some(p)) = (&hasher, &params.clean.near_dedup) {
+        (b.progress)(Progress::Phase("grouping near-duplicates".to_string()));
+        let mut order: Vec<u32> = (0..near.keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (near.keys[i as usize], i));
+        let sigs: Vec<Option<&[u64]>> = order
+            .iter()
+            .map(|&i| match near.offset[i as usize] {
+                u32::MAX => None,
+                o => Some(&near.bands[o as usize..o as usize + h.bands]),
+            })
+            .collect();
+        let dup = clean::near_dedup::resolve(h.bands, &sigs);
+        let mut flow = clean::Flow::default();
+        for (&i, is_dup) in order.iter().zip(dup) {
+            let chars = near.chars[i as usize];
+            flow.documents_in += 1;
+            flow.chars_in += chars;
+            if is_dup {
+                dropped.push(near.keys[i as usize]);
+            } else {
+                flow.documents_out += 1;
+                flow.chars_out += chars;
+            }
+        }
+        dropped.sort_unstable();
+        record(flow.into_step("dedup_near"), "near_duplicate", &mut stats);
+        stats.near_dedup = Some(stats::NearDedupLayout {
+            permutations: p.permutations,
+            bands: h.bands,
+            rows: h.rows,
+        });
+    }
+    drop(near);
+
+    let kept = stats.steps.last().map_or(0, |s| s.documents_out);
+    if kept == 0 {
+        let _ = std::fs::remove_dir_all(&spill_dir);
         let removed = if stats.removed.is_empty() {
             "the sources gave no documents".to_string()
         } else {
@@ -140,14 +337,52 @@ pub fn build(
         };
         return Err(DataError::Empty { removed });
     }
-    let (train, val) = split::split(docs, params.split.selection());
-    stats.train = stats::SplitStats::of(&train);
-    stats.val = stats::SplitStats::of(&val);
-    stats.length_histogram = stats::length_histogram(train.iter().chain(&val));
+
+    // Pass 2: buckets in hash order → split → Parquet.
+    (b.progress)(Progress::Phase("writing the splits".to_string()));
     let shape = params.shape();
-    output::write_parquet(&out.join(TRAIN_FILE), shape, &train)?;
-    output::write_parquet(&out.join(VAL_FILE), shape, &val)?;
-    let stats_path = out.join(STATS_FILE);
+    let mut train = output::SplitWriter::create(&b.out.join(TRAIN_FILE), shape)?;
+    let mut val = output::SplitWriter::create(&b.out.join(VAL_FILE), shape)?;
+    let mut splitter = split::Splitter::new(params.split.selection());
+    let mut histogram = stats::Histogram::default();
+    for i in 0..spill::BUCKETS {
+        if (b.cancelled)() {
+            return Err(DataError::Cancelled);
+        }
+        (b.progress)(Progress::Count {
+            done: i as u64,
+            total: Some(spill::BUCKETS as u64),
+        });
+        for (hash, doc) in spill::read_bucket(&spill_dir, i)? {
+            if dropped.binary_search(&clean::key(&hash)).is_ok() {
+                continue;
+            }
+            histogram.add(doc.chars());
+            match splitter.assign(&hash, doc.pinned) {
+                SplitName::Train => {
+                    stats.train.add(&doc);
+                    if stats.samples.len() < stats::SAMPLES {
+                        stats.samples.push(
+                            doc.fields
+                                .iter()
+                                .map(|f| f.chars().take(stats::SAMPLE_CHARS).collect())
+                                .collect(),
+                        );
+                    }
+                    train.push(doc)?;
+                }
+                SplitName::Val => {
+                    stats.val.add(&doc);
+                    val.push(doc)?;
+                }
+            }
+        }
+    }
+    train.finish()?;
+    val.finish()?;
+    let _ = std::fs::remove_dir_all(&spill_dir);
+    stats.length_histogram = histogram.finish();
+    let stats_path = b.out.join(STATS_FILE);
     let json = serde_json::to_vec_pretty(&stats).map_err(|e| DataError::Write {
         path: stats_path.clone(),
         message: e.to_string(),
@@ -159,11 +394,20 @@ pub fn build(
     Ok(stats)
 }
 
+/// Adds a corpus-wide step to `stats`, counting what it removed under `reason`.
+fn record(step: stats::StepStats, reason: &str, stats: &mut Stats) {
+    let removed = step.documents_in - step.documents_out;
+    if removed > 0 {
+        *stats.removed.entry(reason.to_string()).or_default() += removed;
+    }
+    stats.steps.push(step);
+}
+
 /// A source as a user wrote it, for stats and logs.
 fn describe(source: &DataSource) -> String {
     let pinned = match source.split {
-        Some(pipelines::SplitName::Val) => " (val)",
-        Some(pipelines::SplitName::Train) => " (train)",
+        Some(SplitName::Val) => " (val)",
+        Some(SplitName::Train) => " (train)",
         None => "",
     };
     let what = match source.spec() {
@@ -171,6 +415,7 @@ fn describe(source: &DataSource) -> String {
         Some(SourceSpec::Jsonl { path, column }) => format!("jsonl: {path} [{column}]"),
         Some(SourceSpec::Csv { path, column }) => format!("csv: {path} [{column}]"),
         Some(SourceSpec::Parquet { path, column }) => format!("parquet: {path} [{column}]"),
+        Some(SourceSpec::Url { url, .. }) => format!("url: {url}"),
         Some(SourceSpec::Synthetic(s)) => {
             format!("synthetic: {:?} x{}", s.generator, s.documents).to_lowercase()
         }

@@ -1,51 +1,41 @@
 //! The train/validation split: by a hash of each document's content, so it depends neither on
 //! input order nor on the other documents (except for `val_docs`, which takes the documents
-//! with the smallest hashes).
+//! with the smallest hashes). Documents arrive in content-hash order (see `spill`), so one
+//! pass decides them all.
 
 use pipelines::{SplitName, ValSelection};
 
-use super::doc::Doc;
+pub struct Splitter {
+    selection: ValSelection,
+    /// Unpinned documents sent to validation so far (for `val_docs`).
+    val_taken: usize,
+}
 
-/// Splits `docs` into (train, val). Pinned documents go where their source put them; the
-/// others by `selection`. Each side comes out sorted by content hash, so the output files are
-/// the same whatever order the inputs came in.
-pub fn split(docs: Vec<Doc>, selection: ValSelection) -> (Vec<Doc>, Vec<Doc>) {
-    let mut keyed: Vec<([u8; 32], Doc)> = docs.into_iter().map(|d| (d.content_hash(), d)).collect();
-    keyed.sort_by_key(|(hash, _)| *hash);
-    let mut train = Vec::new();
-    let mut val = Vec::new();
-    let mut free = Vec::new();
-    for (hash, doc) in keyed {
-        match doc.pinned {
-            Some(SplitName::Train) => train.push(doc),
-            Some(SplitName::Val) => val.push(doc),
-            None => free.push((hash, doc)),
+impl Splitter {
+    pub fn new(selection: ValSelection) -> Splitter {
+        Splitter {
+            selection,
+            val_taken: 0,
         }
     }
-    match selection {
-        ValSelection::Fraction(f) => {
-            for (hash, doc) in free {
-                if unit_interval(&hash) < f {
-                    val.push(doc);
-                } else {
-                    train.push(doc);
-                }
-            }
+
+    /// The split of the next document, given in increasing content-hash order. A pinned
+    /// document goes where its source put it.
+    pub fn assign(&mut self, hash: &[u8; 32], pinned: Option<SplitName>) -> SplitName {
+        if let Some(p) = pinned {
+            return p;
         }
-        ValSelection::Count(n) => {
-            for (i, (_, doc)) in free.into_iter().enumerate() {
-                if i < n {
-                    val.push(doc);
-                } else {
-                    train.push(doc);
-                }
-            }
+        let val = match self.selection {
+            ValSelection::Fraction(f) => unit_interval(hash) < f,
+            ValSelection::Count(n) => self.val_taken < n,
+        };
+        if val {
+            self.val_taken += 1;
+            SplitName::Val
+        } else {
+            SplitName::Train
         }
     }
-    let order = |docs: &mut Vec<Doc>| docs.sort_by_cached_key(Doc::content_hash);
-    order(&mut train);
-    order(&mut val);
-    (train, val)
 }
 
 /// The first 8 bytes of a hash as a number in [0, 1).
@@ -58,6 +48,22 @@ fn unit_interval(hash: &[u8; 32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::doc::Doc;
+
+    /// Splits in hash order, as the stage does; returns the texts of each side.
+    fn split(docs: &[Doc], selection: ValSelection) -> (Vec<String>, Vec<String>) {
+        let mut keyed: Vec<([u8; 32], &Doc)> = docs.iter().map(|d| (d.content_hash(), d)).collect();
+        keyed.sort_by_key(|(h, _)| *h);
+        let mut s = Splitter::new(selection);
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for (h, d) in keyed {
+            match s.assign(&h, d.pinned) {
+                SplitName::Train => train.push(d.fields[0].clone()),
+                SplitName::Val => val.push(d.fields[0].clone()),
+            }
+        }
+        (train, val)
+    }
 
     fn corpus(n: usize) -> Vec<Doc> {
         (0..n)
@@ -71,8 +77,8 @@ mod tests {
         let mut shuffled = docs.clone();
         shuffled.reverse();
         shuffled.rotate_left(123);
-        let a = split(docs, ValSelection::Fraction(0.1));
-        let b = split(shuffled, ValSelection::Fraction(0.1));
+        let a = split(&docs, ValSelection::Fraction(0.1));
+        let b = split(&shuffled, ValSelection::Fraction(0.1));
         assert_eq!(a, b);
         // Roughly the requested share (500 documents: 50 ± a wide margin).
         assert!((25..=80).contains(&a.1.len()), "{}", a.1.len());
@@ -83,11 +89,11 @@ mod tests {
         let mut docs = corpus(50);
         docs[0].pinned = Some(SplitName::Val);
         docs[1].pinned = Some(SplitName::Train);
-        let (train, val) = split(docs.clone(), ValSelection::Count(5));
+        let (train, val) = split(&docs, ValSelection::Count(5));
         assert_eq!((train.len(), val.len()), (44, 6));
-        assert!(val.contains(&docs[0]));
-        assert!(train.contains(&docs[1]));
-        let (train, val) = split(docs, ValSelection::Fraction(0.0));
+        assert!(val.contains(&docs[0].fields[0]));
+        assert!(train.contains(&docs[1].fields[0]));
+        let (train, val) = split(&docs, ValSelection::Fraction(0.0));
         assert_eq!((train.len(), val.len()), (49, 1));
     }
 }

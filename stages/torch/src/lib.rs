@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod generate;
+pub mod generate_cli;
 pub mod model;
 pub mod pretrain;
 pub mod train;

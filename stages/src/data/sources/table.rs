@@ -1,51 +1,74 @@
 //! `jsonl:`, `csv:` and `parquet:` sources: one document per row, from the column `column`.
 
-use std::io::Cursor;
+use std::io::{BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
 
 use pipelines::InvalidUtf8;
 use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, SerReader};
 
-use super::{decode, read_bytes, Read};
-use crate::data::doc::Doc;
+use super::{decode, read_bytes, Batcher};
 use crate::data::error::DataError;
 
-pub fn read_jsonl(files: &[PathBuf], column: &str, utf8: InvalidUtf8) -> Result<Read, DataError> {
-    let mut read = Read::default();
+/// Streams the file line by line: memory holds one line and the current batch.
+pub fn read_jsonl(
+    files: &[PathBuf],
+    column: &str,
+    utf8: InvalidUtf8,
+    out: &mut Batcher,
+) -> Result<(), DataError> {
     for path in files {
-        let (text, _) = decode(read_bytes(path)?, path, utf8)?;
-        for (i, line) in text.lines().enumerate() {
+        let file = std::fs::File::open(path).map_err(|source| DataError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut buf = Vec::new();
+        let mut offset = 0usize;
+        let mut line_no = 0usize;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| DataError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let (line, repaired) = decode(std::mem::take(&mut buf), path, offset, utf8)?;
+            offset += n;
             if line.trim().is_empty() {
                 continue;
             }
-            let line_no = i + 1;
             let value: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| DataError::Json {
+                serde_json::from_str(&line).map_err(|e| DataError::Json {
                     path: path.clone(),
                     line: line_no,
                     message: e.to_string(),
                 })?;
-            let serde_json::Value::Object(object) = value else {
+            let serde_json::Value::Object(mut object) = value else {
                 return Err(DataError::Json {
                     path: path.clone(),
                     line: line_no,
                     message: format!("found {}", json_type(&value)),
                 });
             };
-            match object.get(column) {
+            match object.remove(column) {
                 Some(serde_json::Value::String(s)) => {
-                    if s.contains(char::REPLACEMENT_CHARACTER) {
-                        read.repaired_docs += 1;
+                    if repaired && s.contains(char::REPLACEMENT_CHARACTER) {
+                        out.totals.repaired_docs += 1;
                     }
-                    read.docs.push(Doc::text(s.clone(), None));
+                    out.push(vec![s])?;
                 }
-                Some(serde_json::Value::Null) => read.null_rows += 1,
+                Some(serde_json::Value::Null) => out.totals.null_rows += 1,
                 Some(other) => {
                     return Err(DataError::NotText {
                         path: path.clone(),
                         line: Some(line_no),
                         column: column.to_string(),
-                        found: json_type(other).to_string(),
+                        found: json_type(&other).to_string(),
                     })
                 }
                 None => {
@@ -59,7 +82,7 @@ pub fn read_jsonl(files: &[PathBuf], column: &str, utf8: InvalidUtf8) -> Result<
             }
         }
     }
-    Ok(read)
+    Ok(())
 }
 
 fn json_type(v: &serde_json::Value) -> &'static str {
@@ -73,35 +96,56 @@ fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
-pub fn read_csv(files: &[PathBuf], column: &str, utf8: InvalidUtf8) -> Result<Read, DataError> {
-    let mut read = Read::default();
+/// Each file is read whole by polars (memory: one file's column at a time).
+pub fn read_csv(
+    files: &[PathBuf],
+    column: &str,
+    utf8: InvalidUtf8,
+    out: &mut Batcher,
+) -> Result<(), DataError> {
     for path in files {
         // Decoding here (not in polars) gives CSV the same repair-or-error rule as text files.
-        let (text, _) = decode(read_bytes(path)?, path, utf8)?;
+        let (text, _) = decode(read_bytes(path)?, path, 0, utf8)?;
         let df = CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
             .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
             .finish()
             .map_err(|e| table_error(path, e))?;
-        column_into(&df, path, column, &mut read)?;
+        column_into(&df, path, column, out)?;
     }
-    Ok(read)
+    Ok(())
 }
 
-pub fn read_parquet(files: &[PathBuf], column: &str) -> Result<Read, DataError> {
-    let mut read = Read::default();
+/// Each file is read whole by polars, only the text column (memory: one file's column).
+pub fn read_parquet(files: &[PathBuf], column: &str, out: &mut Batcher) -> Result<(), DataError> {
     for path in files {
         let file = std::fs::File::open(path).map_err(|source| DataError::Read {
             path: path.clone(),
             source,
         })?;
-        let df = ParquetReader::new(file)
+        let mut reader = ParquetReader::new(file);
+        let available: Vec<String> = reader
+            .schema()
+            .map_err(|e| table_error(path, e))?
+            .iter_names()
+            .map(|c| c.to_string())
+            .collect();
+        if !available.iter().any(|c| c == column) {
+            return Err(DataError::MissingColumn {
+                path: path.clone(),
+                line: None,
+                column: column.to_string(),
+                available,
+            });
+        }
+        let df = reader
+            .with_columns(Some(vec![column.to_string()]))
             .finish()
             .map_err(|e| table_error(path, e))?;
-        column_into(&df, path, column, &mut read)?;
+        column_into(&df, path, column, out)?;
     }
-    Ok(read)
+    Ok(())
 }
 
 fn table_error(path: &Path, e: polars::error::PolarsError) -> DataError {
@@ -116,7 +160,7 @@ fn column_into(
     df: &DataFrame,
     path: &Path,
     column: &str,
-    read: &mut Read,
+    out: &mut Batcher,
 ) -> Result<(), DataError> {
     let Ok(col) = df.column(column) else {
         return Err(DataError::MissingColumn {
@@ -138,8 +182,8 @@ fn column_into(
     })?;
     for v in values.iter() {
         match v {
-            Some(s) => read.docs.push(Doc::text(s.to_string(), None)),
-            None => read.null_rows += 1,
+            Some(s) => out.push(vec![s.to_string()])?,
+            None => out.totals.null_rows += 1,
         }
     }
     Ok(())

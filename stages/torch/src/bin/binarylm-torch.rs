@@ -14,17 +14,22 @@ use stages_torch::device::{self, DeviceChoice};
 use stages_torch::train::Observer;
 
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
-binarylm-torch run-stage <job.json>\n\n\
+binarylm-torch run-stage <job.json>\n       \
+binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
+[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json]\n\n\
 doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
 it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
 run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
-as JSON lines, the log to stderr.";
+as JSON lines, the log to stderr.\n\
+generate: samples text from a pretrain artifact directory; normally run through\n\
+`binarylm generate` (see its --help).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("doctor") => doctor(args.iter().any(|a| a == "--json")),
         Some("run-stage") if args.len() == 2 => run_stage(Path::new(&args[1])),
+        Some("generate") => generate(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -32,6 +37,18 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn generate(args: &[String]) -> ExitCode {
+    let result = stages_torch::generate_cli::parse_args(args)
+        .and_then(|a| stages_torch::generate_cli::run(&a));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
