@@ -49,5 +49,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Schema => commands::schema::schema(),
         Command::Doctor => commands::doctor::doctor(g),
         Command::Tokenize(args) => commands::tokenize::tokenize(args, g),
+        Command::Serve(args) => commands::serve::serve(args, g),
     }
 }
