@@ -75,8 +75,15 @@ impl Drop for Server {
 impl Server {
     /// Starts `binarylm serve <target> --port 0` in `p` and waits for its address.
     fn start(p: &Project, target: &str) -> Server {
-        let mut child = p
-            .cmd(&["serve", target, "--port", "0", "--device", "cpu"])
+        Server::start_with(p, target, &[])
+    }
+
+    fn start_with(p: &Project, target: &str, env: &[(&str, &str)]) -> Server {
+        let mut cmd = p.cmd(&["serve", target, "--port", "0", "--device", "cpu"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -134,8 +141,13 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
+        self.get_with(path, "")
+    }
+
+    /// A GET with extra header lines (each ending in `\r\n`).
+    fn get_with(&self, path: &str, headers: &str) -> (u16, String) {
         self.raw(&format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
         ))
     }
 
@@ -383,9 +395,13 @@ fn a_trained_model_is_deployed_served_and_used_by_the_openai_sdk() {
     let status = server.terminate();
     assert!(status.success(), "SIGTERM should stop it cleanly: {status}");
 
-    // `binarylm serve <deploy stage>`: the bundle's name.
-    let server = Server::start(&p, "api");
+    // `binarylm serve <deploy stage>`: the bundle's name; API keys from the environment.
+    let server = Server::start_with(&p, "api", &[("BINARYLM_API_KEYS", "sesame")]);
     let (got, body) = server.get("/v1/models");
+    assert_eq!(got, 401, "{body}");
+    let (got, body) = server.get_with("/v1/models", "Authorization: Bearer wrong\r\n");
+    assert_eq!(got, 401, "{body}");
+    let (got, body) = server.get_with("/v1/models", "Authorization: Bearer sesame\r\n");
     assert_eq!(got, 200);
     let models: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(models["data"][0]["id"], BUNDLE_NAME, "{models}");
