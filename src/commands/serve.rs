@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use registry::LineageTree;
-
-use crate::cli::{GlobalArgs, ServeArgs};
 use stages::torch_job::{torch_exe, TORCH_EXE};
 
+use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::CliError;
 use crate::workspace;
 
