@@ -17,7 +17,7 @@ use serve::{ApiKeys, ServerConfig};
 
 use crate::device::{self, DeviceChoice, DeviceError};
 use crate::model::{CONFIG_FILE, WEIGHTS_FILE};
-use crate::serve_engine::ServePrecision;
+use crate::serve_engine::{read_config, ServePrecision};
 use crate::serving::{
     self, BundleInfo, ServeOptions, ServingError, BUNDLE_FILE, BUNDLE_FORMAT, SERVER_CONFIG_FILE,
     TOKENIZER_FILE,
@@ -51,6 +51,11 @@ pub enum DeployError {
         dir: PathBuf,
         hint: &'static str,
     },
+    #[error(
+        "`smoke.max_tokens` is {max_tokens} but the model's context holds {context} tokens in \
+         all, prompt included: lower `smoke.max_tokens`"
+    )]
+    SmokeTooLong { max_tokens: usize, context: usize },
     #[error(transparent)]
     Device(#[from] DeviceError),
     #[error("starting the server on the bundle: {0}")]
@@ -194,6 +199,15 @@ pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Deployed, DeployErr
 
     obs.progress(0, STEPS, "packaging");
     package(job, &params, out)?;
+    let context = read_config(out)
+        .map_err(|e| DeployError::Serving(e.into()))?
+        .block_size;
+    if params.smoke.max_tokens >= context {
+        return Err(DeployError::SmokeTooLong {
+            max_tokens: params.smoke.max_tokens,
+            context,
+        });
+    }
     obs.log(&format!("bundle written to {}", out.display()));
 
     obs.progress(1, STEPS, "starting the server");
