@@ -107,6 +107,26 @@ Examples:
   binarylm generate base --samples 3 --top-k 50 --seed 7      three samples from <|eos|>
   binarylm generate path/to/artifact --prompt x --json          machine-readable")]
     Generate(GenerateArgs),
+    /// Serve a model over HTTP with the OpenAI API (completions, chat, streaming, logprobs).
+    #[command(after_help = "\
+Examples:
+  binarylm serve base                     stage `base` of ./pipeline.yaml, on 127.0.0.1:8000
+  binarylm serve api --port 9000          a deploy stage's bundle (its server settings and name)
+  binarylm serve 3fa9c2 --device cpu      an artifact by digest prefix
+  binarylm serve ./model --tokenizer tok.json   a model directory outside the workspace
+
+Then, from another terminal:
+  curl http://127.0.0.1:8000/v1/models
+  curl http://127.0.0.1:8000/v1/completions -H 'Content-Type: application/json' \\
+       -d '{\"model\": \"base\", \"prompt\": \"Once upon a time\", \"max_tokens\": 32}'
+  curl -N http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+       -d '{\"model\": \"base\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"stream\": true}'
+
+Any OpenAI client works: base_url http://127.0.0.1:8000/v1. Also: GET /health, GET /metrics
+(Prometheus), POST /tokenize, POST /detokenize, GET /tokenizer_info.
+API keys: --api-key-file FILE (one per line) and/or BINARYLM_API_KEYS=k1,k2; clients then send
+`Authorization: Bearer <key>`. Ctrl-C finishes in-flight requests, then exits. See docs/serving.md.")]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +177,59 @@ pub struct GenerateArgs {
     /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
     pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A stage name, an artifact digest (or unique prefix), or a model directory.
+    pub target: String,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Address to listen on. Default: loopback only.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0: any free port; the address is printed once the model is loaded).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// tokenizer.json (or a directory holding it). Default: the one in the model's directory
+    /// or the nearest artifact it was built from.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+
+    /// The model id clients pass as `model`. Default: a bundle's name, else the stage name
+    /// (or directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Server settings as JSON (max_batch, queue_capacity, timeouts, …; see docs/serving.md).
+    /// Default: a bundle's server.json, else the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Most requests decoded together (continuous batching); 1 serves one at a time.
+    #[arg(long, value_name = "N")]
+    pub max_batch: Option<usize>,
+
+    /// File of accepted API keys, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// auto (the first GPU when there is one), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Matrix products in auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
+    pub precision: String,
+
+    /// CPU threads for the model (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Args)]

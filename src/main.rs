@@ -50,5 +50,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Doctor => commands::doctor::doctor(g),
         Command::Tokenize(args) => commands::tokenize::tokenize(args, g),
         Command::Generate(args) => commands::generate::generate(args, g),
+        Command::Serve(args) => commands::serve::serve(args, g),
     }
 }

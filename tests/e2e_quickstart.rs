@@ -1,6 +1,6 @@
-//! The README's quickstart manifest runs end to end — data → tokenizer → pretrain — trains a
-//! model clearly better than the unigram baseline, samples text from it, and is cached the
-//! second time.
+//! The README's quickstart manifest runs end to end — data → tokenizer → pretrain → deploy —
+//! trains a model clearly better than the unigram baseline, serves it for the deploy smoke
+//! test, samples text from it, and is cached the second time.
 
 mod common;
 use common::{ran, Project};
@@ -24,7 +24,7 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     );
     let (r, j) = p.run_json(&[]);
     r.ok();
-    assert_eq!(ran(&j), ["base", "corpus", "tok"]); // sorted by name
+    assert_eq!(ran(&j), ["api", "base", "corpus", "tok"]); // sorted by name
 
     let corpus = stage(&j, "corpus");
     assert_eq!(corpus["headline"], "documents_train");
@@ -45,6 +45,9 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
         val_loss < unigram - 1.0,
         "val loss {val_loss} vs unigram entropy {unigram}: {base}"
     );
+
+    let api = &stage(&j, "api")["metrics"];
+    assert!(api["chat_tokens_per_s"].as_f64().unwrap() > 0.0, "{api}");
 
     let (r, j) = p.run_json(&[]);
     r.ok();

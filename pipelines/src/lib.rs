@@ -36,6 +36,7 @@ pub use params::{
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
+pub use params::{DeployParams, DeployServer, DeploySmoke};
 pub use params::{
     Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TokenizerModel,
     TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS,

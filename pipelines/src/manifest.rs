@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::params::{CommandParams, DataParams, KindParams, PretrainParams, TokenizerParams};
+use crate::params::{
+    CommandParams, DataParams, DeployParams, KindParams, PretrainParams, TokenizerParams,
+};
 use crate::span::Span;
 
 /// A loaded, validated manifest.
@@ -75,6 +77,8 @@ pub enum StageParams {
     /// `kind: pretrain`.
     /// Boxed: its params are several times the size of the other kinds'.
     Pretrain(Box<PretrainParams>),
+    /// `kind: deploy`.
+    Deploy(DeployParams),
 }
 
 impl StageParams {
@@ -85,6 +89,7 @@ impl StageParams {
             StageParams::Command(p) => p,
             StageParams::Tokenizer(p) => p,
             StageParams::Pretrain(p) => p.as_ref(),
+            StageParams::Deploy(p) => p,
         }
     }
 

@@ -269,3 +269,15 @@ fn tokenizer_invalid() {
         ],
     );
 }
+
+#[test]
+fn deploy_bad_values() {
+    check(
+        "deploy_bad_values",
+        &[
+            ("manifest::invalid-value", 9, 13),
+            ("manifest::invalid-value", 11, 18),
+            ("manifest::invalid-value", 12, 26),
+        ],
+    );
+}

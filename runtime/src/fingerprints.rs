@@ -37,6 +37,8 @@ pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, 
         StageParams::Tokenizer(p) => Ok(p.pretrained.iter().cloned().collect()),
         // Everything a pretrain stage reads comes from its tokenizer stage's artifact.
         StageParams::Pretrain(_) => Ok(Vec::new()),
+        // A deploy stage reads only its input artifacts.
+        StageParams::Deploy(_) => Ok(Vec::new()),
         StageParams::Data(p) => {
             let mut out = Vec::new();
             for pattern in p.sources.iter().filter_map(|s| s.local_path()) {

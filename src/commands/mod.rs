@@ -4,6 +4,7 @@ pub mod maintenance;
 pub mod plan;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod show;
 pub mod show_pretrain;
 mod show_tokenizer;

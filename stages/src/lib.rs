@@ -15,6 +15,7 @@ pub fn kinds() -> runtime::Kinds {
     kinds.register(std::sync::Arc::new(DataKind));
     kinds.register(std::sync::Arc::new(TokenizerStage));
     kinds.register(std::sync::Arc::new(torch_job::PRETRAIN));
+    kinds.register(std::sync::Arc::new(torch_job::DEPLOY));
     kinds
 }
 

@@ -1,5 +1,6 @@
-//! Stage kinds that run in the `binarylm-torch` executable (`pretrain`, and later `sft`, `dpo`,
-//! `eval`): the `binarylm` process never links libtorch, so such a kind here is a thin adapter.
+//! Stage kinds that run in the `binarylm-torch` executable (`pretrain`, `deploy`, and later
+//! `sft`, `dpo`, `eval`): the `binarylm` process never links libtorch, so such a kind here is a
+//! thin adapter.
 //!
 //! [`TorchJobKind`] writes a [`TorchJob`] (params, input directories, out and work
 //! directories, seed, threads) into the work directory, runs
@@ -42,6 +43,9 @@ impl TorchJobKind {
 
 /// `pretrain` — 1: first version.
 pub const PRETRAIN: TorchJobKind = TorchJobKind::new("pretrain", 1);
+
+/// `deploy` — 1: first version (bundle + smoke test of the served model).
+pub const DEPLOY: TorchJobKind = TorchJobKind::new("deploy", 1);
 
 /// The `binarylm-torch` executable: `$BINARYLM_TORCH`, else beside the current executable.
 pub fn torch_exe() -> Result<PathBuf, StageError> {

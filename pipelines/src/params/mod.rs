@@ -6,6 +6,7 @@
 
 mod command;
 mod data;
+mod deploy;
 mod pretrain;
 mod tokenizer;
 
@@ -15,6 +16,7 @@ pub use data::{
     QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName, SplitParams, SyntheticSource,
     ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
+pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use pretrain::{
     Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
 };
@@ -130,6 +132,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<CommandParams>(),
     KindEntry::of::<TokenizerParams>(),
     KindEntry::of::<PretrainParams>(),
+    KindEntry::of::<DeployParams>(),
 ];
 
 /// The entry for `kind`, if it is known.

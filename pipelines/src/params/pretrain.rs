@@ -448,7 +448,7 @@ impl StageKind for PretrainParams {
 }
 
 /// The device spellings `stages-torch` accepts (kept in step with its `DeviceChoice`).
-fn is_device(s: &str) -> bool {
+pub(crate) fn is_device(s: &str) -> bool {
     let s = s.trim().to_ascii_lowercase();
     match s.as_str() {
         "auto" | "cpu" | "cuda" => true,

@@ -16,13 +16,15 @@ use stages_torch::train::Observer;
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
 binarylm-torch run-stage <job.json>\n       \
 binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
-[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json]\n\n\
+[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json]\n       \
+binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n\n\
 doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
 it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
 run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
 as JSON lines, the log to stderr.\n\
 generate: samples text from a pretrain artifact directory; normally run through\n\
-`binarylm generate` (see its --help).";
+`binarylm generate` (see its --help).\n\
+serve: serves a model directory with the OpenAI API. Normally run through `binarylm serve`.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("doctor") => doctor(args.iter().any(|a| a == "--json")),
         Some("run-stage") if args.len() == 2 => run_stage(Path::new(&args[1])),
         Some("generate") => generate(&args[1..]),
+        Some("serve") => stages_torch::serve_cli::main(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -155,17 +158,21 @@ fn run_stage(job_path: &Path) -> ExitCode {
     }
     let result = match job.kind.as_str() {
         "pretrain" => stages_torch::pretrain::run(&job, &mut JsonLines)
-            .map(|s| (s.metrics(), s.device.clone())),
+            .map(|s| (s.metrics(), "val_loss", s.device.clone()))
+            .map_err(|e| e.to_string()),
+        "deploy" => stages_torch::deploy::run(&job, &mut JsonLines)
+            .map(|d| (d.metrics(), "chat_tokens_per_s", d.device.clone()))
+            .map_err(|e| e.to_string()),
         other => {
             eprintln!("error: binarylm-torch has no stage kind `{other}`");
             return ExitCode::from(2);
         }
     };
     match result {
-        Ok((metrics, device)) => {
+        Ok((metrics, headline, device)) => {
             emit(&TorchEvent::Metrics {
                 metrics,
-                headline: Some("val_loss".to_string()),
+                headline: Some(headline.to_string()),
                 device: Some(device),
             });
             ExitCode::SUCCESS
