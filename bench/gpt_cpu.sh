@@ -19,14 +19,24 @@ export OMP_NUM_THREADS="$threads"
 cargo build --release -p stages-torch --example bench_gpt >&2
 bin="$CARGO_TARGET_DIR/release/examples/bench_gpt"
 
-ours=$("$bin" train "$steps" "$threads")
-ref=$("$BINARYLM_VENV/bin/python" tests/python/gpt_ref.py bench "$steps" "$threads")
-echo "$ours"
-echo "$ref"
-python3 - "$ours" "$ref" <<'PY'
-import json, sys
-ours, ref = (json.loads(a) for a in sys.argv[1:3])
-print(f"train ms/step: binarylm {ours['ms_per_step']:.2f}, PyTorch {ref['ms_per_step']:.2f}, "
-      f"PyTorch/binarylm = {ref['ms_per_step'] / ours['ms_per_step']:.2f}x")
+# Alternate the two implementations for ROUNDS rounds (default 3) and compare medians, so that
+# a load spike on this shared machine hits both sides rather than one.
+rounds="${ROUNDS:-3}"
+results=()
+for r in $(seq "$rounds"); do
+    ours=$("$bin" train "$steps" "$threads")
+    ref=$("$BINARYLM_VENV/bin/python" tests/python/gpt_ref.py bench "$steps" "$threads")
+    echo "round $r: binarylm $ours" >&2
+    echo "round $r: pytorch  $ref" >&2
+    results+=("$ours" "$ref")
+done
+python3 - "${results[@]}" <<'PY'
+import json, statistics, sys
+docs = [json.loads(a) for a in sys.argv[1:]]
+ours = [d["ms_per_step"] for d in docs[0::2]]
+ref = [d["ms_per_step"] for d in docs[1::2]]
+o, r = statistics.median(ours), statistics.median(ref)
+print(f"train ms/step (median of {len(ours)}): binarylm {o:.2f} {sorted(round(x, 2) for x in ours)}, "
+      f"PyTorch {r:.2f} {sorted(round(x, 2) for x in ref)}, PyTorch/binarylm = {r / o:.2f}x")
 PY
 "$bin" generate 255 "$threads"

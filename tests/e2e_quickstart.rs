@@ -3,16 +3,7 @@
 //! test, samples text from it, and is cached the second time.
 
 mod common;
-use common::{ran, Project};
-
-fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no stage {name} in {report}"))
-}
+use common::{ran, stage, Project};
 
 #[test]
 fn quickstart_example_trains_generates_and_reruns_nothing() {

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{outcomes, Project};
+use common::{outcomes, stage, Project};
 use serde_json::Value;
 
 /// Model id the deploy stage gives its bundle.
@@ -174,15 +174,6 @@ impl Server {
 fn error_of(body: &str) -> Value {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
     v["error"].clone()
-}
-
-fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap_or_else(|| panic!("no stage {name} in {report}"))
 }
 
 fn artifact_dir(p: &Project, stage: &str) -> PathBuf {

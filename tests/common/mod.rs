@@ -120,3 +120,13 @@ pub fn ran(report: &serde_json::Value) -> Vec<String> {
         .map(|(n, _)| n)
         .collect()
 }
+
+/// One stage's entry in a `run --json` report.
+pub fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name} in {report}"))
+}

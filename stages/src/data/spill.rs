@@ -124,7 +124,7 @@ pub fn read_bucket(dir: &Path, i: usize) -> Result<Vec<([u8; 32], Doc)>, DataErr
         }
         out.push((hash, Doc { fields, pinned }));
     }
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out.sort_unstable_by_key(|a| a.0);
     Ok(out)
 }
 
