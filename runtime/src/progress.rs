@@ -105,6 +105,8 @@ impl Reporter {
                     total: None,
                     pos: 0,
                     last_decile: 0,
+                    message: None,
+                    started: Instant::now(),
                 }))),
             },
         }
@@ -130,18 +132,32 @@ struct PlainState {
     total: Option<u64>,
     pos: u64,
     last_decile: u64,
+    /// The stage's latest status text (e.g. a training loss), shown with each line.
+    message: Option<String>,
+    started: Instant,
 }
 
 impl PlainState {
-    /// Plain mode prints at most one line per 10% so CI logs stay readable.
-    fn maybe_report(&mut self, msg: Option<&str>) {
+    /// Plain mode prints at most one line per 10% so CI logs stay readable; each line carries
+    /// the stage's latest message and, before the end, an estimate of the time left.
+    fn maybe_report(&mut self) {
         let Some(total) = self.total.filter(|t| *t > 0) else {
             return;
         };
         let decile = (self.pos.min(total) * 10) / total;
         if decile > self.last_decile {
             self.last_decile = decile;
-            let extra = msg.map(|m| format!(" {m}")).unwrap_or_default();
+            let mut extra = self
+                .message
+                .as_deref()
+                .map(|m| format!(" {m}"))
+                .unwrap_or_default();
+            let done = self.pos.min(total);
+            if done > 0 && done < total {
+                let left =
+                    self.started.elapsed().as_secs_f64() * (total - done) as f64 / done as f64;
+                extra.push_str(&format!(" (eta {})", eta(left)));
+            }
             self.reporter.say(&format!(
                 "  {} {}/{} ({}%){extra}",
                 self.stage,
@@ -150,6 +166,16 @@ impl PlainState {
                 decile * 10
             ));
         }
+    }
+}
+
+/// "42s", "3m05s", "1h02m": short enough for a progress line.
+fn eta(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -184,7 +210,7 @@ impl Bar {
             BarInner::Plain(s) => {
                 if let Ok(mut s) = s.lock() {
                     s.pos = pos;
-                    s.maybe_report(None);
+                    s.maybe_report();
                 }
             }
         }
@@ -196,7 +222,7 @@ impl Bar {
             BarInner::Plain(s) => {
                 if let Ok(mut s) = s.lock() {
                     s.pos += delta;
-                    s.maybe_report(None);
+                    s.maybe_report();
                 }
             }
         }
@@ -205,7 +231,11 @@ impl Bar {
     pub fn set_message(&self, msg: String) {
         match &*self.inner {
             BarInner::Tty(pb) => pb.set_message(msg),
-            BarInner::Plain(_) => {}
+            BarInner::Plain(s) => {
+                if let Ok(mut s) = s.lock() {
+                    s.message = Some(msg);
+                }
+            }
         }
     }
 
@@ -215,5 +245,17 @@ impl Bar {
             pb.finish_and_clear();
             multi().remove(pb);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_is_short() {
+        assert_eq!(eta(4.4), "4s");
+        assert_eq!(eta(185.0), "3m05s");
+        assert_eq!(eta(3720.0), "1h02m");
     }
 }

@@ -139,8 +139,10 @@ impl StageKind for TorchJobKind {
                                 progress.set_length(total);
                                 length = Some(total);
                             }
-                            progress.set_position(step);
+                            // The message first: plain (non-terminal) output prints it with
+                            // the position update.
                             progress.set_message(message);
+                            progress.set_position(step);
                         }
                         Ok(TorchEvent::Metrics {
                             metrics: m,
