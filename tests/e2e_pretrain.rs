@@ -36,6 +36,7 @@ fn write_shards(dir: &Path) -> f64 {
         (state >> 33) as u32
     };
     let mut entropy = 0.0;
+    let mut splits = serde_json::Map::new();
     for (split, docs) in [("train", 300), ("val", 40)] {
         let mut ids: Vec<u32> = Vec::new();
         let mut offsets: Vec<u64> = Vec::new();
@@ -58,24 +59,29 @@ fn write_shards(dir: &Path) -> f64 {
         std::fs::write(dir.join(format!("{split}.bin")), bytes).unwrap();
         let docs_bytes: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
         std::fs::write(dir.join(format!("{split}.docs")), docs_bytes).unwrap();
-        if split == "val" {
-            let mut counts = vec![0f64; VOCAB as usize];
-            for &i in &ids {
-                counts[i as usize] += 1.0;
-            }
-            let n = ids.len() as f64;
-            entropy = counts
-                .iter()
-                .filter(|&&c| c > 0.0)
-                .map(|&c| -(c / n) * (c / n).ln())
-                .sum();
+        let mut counts = vec![0f64; VOCAB as usize];
+        for &i in &ids {
+            counts[i as usize] += 1.0;
         }
+        let n = ids.len() as f64;
+        let h: f64 = counts
+            .iter()
+            .filter(|&&c| c > 0.0)
+            .map(|&c| -(c / n) * (c / n).ln())
+            .sum();
+        if split == "val" {
+            entropy = h;
+        }
+        splits.insert(
+            split.to_string(),
+            serde_json::json!({"tokens": ids.len(), "documents": docs, "bytes": 0,
+                               "bytes_per_token": 1.0, "unigram_entropy_nats": h}),
+        );
     }
     let meta = serde_json::json!({
         "format": 1, "dtype": "u16", "vocab_size": VOCAB, "eos_id": EOS, "bos_id": null,
         "pad_id": null,
-        "splits": {"val": {"tokens": 0, "documents": 40, "bytes": 0, "bytes_per_token": 1.0,
-                           "unigram_entropy_nats": entropy}},
+        "splits": splits,
     });
     std::fs::write(dir.join("shards.json"), meta.to_string()).unwrap();
     std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();

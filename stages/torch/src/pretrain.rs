@@ -113,7 +113,7 @@ pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Summary, PretrainEr
         stage: params.tokenizer.clone(),
         source,
     })?;
-    let cfg = ModelConfig::resolve(&params.model, shards.meta.vocab_size)?;
+    let cfg = ModelConfig::resolve(&params.model, shards.meta().vocab_size)?;
 
     let bf16 = match params.train.precision {
         Precision::Auto => dev != Device::Cpu,
@@ -147,8 +147,8 @@ pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Summary, PretrainEr
         source,
     })?;
     let input = TrainInput {
-        train: &shards.train,
-        val: &shards.val,
+        train: shards.train(),
+        val: shards.val(),
         params: &params.train,
         seed: job.seed,
         work_dir: &job.work_dir,
@@ -179,10 +179,10 @@ pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Summary, PretrainEr
         device: device::describe(dev),
         precision: if bf16 { "bf16" } else { "fp32" }.to_string(),
         unigram_entropy: shards
-            .meta
+            .meta()
             .splits
             .get("val")
-            .and_then(|s| s.unigram_entropy_nats),
+            .map(|s| s.unigram_entropy_nats),
         resumed_from: result.resumed_from,
     };
     let text = serde_json::to_string_pretty(&summary).expect("summary serializes");
