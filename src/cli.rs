@@ -131,7 +131,7 @@ API keys: --api-key-file FILE (one per line) and/or BINARYLM_API_KEYS=k1,k2; cli
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A pretrain stage's name, an artifact digest, or a model directory.
+    /// A pretrain (or deploy) stage's name, an artifact digest, or a model directory.
     pub model: String,
 
     /// The text to continue (default: start a new document).

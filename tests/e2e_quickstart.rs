@@ -56,6 +56,10 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
         r.stdout
     };
     let a = gen(&["--temperature", "0"]);
+    let quiet = p.run(&["-q", "generate", "base", "--prompt", "Once", "-n", "5"]);
+    quiet.ok();
+    assert!(!quiet.stderr.contains("tokens/s"), "{}", quiet.stderr);
+    assert!(quiet.stdout.starts_with("Once"), "{}", quiet.stdout);
     let b = gen(&["--temperature", "0", "--no-kv-cache"]);
     assert_eq!(a, b, "KV cache and full recompute disagree");
     assert!(a.starts_with("Once"), "{a}");

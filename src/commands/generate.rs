@@ -75,6 +75,9 @@ pub fn generate(args: &GenerateArgs, g: &GlobalArgs) -> Result<ExitCode, CliErro
     if args.json {
         cmd.arg("--json");
     }
+    if g.quiet {
+        cmd.arg("--quiet");
+    }
     let status = cmd
         .status()
         .map_err(|e| CliError::failure(format!("running {}: {e}", exe.display())))?;

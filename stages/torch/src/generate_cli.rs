@@ -30,6 +30,8 @@ pub struct GenerateArgs {
     pub device: DeviceChoice,
     /// Print one JSON object per sample instead of streaming text.
     pub json: bool,
+    /// No timing line on stderr.
+    pub quiet: bool,
 }
 
 /// Why a generate invocation could not run.
@@ -72,7 +74,7 @@ fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, GenerateErr
 }
 
 /// Parses `<model dir> --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K]
-/// [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json]`.
+/// [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]`.
 pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
     let mut dir = None;
     let mut prompt = None;
@@ -80,6 +82,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
     let mut samples = 1usize;
     let mut device = DeviceChoice::Auto;
     let mut json = false;
+    let mut quiet = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -92,6 +95,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
             "--samples" => samples = number(a, value(a, &mut it)?)?,
             "--no-kv-cache" => s.kv_cache = false,
             "--json" => json = true,
+            "--quiet" => quiet = true,
             "--device" => {
                 let v = value(a, &mut it)?;
                 device = v
@@ -131,6 +135,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
         samples,
         device,
         json,
+        quiet,
     })
 }
 
@@ -241,6 +246,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
             }
             writeln!(stdout)?;
             stdout.flush()?;
+            if args.quiet {
+                continue;
+            }
             eprintln!(
                 "[{} tokens in {:.2} s, {:.1} tokens/s, {}{}, {} on {}]",
                 tokens.len(),

@@ -16,7 +16,7 @@ use stages_torch::train::Observer;
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
 binarylm-torch run-stage <job.json>\n       \
 binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
-[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json]\n       \
+[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]\n       \
 binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n\n\
 doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
 it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
