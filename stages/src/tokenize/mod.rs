@@ -12,7 +12,7 @@ use pipelines::{StageParams, TokenizerModel, TokenizerParams};
 use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
 use tokenizer::shards::{self, Dtype, ShardsMeta, SplitWriter};
-use tokenizer::{BpeConfig, CharConfig, Pattern, Tokenizer};
+use tokenizer::{BpeConfig, CharConfig, Pattern, Tokenizer, BOS_NAMES, EOS_NAMES, PAD_NAMES};
 
 pub use error::TokenizeError;
 use records::Record;
@@ -22,11 +22,6 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const SPLITS: [&str; 2] = ["train", "val"];
 /// Records encoded per parallel batch.
 const BATCH: usize = 1024;
-
-/// Names tried, in order, for the document separator of a pretrained tokenizer.
-const EOS_NAMES: &[&str] = &["<|eos|>", "<|endoftext|>", "</s>", "<eos>"];
-const BOS_NAMES: &[&str] = &["<|bos|>", "<s>", "<bos>"];
-const PAD_NAMES: &[&str] = &["<|pad|>", "<pad>"];
 
 pub struct TokenizerStage;
 
@@ -276,7 +271,7 @@ fn obtain(
 }
 
 fn find(tok: &Tokenizer, names: &[&str]) -> Option<u32> {
-    names.iter().find_map(|n| tok.token_to_id(n))
+    tok.find_special(names).map(|(_, id)| id)
 }
 
 /// Cross-entropy (nats/token) of `counts` under the add-one-smoothed distribution of `model`.
@@ -293,4 +288,18 @@ fn cross_entropy(counts: &[u64], model: &[u64]) -> f64 {
         .map(|(&c, &m)| c as f64 * ((m as f64 + 1.0) / total).ln())
         .sum();
     -sum / n as f64
+}
+
+#[cfg(test)]
+mod tests {
+    /// The manifest's default special tokens (pipelines, which must not depend on the
+    /// tokenizer crate) and the tokenizer crate's own default are written twice; keep them one
+    /// list.
+    #[test]
+    fn default_special_tokens_agree() {
+        assert_eq!(
+            pipelines::DEFAULT_SPECIAL_TOKENS,
+            tokenizer::DEFAULT_SPECIAL_TOKENS
+        );
+    }
 }

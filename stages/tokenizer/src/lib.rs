@@ -19,5 +19,5 @@ pub mod train;
 pub use error::{ShardError, TokenizerError};
 pub use model::{Alphabet, Bpe};
 pub use pretokenize::{Pattern, PreTokenizer};
-pub use tokenizer::{Segment, Tokenizer, TokenizerKind};
+pub use tokenizer::{Segment, Tokenizer, TokenizerKind, BOS_NAMES, EOS_NAMES, PAD_NAMES};
 pub use train::{train_bpe, train_char, BpeConfig, CharConfig, DEFAULT_SPECIAL_TOKENS};

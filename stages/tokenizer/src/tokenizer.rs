@@ -11,6 +11,14 @@ use crate::error::TokenizerError;
 use crate::model::{Alphabet, Bpe};
 use crate::pretokenize::{with_prefix_space, PreTokenizer};
 
+/// Spellings of the end-of-document token, tried in order: ours first, then those of common
+/// pretrained tokenizers (GPT-2's `<|endoftext|>`, SentencePiece's `</s>`).
+pub const EOS_NAMES: &[&str] = &["<|eos|>", "<|endoftext|>", "</s>", "<eos>"];
+/// Spellings of the beginning-of-document token, tried in order.
+pub const BOS_NAMES: &[&str] = &["<|bos|>", "<s>", "<bos>"];
+/// Spellings of the padding token, tried in order.
+pub const PAD_NAMES: &[&str] = &["<|pad|>", "<pad>"];
+
 /// A token matched as a whole before pre-tokenization (`<|eos|>`, chat markers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddedToken {
@@ -164,6 +172,14 @@ impl Tokenizer {
 
     pub fn added_tokens(&self) -> &[AddedToken] {
         &self.added
+    }
+
+    /// The first of `names` the vocabulary has, with its id: how a role (end of document,
+    /// padding, …) is found in tokenizers that spell it differently ([`EOS_NAMES`], …).
+    pub fn find_special<'n>(&self, names: &[&'n str]) -> Option<(&'n str, u32)> {
+        names
+            .iter()
+            .find_map(|&n| self.token_to_id(n).map(|id| (n, id)))
     }
 
     /// The id of a token given by its string (an added token's content, or a vocabulary entry
@@ -348,6 +364,18 @@ mod tests {
                 .collect(),
         };
         train_bpe(&docs, &config, &|| false, &|_, _| {}).unwrap()
+    }
+
+    #[test]
+    fn special_roles_are_found_under_any_known_spelling() {
+        let t = small();
+        let eos = t.token_to_id("<|eos|>").unwrap();
+        assert_eq!(t.find_special(EOS_NAMES), Some(("<|eos|>", eos)));
+        assert_eq!(
+            t.find_special(&["</s>", "<|pad|>"]).map(|(n, _)| n),
+            Some("<|pad|>")
+        );
+        assert_eq!(t.find_special(&["<unk>"]), None);
     }
 
     #[test]

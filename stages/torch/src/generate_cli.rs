@@ -9,15 +9,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tokenizer::Tokenizer;
+use tokenizer::{Tokenizer, EOS_NAMES};
 
 use crate::device::{self, DeviceChoice};
 use crate::generate::{generate, Sampling};
 use crate::model::load_artifact;
 use crate::pretrain::TOKENIZER_FILE;
-
-/// The end-of-document token the tokenizer stage appends after every document.
-pub const EOS: &str = "<|eos|>";
 
 /// What `generate` was asked to do.
 #[derive(Debug, Clone)]
@@ -180,23 +177,25 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
     let tok = load_tokenizer(&args.model_dir)?;
     let dev = device::resolve(args.device)?;
     let (model, cfg) = load_artifact(&args.model_dir, dev)?;
-    let eos = tok.token_to_id(EOS).map(i64::from);
+    // The token the tokenizer stage put between documents (`<|eos|>`, or a pretrained
+    // tokenizer's own spelling such as `<|endoftext|>`).
+    let eos = tok.find_special(EOS_NAMES).map(|(_, id)| i64::from(id));
     // An empty prompt starts from <|eos|>: the model saw it before every document's start.
-    let prompt: Vec<i64> = if args.prompt.is_empty() {
-        match eos {
-            Some(id) => vec![id],
-            None => {
-                return Err(GenerateError::Usage(
-                    "give a --prompt (this tokenizer has no <|eos|> token to start from)".into(),
-                ))
+    let prompt: Vec<i64> =
+        if args.prompt.is_empty() {
+            match eos {
+                Some(id) => vec![id],
+                None => return Err(GenerateError::Usage(
+                    "give a --prompt (this tokenizer has no end-of-document token to start from)"
+                        .into(),
+                )),
             }
-        }
-    } else {
-        tok.encode(&args.prompt)
-            .into_iter()
-            .map(i64::from)
-            .collect()
-    };
+        } else {
+            tok.encode(&args.prompt)
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        };
     let mut stdout = std::io::stdout().lock();
     for i in 0..args.samples {
         let mut s = args.sampling.clone();
@@ -255,7 +254,11 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
                 secs,
                 tokens.len() as f64 / secs.max(1e-9),
                 if s.kv_cache { "KV cache" } else { "no cache" },
-                if stopped { ", stopped at <|eos|>" } else { "" },
+                if stopped {
+                    ", stopped at end of document"
+                } else {
+                    ""
+                },
                 format_args!("{:.1}M-parameter model", cfg.param_count() as f64 / 1e6),
                 device::describe(dev),
             );

@@ -10,14 +10,9 @@ use std::sync::Arc;
 
 use serve::{Codec, Engine, EngineError, Logits, ModelInfo, PrefillOutput, SpecialToken};
 use tch::{Device, Kind, Tensor};
-use tokenizer::Tokenizer;
+use tokenizer::{Tokenizer, BOS_NAMES, EOS_NAMES, PAD_NAMES};
 
 use crate::model::{Gpt, KvCache, ModelConfig, ModelError, CONFIG_FILE, WEIGHTS_FILE};
-
-/// Spellings of the special tokens the tokenizer stage adds by default.
-pub const EOS_TOKEN: &str = "<|eos|>";
-pub const BOS_TOKEN: &str = "<|bos|>";
-pub const PAD_TOKEN: &str = "<|pad|>";
 
 /// Why a model could not be prepared for serving.
 #[derive(Debug, thiserror::Error)]
@@ -128,14 +123,19 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, LoadError> {
     serde_json::from_str(&text).map_err(|source| LoadError::Config { path, source })
 }
 
+/// The first of `names` the codec knows (the spellings differ between tokenizers).
+fn special(codec: &dyn Codec, names: &[&str]) -> Option<SpecialToken> {
+    names.iter().find_map(|n| SpecialToken::lookup(codec, n))
+}
+
 /// What the API reports about a model with config `cfg` and tokenizer `codec`.
 pub fn model_info(name: &str, cfg: &ModelConfig, codec: &dyn Codec, created: u64) -> ModelInfo {
     ModelInfo {
         id: name.to_string(),
         context_length: cfg.block_size,
-        eos_token: SpecialToken::lookup(codec, EOS_TOKEN),
-        bos_token: SpecialToken::lookup(codec, BOS_TOKEN),
-        pad_token: SpecialToken::lookup(codec, PAD_TOKEN),
+        eos_token: special(codec, EOS_NAMES),
+        bos_token: special(codec, BOS_NAMES),
+        pad_token: special(codec, PAD_NAMES),
         created,
     }
 }
