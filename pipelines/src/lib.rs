@@ -9,6 +9,7 @@
 //! # Ok::<(), pipelines::ManifestErrors>(())
 //! ```
 
+mod artifact;
 mod dag;
 mod de;
 mod diagnostics;
@@ -22,6 +23,7 @@ mod schema;
 mod span;
 mod yaml;
 
+pub use artifact::ArtifactType;
 pub use dag::Dag;
 pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
@@ -48,4 +50,9 @@ pub use span::Span;
 /// Names of every stage kind binarylm knows, in the order shown to users.
 pub fn kinds() -> Vec<&'static str> {
     params::KINDS.iter().map(|k| k.name).collect()
+}
+
+/// The type of artifact a stage of `kind` produces, or `None` for a kind binarylm does not know.
+pub fn produces(kind: &str) -> Option<ArtifactType> {
+    params::find_kind(kind).map(|k| k.produces)
 }

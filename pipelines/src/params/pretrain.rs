@@ -5,6 +5,7 @@
 //! overrides into a concrete architecture, and the training loop reads `train`.
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// `kind: pretrain` — trains a GPT on the token shards of a `tokenizer` stage and stores the
@@ -311,11 +312,14 @@ impl Default for TrainParams {
 
 impl StageKind for PretrainParams {
     const KIND: &'static str = "pretrain";
+    const PRODUCES: ArtifactType = ArtifactType::Model;
 
     fn references(&self) -> Vec<Reference> {
         vec![Reference {
             stage: self.tokenizer.clone(),
             key: "tokenizer".to_string(),
+            // The token shards and `tokenizer.json` only a tokenizer stage writes.
+            accepts: &[ArtifactType::Tokenizer],
         }]
     }
 
