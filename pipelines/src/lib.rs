@@ -34,16 +34,16 @@ pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
 pub use params::{
+    swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
+    PretrainParams, TokenizerModel, TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY,
+    DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
+};
+pub use params::{
     CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8,
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
-pub use params::{
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TokenizerModel,
-    TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS,
-    DEFAULT_VOCAB_SIZE,
-};
 pub use schema::json_schema;
 pub use span::Span;
 

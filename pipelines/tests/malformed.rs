@@ -347,3 +347,25 @@ fn command_inputs_accept_any_artifact() {
     let manifest = pipelines::parse(source, Path::new("p.yaml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(manifest.stages.len(), 3);
 }
+
+#[test]
+fn pretrain_heads_dont_divide() {
+    check(
+        "pretrain_heads_dont_divide",
+        &[("manifest::invalid-value", 12, 22)],
+    );
+}
+
+#[test]
+fn pretrain_static_checks() {
+    check(
+        "pretrain_static_checks",
+        &[
+            ("manifest::invalid-value", 14, 18),
+            ("manifest::invalid-value", 16, 15),
+            ("manifest::invalid-value", 19, 21),
+            ("manifest::invalid-value", 20, 11),
+            ("manifest::invalid-value", 21, 19),
+        ],
+    );
+}

@@ -18,7 +18,8 @@ pub use data::{
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use pretrain::{
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
+    swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
+    PretrainParams, TrainParams,
 };
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
