@@ -414,15 +414,16 @@ fn bad_serve_targets_and_deploy_inputs_fail_clearly() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("config.json"), "{}", r.stderr);
 
-    // A deploy stage pointed at something that is not a model fails naming what is missing.
+    // A deploy stage pointed at a stage that makes no model is refused when the manifest loads
+    // (exit 2), before `notes` runs.
     p.write(
         "pipeline.yaml",
         "name: bad-deploy\nstages:\n  notes:\n    kind: command\n    run: echo hi > \"$BINARYLM_OUT/notes.txt\"\n  api:\n    kind: deploy\n    model: notes\n    device: cpu\n",
     );
     let r = p.run(&["run", "pipeline.yaml"]);
-    assert_ne!(r.code, 0);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("config.json") && r.stderr.contains("`notes`"),
+        r.stderr.contains("wrong-artifact-type") && r.stderr.contains("`notes`"),
         "{}",
         r.stderr
     );

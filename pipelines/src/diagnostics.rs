@@ -56,6 +56,9 @@ pub enum ErrorCode {
     UnknownStage,
     /// A stage that references itself.
     SelfReference,
+    /// A reference to a stage whose kind produces an artifact type the key does not accept
+    /// (`deploy`'s `model:` naming a `data` stage).
+    WrongArtifactType,
     /// Stages that depend on each other in a loop.
     Cycle,
     /// A bad `resources:` block (negative or zero threads, wrong types).
@@ -89,6 +92,7 @@ impl ErrorCode {
             ErrorCode::InvalidStageName => "manifest::invalid-stage-name",
             ErrorCode::UnknownStage => "manifest::unknown-stage",
             ErrorCode::SelfReference => "manifest::self-reference",
+            ErrorCode::WrongArtifactType => "manifest::wrong-artifact-type",
             ErrorCode::Cycle => "manifest::cycle",
             ErrorCode::InvalidResources => "manifest::invalid-resources",
         }

@@ -9,6 +9,7 @@
 //! # Ok::<(), pipelines::ManifestErrors>(())
 //! ```
 
+mod artifact;
 mod dag;
 mod de;
 mod diagnostics;
@@ -22,6 +23,7 @@ mod schema;
 mod span;
 mod yaml;
 
+pub use artifact::ArtifactType;
 pub use dag::Dag;
 pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
@@ -32,20 +34,25 @@ pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
 pub use params::{
+    swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
+    PretrainParams, TokenizerModel, TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY,
+    DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
+};
+pub use params::{
     CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8,
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
-pub use params::{
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TokenizerModel,
-    TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS,
-    DEFAULT_VOCAB_SIZE,
-};
 pub use schema::json_schema;
 pub use span::Span;
 
 /// Names of every stage kind binarylm knows, in the order shown to users.
 pub fn kinds() -> Vec<&'static str> {
     params::KINDS.iter().map(|k| k.name).collect()
+}
+
+/// The type of artifact a stage of `kind` produces, or `None` for a kind binarylm does not know.
+pub fn produces(kind: &str) -> Option<ArtifactType> {
+    params::find_kind(kind).map(|k| k.produces)
 }

@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::artifact;
 use crate::dag;
 use crate::de::{from_node, Issue, IssueKind};
 use crate::diagnostics::{nearest, ErrorCode, ManifestErrors, Reporter};
 use crate::manifest::{Manifest, Resources, Stage};
-use crate::params::{find_kind, KINDS};
+use crate::params::{find_kind, kinds_producing, KindEntry, KINDS};
 use crate::schema;
 use crate::yaml::{parse_tree, Node, NodeValue, TreeError, ALIAS_NODE_BUDGET, MAX_DEPTH};
 
@@ -315,6 +316,9 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
     };
 
     let mut names = Vec::new();
+    // The kind of every stage whose `kind` is known, even if its params are not valid: what it
+    // produces is enough to check the references to it.
+    let mut kinds: HashMap<&str, &'static KindEntry> = HashMap::new();
     let mut checked = Vec::new();
     for (key, value) in entries {
         let name = key.text().unwrap_or("");
@@ -325,12 +329,16 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
         // A stage with a bad name or bad resources still takes part in the reference checks
         // below; its own errors are already recorded, so no manifest is returned anyway.
         check_stage_name(key, r);
-        if let Some(c) = check_stage(name, key, value, r) {
+        let (kind, stage) = check_stage(name, key, value, r);
+        if let Some(kind) = kind {
+            kinds.insert(name, kind);
+        }
+        if let Some(c) = stage {
             checked.push(c);
         }
     }
 
-    check_references(&checked, &names, r);
+    check_references(&checked, &names, &kinds, r);
     checked.into_iter().map(|c| c.stage).collect()
 }
 
@@ -373,7 +381,13 @@ fn check_stage_name(key: &Node, r: &mut Reporter<'_>) {
     }
 }
 
-fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Option<Checked> {
+/// The stage's kind (when it is known) and the stage itself (when its params are valid too).
+fn check_stage(
+    name: &str,
+    key: &Node,
+    node: &Node,
+    r: &mut Reporter<'_>,
+) -> (Option<&'static KindEntry>, Option<Checked>) {
     let Some(entries) = node.as_map() else {
         r.at(
             ErrorCode::StageNotAMapping,
@@ -387,7 +401,7 @@ fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Opt
                 "a stage has a `kind:` and that kind's keys, {STAGE_EXAMPLE}"
             )),
         );
-        return None;
+        return (None, None);
     };
     let first = |k: &str| entries.iter().find(|(key, _)| key.text() == Some(k));
     let known = KINDS
@@ -436,7 +450,9 @@ fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Opt
         Some((_, value)) => check_resources(name, value, r),
     };
 
-    let kind = kind?;
+    let Some(kind) = kind else {
+        return (None, None);
+    };
     // The kind's params are the stage's mapping without the keys every stage shares. It takes
     // the stage key's position, so "missing `run`" points at the stage that lacks it.
     let params_node = Node {
@@ -458,15 +474,16 @@ fn check_stage(name: &str, key: &Node, node: &Node, r: &mut Reporter<'_>) -> Opt
             None
         }
     };
-    Some(Checked {
+    let checked = params.map(|params| Checked {
         stage: Stage {
             name: name.to_string(),
-            params: params?,
+            params,
             resources: resources.unwrap_or_default(),
             span: key.span,
         },
         params_node,
-    })
+    });
+    (Some(kind), checked)
 }
 
 fn check_resources(stage: &str, node: &Node, r: &mut Reporter<'_>) -> Option<Resources> {
@@ -496,8 +513,14 @@ fn check_resources(stage: &str, node: &Node, r: &mut Reporter<'_>) -> Option<Res
     }
 }
 
-/// Unknown stages, self-references and cycles, once every stage's own checks are done.
-fn check_references(checked: &[Checked], declared: &[&str], r: &mut Reporter<'_>) {
+/// Unknown stages, self-references, references to the wrong artifact type and cycles, once
+/// every stage's own checks are done. `kinds` holds the kind of each stage that has a known one.
+fn check_references(
+    checked: &[Checked],
+    declared: &[&str],
+    kinds: &HashMap<&str, &'static KindEntry>,
+    r: &mut Reporter<'_>,
+) {
     let index: BTreeMap<&str, usize> = checked
         .iter()
         .enumerate()
@@ -542,6 +565,38 @@ fn check_references(checked: &[Checked], declared: &[&str], r: &mut Reporter<'_>
                     )),
                 );
             }
+            if target == c.stage.name {
+                continue;
+            }
+            let Some(entry) = kinds.get(target) else {
+                continue; // unknown stage, or one without a valid kind: reported above
+            };
+            if !reference.accepts_type(entry.produces) {
+                let fits: Vec<&str> = declared
+                    .iter()
+                    .copied()
+                    .filter(|&name| name != c.stage.name)
+                    .filter(|name| {
+                        kinds
+                            .get(name)
+                            .is_some_and(|k| reference.accepts_type(k.produces))
+                    })
+                    .collect();
+                r.at(
+                    ErrorCode::WrongArtifactType,
+                    at.span,
+                    at.width,
+                    format!(
+                        "stage `{}` key `{}` needs {}, but `{target}` is a `{}` stage (it produces {})",
+                        c.stage.name,
+                        reference.key,
+                        artifact::describe(reference.accepts),
+                        entry.name,
+                        entry.produces.with_article(),
+                    ),
+                    Some(accepts_hint(&reference.key, reference.accepts, &fits)),
+                );
+            }
         }
     }
     let edges: Vec<Vec<usize>> = upstream
@@ -569,6 +624,31 @@ fn check_references(checked: &[Checked], declared: &[&str], r: &mut Reporter<'_>
                 key, checked[from].stage.name
             )),
         );
+    }
+}
+
+/// What a key accepts and which stages of the manifest would fit:
+/// "`tokenizer` accepts a `tokenizer` stage; in this manifest: tok".
+fn accepts_hint(key: &str, accepts: &[artifact::ArtifactType], fits: &[&str]) -> String {
+    let producers = kinds_producing(accepts);
+    let what = match producers.as_slice() {
+        [] => format!(
+            "{}, which no stage kind produces yet",
+            artifact::describe(accepts)
+        ),
+        [one] => format!("a `{one}` stage"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|k| format!("`{k}`")).collect();
+            format!("a {} or `{last}` stage", init.join(", "))
+        }
+    };
+    if fits.is_empty() {
+        format!("`{key}` accepts {what}; this manifest has none, so add one")
+    } else {
+        format!(
+            "`{key}` accepts {what}; in this manifest: {}",
+            fits.join(", ")
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::artifact::ArtifactType;
 use crate::params::{
     CommandParams, DataParams, DeployParams, KindParams, PretrainParams, TokenizerParams,
 };
@@ -98,6 +99,11 @@ impl StageParams {
         self.as_kind().kind()
     }
 
+    /// The type of artifact this stage produces.
+    pub fn produces(&self) -> ArtifactType {
+        self.as_kind().produces()
+    }
+
     /// The upstream stages this stage reads, with the key each came from (`inputs[1]`).
     pub fn references(&self) -> Vec<Reference> {
         self.as_kind().references()
@@ -116,4 +122,17 @@ pub struct Reference {
     pub stage: String,
     /// Key path inside the referencing stage's params, e.g. `inputs[1]`.
     pub key: String,
+    /// The artifact types this key can read; [`Reference::ANY`] (empty) takes every type.
+    /// Loading refuses a reference to a stage whose kind produces another type.
+    pub accepts: &'static [ArtifactType],
+}
+
+impl Reference {
+    /// `accepts` of a key that reads whatever its stage produced (`command`'s `inputs`).
+    pub const ANY: &'static [ArtifactType] = &[];
+
+    /// Whether this key can read an artifact of type `produced`.
+    pub fn accepts_type(&self, produced: ArtifactType) -> bool {
+        self.accepts.is_empty() || self.accepts.contains(&produced)
+    }
 }

@@ -281,3 +281,91 @@ fn deploy_bad_values() {
         ],
     );
 }
+
+#[test]
+fn deploy_model_is_data() {
+    check(
+        "deploy_model_is_data",
+        &[("manifest::wrong-artifact-type", 14, 12)],
+    );
+}
+
+#[test]
+fn pretrain_tokenizer_is_data() {
+    check(
+        "pretrain_tokenizer_is_data",
+        &[("manifest::wrong-artifact-type", 11, 16)],
+    );
+}
+
+#[test]
+fn tokenizer_data_is_tokenizer() {
+    check(
+        "tokenizer_data_is_tokenizer",
+        &[("manifest::wrong-artifact-type", 11, 11)],
+    );
+}
+
+#[test]
+fn deploy_tokenizer_is_model() {
+    check(
+        "deploy_tokenizer_is_model",
+        &[("manifest::wrong-artifact-type", 15, 16)],
+    );
+}
+
+#[test]
+fn deploy_model_is_command() {
+    // A command's files have no known layout, so no typed key takes them.
+    check(
+        "deploy_model_is_command",
+        &[("manifest::wrong-artifact-type", 8, 12)],
+    );
+}
+
+#[test]
+fn a_stage_with_invalid_params_is_still_typed() {
+    // `corpus` fails its own checks (no sources), yet its kind is known: the reference to it
+    // is checked too, and both errors come at once.
+    let source = "name: x\nstages:\n  corpus:\n    kind: data\n    sources: []\n  base:\n    kind: pretrain\n    tokenizer: corpus\n";
+    let errors = pipelines::parse(source, Path::new("p.yaml")).expect_err("two errors");
+    assert_eq!(
+        errors.codes(),
+        ["manifest::invalid-value", "manifest::wrong-artifact-type"],
+        "{errors}"
+    );
+    let hint = errors.errors[1].hint.as_deref().unwrap_or("");
+    assert_eq!(
+        hint,
+        "`tokenizer` accepts a `tokenizer` stage; this manifest has none, so add one"
+    );
+}
+
+#[test]
+fn command_inputs_accept_any_artifact() {
+    let source = "name: x\nstages:\n  corpus:\n    kind: data\n    sources: [{ synthetic: { generator: stories, documents: 10 } }]\n  tok:\n    kind: tokenizer\n    data: corpus\n  count:\n    kind: command\n    run: ls\n    inputs: [corpus, tok]\n";
+    let manifest = pipelines::parse(source, Path::new("p.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.stages.len(), 3);
+}
+
+#[test]
+fn pretrain_heads_dont_divide() {
+    check(
+        "pretrain_heads_dont_divide",
+        &[("manifest::invalid-value", 12, 22)],
+    );
+}
+
+#[test]
+fn pretrain_static_checks() {
+    check(
+        "pretrain_static_checks",
+        &[
+            ("manifest::invalid-value", 14, 18),
+            ("manifest::invalid-value", 16, 15),
+            ("manifest::invalid-value", 19, 21),
+            ("manifest::invalid-value", 20, 11),
+            ("manifest::invalid-value", 21, 19),
+        ],
+    );
+}

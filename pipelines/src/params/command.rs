@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// `kind: command` — a user's own step, cached like any other.
@@ -28,6 +29,8 @@ const RESERVED_ENV_PREFIX: &str = "BINARYLM_";
 
 impl StageKind for CommandParams {
     const KIND: &'static str = "command";
+    // Nothing is known about what a command writes, so no typed key accepts it.
+    const PRODUCES: ArtifactType = ArtifactType::Files;
 
     fn references(&self) -> Vec<Reference> {
         self.inputs
@@ -36,6 +39,8 @@ impl StageKind for CommandParams {
             .map(|(i, stage)| Reference {
                 stage: stage.clone(),
                 key: format!("inputs[{i}]"),
+                // The command itself decides what it can read; binarylm only passes paths.
+                accepts: Reference::ANY,
             })
             .collect()
     }

@@ -1,6 +1,7 @@
 //! `kind: data` — a corpus read from files, tables or built-in generators, cleaned and split.
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// `kind: data` — documents from local files, table columns or built-in generators, cleaned,
@@ -560,6 +561,7 @@ const SOURCE_KEYS: &str = "`path`, `jsonl`, `csv`, `parquet`, `url` or `syntheti
 
 impl StageKind for DataParams {
     const KIND: &'static str = "data";
+    const PRODUCES: ArtifactType = ArtifactType::Corpus;
 
     fn references(&self) -> Vec<Reference> {
         Vec::new()

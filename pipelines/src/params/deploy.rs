@@ -2,6 +2,7 @@
 //! it, stop it.
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// `kind: deploy` — a servable bundle (weights, tokenizer, model and server config) that
@@ -117,18 +118,25 @@ fn invalid(path: &str, message: String, hint: &str) -> Invalid {
     }
 }
 
+/// What `model:` can bundle: a checkpoint (`config.json` + `model.safetensors`), at full
+/// precision or as written by the coming `quantize` kind.
+const MODEL_ACCEPTS: &[ArtifactType] = &[ArtifactType::Model, ArtifactType::QuantizedModel];
+
 impl StageKind for DeployParams {
     const KIND: &'static str = "deploy";
+    const PRODUCES: ArtifactType = ArtifactType::Bundle;
 
     fn references(&self) -> Vec<Reference> {
         let mut refs = vec![Reference {
             stage: self.model.clone(),
             key: "model".to_string(),
+            accepts: MODEL_ACCEPTS,
         }];
         if let Some(t) = &self.tokenizer {
             refs.push(Reference {
                 stage: t.clone(),
                 key: "tokenizer".to_string(),
+                accepts: &[ArtifactType::Tokenizer],
             });
         }
         refs

@@ -18,7 +18,8 @@ pub use data::{
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use pretrain::{
-    Mlp, ModelParams, ModelPreset, Norm, Positions, Precision, PretrainParams, TrainParams,
+    swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
+    PretrainParams, TrainParams,
 };
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
@@ -28,6 +29,7 @@ pub use tokenizer::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::artifact::ArtifactType;
 use crate::de::{from_node, Issue, IssueKind};
 use crate::manifest::{Reference, StageParams};
 use crate::yaml::Node;
@@ -50,7 +52,12 @@ pub(crate) trait StageKind:
     /// The name written after `kind:`.
     const KIND: &'static str;
 
-    /// Upstream stages named in the params, with the key path they were written at.
+    /// The type of artifact a stage of this kind produces, checked against what the keys of
+    /// downstream stages accept.
+    const PRODUCES: ArtifactType;
+
+    /// Upstream stages named in the params, with the key path they were written at and the
+    /// artifact types that key accepts.
     fn references(&self) -> Vec<Reference>;
 
     /// Wraps the params in their [`StageParams`] variant.
@@ -65,6 +72,7 @@ pub(crate) trait StageKind:
 /// The object-safe face of a kind, so [`StageParams`] needs a single match.
 pub(crate) trait KindParams {
     fn kind(&self) -> &'static str;
+    fn produces(&self) -> ArtifactType;
     fn references(&self) -> Vec<Reference>;
     fn canonical(&self) -> serde_json::Value;
 }
@@ -72,6 +80,10 @@ pub(crate) trait KindParams {
 impl<K: StageKind> KindParams for K {
     fn kind(&self) -> &'static str {
         K::KIND
+    }
+
+    fn produces(&self) -> ArtifactType {
+        K::PRODUCES
     }
 
     fn references(&self) -> Vec<Reference> {
@@ -110,6 +122,8 @@ pub(crate) fn sort_keys(value: serde_json::Value) -> serde_json::Value {
 /// How to load and describe one kind.
 pub(crate) struct KindEntry {
     pub name: &'static str,
+    /// What a stage of this kind produces.
+    pub produces: ArtifactType,
     /// Deserializes and validates the params from the stage's node (minus `kind`/`resources`).
     pub parse: fn(&Node) -> Result<StageParams, Vec<Issue>>,
     /// The params struct's JSON Schema (inline; nested types go to the generator's `$defs`).
@@ -120,6 +134,7 @@ impl KindEntry {
     const fn of<K: StageKind>() -> KindEntry {
         KindEntry {
             name: K::KIND,
+            produces: K::PRODUCES,
             parse: parse_kind::<K>,
             schema: schema_of::<K>,
         }
@@ -134,6 +149,15 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<PretrainParams>(),
     KindEntry::of::<DeployParams>(),
 ];
+
+/// The kinds whose stages produce one of `types`, in table order (for hints).
+pub(crate) fn kinds_producing(types: &[ArtifactType]) -> Vec<&'static str> {
+    KINDS
+        .iter()
+        .filter(|k| types.contains(&k.produces))
+        .map(|k| k.name)
+        .collect()
+}
 
 /// The entry for `kind`, if it is known.
 pub(crate) fn find_kind(kind: &str) -> Option<&'static KindEntry> {
@@ -170,4 +194,30 @@ fn parse_kind<K: StageKind>(node: &Node) -> Result<StageParams, Vec<Issue>> {
 
 fn schema_of<K: StageKind>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     K::json_schema(generator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_declares_what_it_produces() {
+        let table: Vec<(&str, ArtifactType)> = KINDS.iter().map(|k| (k.name, k.produces)).collect();
+        assert_eq!(
+            table,
+            [
+                ("data", ArtifactType::Corpus),
+                ("command", ArtifactType::Files),
+                ("tokenizer", ArtifactType::Tokenizer),
+                ("pretrain", ArtifactType::Model),
+                ("deploy", ArtifactType::Bundle),
+            ]
+        );
+        assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));
+        assert_eq!(crate::produces("sft"), None);
+        assert_eq!(
+            kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
+            ["pretrain"]
+        );
+    }
 }

@@ -2,9 +2,12 @@
 //! token shards.
 //!
 //! The params are plain data: the model code (`stages-torch`) resolves `model.preset` plus the
-//! overrides into a concrete architecture, and the training loop reads `train`.
+//! overrides into a concrete architecture, and the training loop reads `train`. The same
+//! resolution without the vocabulary ([`ModelParams::resolve`]) lets loading refuse shapes that
+//! cannot work (heads that do not divide the width, …) before any upstream stage runs.
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// `kind: pretrain` — trains a GPT on the token shards of a `tokenizer` stage and stores the
@@ -56,6 +59,170 @@ pub enum ModelPreset {
     /// RoPE, RMSNorm, SwiGLU, untied head, no biases.
     #[serde(rename = "llama-small")]
     LlamaSmall,
+}
+
+impl ModelPreset {
+    /// The name written after `preset:` (`gpt2-small`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelPreset::Tiny => "tiny",
+            ModelPreset::Gpt2Small => "gpt2-small",
+            ModelPreset::LlamaSmall => "llama-small",
+        }
+    }
+
+    /// The preset's architecture, before any override.
+    ///
+    /// Mirrors `ModelConfig::preset` in `stages-torch` (`stages/torch/src/model/config.rs`),
+    /// which cannot be read from here (that crate depends on this one). The test
+    /// `presets_match_the_torch_table` pins these numbers to that table as it stands; until
+    /// `stages-torch` builds its config from [`ModelParams::resolve`], a change there must be
+    /// copied here, or load-time checks judge another model than the one trained.
+    pub fn architecture(self) -> ModelArchitecture {
+        match self {
+            ModelPreset::Tiny => ModelArchitecture {
+                n_layer: 4,
+                n_head: 4,
+                n_kv_head: 4,
+                n_embd: 128,
+                block_size: 64,
+                mlp_hidden: 512,
+                positions: Positions::Learned,
+                norm: Norm::LayerNorm,
+                mlp: Mlp::Gelu,
+                tied_head: true,
+                bias: true,
+                dropout: 0.0,
+                rope_theta: 10_000.0,
+                norm_eps: 1e-5,
+            },
+            ModelPreset::Gpt2Small => ModelArchitecture {
+                n_layer: 12,
+                n_head: 12,
+                n_kv_head: 12,
+                n_embd: 768,
+                block_size: 1024,
+                mlp_hidden: 3072,
+                positions: Positions::Learned,
+                norm: Norm::LayerNorm,
+                mlp: Mlp::Gelu,
+                tied_head: true,
+                bias: true,
+                dropout: 0.0,
+                rope_theta: 10_000.0,
+                norm_eps: 1e-5,
+            },
+            ModelPreset::LlamaSmall => ModelArchitecture {
+                n_layer: 8,
+                n_head: 8,
+                n_kv_head: 2,
+                n_embd: 512,
+                block_size: 512,
+                mlp_hidden: swiglu_hidden(512),
+                positions: Positions::Rope,
+                norm: Norm::RmsNorm,
+                mlp: Mlp::SwiGlu,
+                tied_head: false,
+                bias: false,
+                dropout: 0.0,
+                rope_theta: 10_000.0,
+                norm_eps: 1e-5,
+            },
+        }
+    }
+}
+
+/// A concrete architecture: a preset with a manifest's overrides applied, every choice made.
+///
+/// Everything of the model but its vocabulary size, which comes from the tokenizer stage's
+/// artifact and so is known only when the stage runs. Loading checks the shapes of this (see
+/// `PretrainParams`'s validation) so that a bad combination is refused before any upstream
+/// stage runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelArchitecture {
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub n_embd: usize,
+    pub block_size: usize,
+    pub mlp_hidden: usize,
+    pub positions: Positions,
+    pub norm: Norm,
+    pub mlp: Mlp,
+    pub tied_head: bool,
+    pub bias: bool,
+    pub dropout: f64,
+    pub rope_theta: f64,
+    /// Epsilon of the norms; no manifest key sets it.
+    pub norm_eps: f64,
+}
+
+/// The Llama rule for the SwiGLU hidden width: ⅔ of 4·C (same parameters as a 4·C GELU MLP),
+/// rounded up to a multiple of 64 for efficient kernels. (The same as `stages-torch`'s.)
+pub fn swiglu_hidden(n_embd: usize) -> usize {
+    let h = (8 * n_embd).div_ceil(3);
+    h.div_ceil(64) * 64
+}
+
+impl ModelParams {
+    /// The preset with these overrides applied, by the rules of `stages-torch`'s
+    /// `ModelConfig::resolve`: giving `n_head` alone keeps plain multi-head attention on a
+    /// multi-head preset, and the MLP width follows `n_embd` and `mlp` unless it is given.
+    /// Not checked: zeros and shapes that do not fit come through as they are.
+    pub fn resolve(&self) -> ModelArchitecture {
+        let preset = self.preset.architecture();
+        let mut a = preset.clone();
+        let width_changed = self.n_embd.is_some_and(|w| w != preset.n_embd);
+        let mlp_changed = self.mlp.is_some_and(|m| m != preset.mlp);
+        if let Some(v) = self.n_layer {
+            a.n_layer = v;
+        }
+        if let Some(v) = self.n_head {
+            a.n_head = v;
+            if self.n_kv_head.is_none() && preset.n_kv_head == preset.n_head {
+                a.n_kv_head = v;
+            }
+        }
+        if let Some(v) = self.n_kv_head {
+            a.n_kv_head = v;
+        }
+        if let Some(v) = self.n_embd {
+            a.n_embd = v;
+        }
+        if let Some(v) = self.block_size {
+            a.block_size = v;
+        }
+        if let Some(v) = self.positions {
+            a.positions = v;
+        }
+        if let Some(v) = self.norm {
+            a.norm = v;
+        }
+        if let Some(v) = self.mlp {
+            a.mlp = v;
+        }
+        a.mlp_hidden = match self.mlp_hidden {
+            Some(h) => h,
+            None if width_changed || mlp_changed => match a.mlp {
+                Mlp::Gelu => 4 * a.n_embd,
+                Mlp::SwiGlu => swiglu_hidden(a.n_embd),
+            },
+            None => preset.mlp_hidden,
+        };
+        if let Some(v) = self.tied_head {
+            a.tied_head = v;
+        }
+        if let Some(v) = self.bias {
+            a.bias = v;
+        }
+        if let Some(v) = self.dropout {
+            a.dropout = v;
+        }
+        if let Some(v) = self.rope_theta {
+            a.rope_theta = v;
+        }
+        a
+    }
 }
 
 /// How positions enter the model.
@@ -311,11 +478,14 @@ impl Default for TrainParams {
 
 impl StageKind for PretrainParams {
     const KIND: &'static str = "pretrain";
+    const PRODUCES: ArtifactType = ArtifactType::Model;
 
     fn references(&self) -> Vec<Reference> {
         vec![Reference {
             stage: self.tokenizer.clone(),
             key: "tokenizer".to_string(),
+            // The token shards and `tokenizer.json` only a tokenizer stage writes.
+            accepts: &[ArtifactType::Tokenizer],
         }]
     }
 
@@ -383,16 +553,58 @@ impl StageKind for PretrainParams {
             }
         }
         let t = &self.train;
-        for (key, value) in [("lr", t.lr), ("min_lr", t.min_lr)] {
-            if !(value.is_finite() && value >= 0.0) {
-                bad(
-                    &format!("train.{key}"),
-                    format!("`train.{key}` is {value}"),
-                    "use a non-negative learning rate such as 1e-3",
-                );
+        // Counts the training loop divides by or loops over: 0 would never train, or divide by
+        // zero at the first step (`step % log_every`).
+        for (key, value, hint) in [
+            ("steps", t.steps, "train for at least 1 step"),
+            (
+                "batch_size",
+                t.batch_size as u64,
+                "use at least 1 sequence per micro-batch, e.g. 12",
+            ),
+            (
+                "grad_accum",
+                t.grad_accum as u64,
+                "use 1 for no accumulation, or more micro-batches per step",
+            ),
+            (
+                "eval_every",
+                t.eval_every,
+                "validate every N ≥ 1 steps; the last step is always validated",
+            ),
+            (
+                "eval_batches",
+                t.eval_batches as u64,
+                "average at least 1 batch per validation, e.g. 20",
+            ),
+            (
+                "checkpoint_every",
+                t.checkpoint_every,
+                "checkpoint every N ≥ 1 steps; the last step is always checkpointed",
+            ),
+            ("log_every", t.log_every, "log every N ≥ 1 steps, e.g. 10"),
+        ] {
+            if value == 0 {
+                bad(&format!("train.{key}"), format!("`train.{key}` is 0"), hint);
             }
         }
-        if t.min_lr > t.lr {
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            bad(
+                "train.lr",
+                format!("`train.lr` is {}", t.lr),
+                "with no learning rate the weights never move: use a positive one such as 1e-3",
+            );
+        }
+        if !(t.min_lr.is_finite() && t.min_lr >= 0.0) {
+            bad(
+                "train.min_lr",
+                format!("`train.min_lr` is {}", t.min_lr),
+                "use a non-negative learning rate such as 1e-4, or 0 to decay to nothing",
+            );
+        }
+        // Against a learning rate that is itself refused above, the comparison would only repeat
+        // that error.
+        if t.lr > 0.0 && t.min_lr > t.lr {
             bad(
                 "train.min_lr",
                 format!(
@@ -443,8 +655,123 @@ impl StageKind for PretrainParams {
                 );
             }
         }
+        problems.extend(shape_problems(m));
         problems
     }
+}
+
+/// Shapes that do not fit together once the preset's values fill in what the manifest leaves
+/// out: the checks of `stages-torch`'s `ModelConfig::check` that need no vocabulary. Each points
+/// at the override that broke the fit (the preset's own values always fit).
+fn shape_problems(m: &ModelParams) -> Vec<Invalid> {
+    let a = m.resolve();
+    let mut problems = Vec::new();
+    // Zeros are reported on their own; they would only add divisions by zero here.
+    if a.n_head == 0 || a.n_embd == 0 || a.n_kv_head == 0 {
+        return problems;
+    }
+    let preset = m.preset.name();
+    // `64`, or `128, the `tiny` preset's` when the manifest leaves the key out.
+    let shown = |set: bool, value: usize| {
+        if set {
+            value.to_string()
+        } else {
+            format!("{value}, from the `{preset}` preset")
+        }
+    };
+    let mut bad = |candidates: &[(&str, bool)], message: String, hint: String| {
+        let path = candidates
+            .iter()
+            .find(|(_, set)| *set)
+            .map(|(key, _)| format!("model.{key}"))
+            .unwrap_or_else(|| "model".to_string());
+        problems.push(Invalid {
+            path,
+            on_key: false,
+            message,
+            hint: Some(hint),
+        });
+    };
+
+    if !a.n_embd.is_multiple_of(a.n_head) {
+        let heads = nearest_fits(a.n_head, a.n_embd, |h| a.n_embd.is_multiple_of(h));
+        bad(
+            &[("n_head", m.n_head.is_some()), ("n_embd", m.n_embd.is_some())],
+            format!(
+                "`model.n_embd` ({}) is not a multiple of `model.n_head` ({})",
+                shown(m.n_embd.is_some(), a.n_embd),
+                shown(m.n_head.is_some(), a.n_head),
+            ),
+            format!(
+                "the heads split the width evenly: use an `n_head` that divides {}, e.g. {}, or an `n_embd` that is a multiple of {}, e.g. {}",
+                a.n_embd,
+                or_list(&heads),
+                a.n_head,
+                a.n_embd.div_ceil(a.n_head) * a.n_head,
+            ),
+        );
+    } else if a.positions == Positions::Rope && !(a.n_embd / a.n_head).is_multiple_of(2) {
+        let heads = nearest_fits(a.n_head, a.n_embd, |h| {
+            a.n_embd.is_multiple_of(h) && (a.n_embd / h).is_multiple_of(2)
+        });
+        let fix = if heads.is_empty() {
+            format!("make `n_embd` even (it is {})", a.n_embd)
+        } else {
+            format!("use an `n_head` such as {}", or_list(&heads))
+        };
+        bad(
+            &[
+                ("n_head", m.n_head.is_some()),
+                ("n_embd", m.n_embd.is_some()),
+                ("positions", m.positions.is_some()),
+            ],
+            format!(
+                "RoPE needs an even head size, but `model.n_embd` / `model.n_head` = {} / {} = {}",
+                a.n_embd,
+                a.n_head,
+                a.n_embd / a.n_head
+            ),
+            format!(
+                "rotary embeddings rotate pairs of dimensions: {fix}, or use `positions: learned`"
+            ),
+        );
+    }
+    if !a.n_head.is_multiple_of(a.n_kv_head) {
+        let kv = nearest_fits(a.n_kv_head, a.n_head, |k| a.n_head.is_multiple_of(k));
+        bad(
+            &[("n_kv_head", m.n_kv_head.is_some()), ("n_head", m.n_head.is_some())],
+            format!(
+                "`model.n_head` ({}) is not a multiple of `model.n_kv_head` ({})",
+                shown(m.n_head.is_some(), a.n_head),
+                shown(m.n_kv_head.is_some(), a.n_kv_head),
+            ),
+            format!(
+                "each key/value head serves the same number of query heads: use an `n_kv_head` that divides {}, e.g. {} (`n_kv_head: {}` is plain multi-head attention)",
+                a.n_head,
+                or_list(&kv),
+                a.n_head
+            ),
+        );
+    }
+    problems
+}
+
+/// The values nearest to `target` for which `fits` holds: the closest at or below it and the
+/// closest above it (up to `max`, and not far past `target`: hints need no exhaustive search).
+fn nearest_fits(target: usize, max: usize, fits: impl Fn(usize) -> bool) -> Vec<usize> {
+    let ceiling = max.min(target.saturating_mul(2).saturating_add(64));
+    let below = (1..=target.min(max)).rev().find(|&v| fits(v));
+    let above = (target + 1..=ceiling).find(|&v| fits(v));
+    below.into_iter().chain(above).collect()
+}
+
+/// `2 or 4`.
+fn or_list(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// The device spellings `stages-torch` accepts (kept in step with its `DeviceChoice`).
@@ -499,6 +826,202 @@ mod tests {
                 "train.min_lr",
                 "train.warmup_steps",
                 "train.beta2"
+            ]
+        );
+    }
+
+    /// The preset table of `stages-torch` (`ModelConfig::preset` in
+    /// stages/torch/src/model/config.rs), copied number for number: if this fails, the two tables
+    /// disagree and load-time checks would judge a different model than the one trained.
+    #[test]
+    fn presets_match_the_torch_table() {
+        let row = |p: ModelPreset| {
+            let a = p.architecture();
+            (
+                (
+                    a.n_layer,
+                    a.n_head,
+                    a.n_kv_head,
+                    a.n_embd,
+                    a.block_size,
+                    a.mlp_hidden,
+                ),
+                (a.positions, a.norm, a.mlp, a.tied_head, a.bias),
+                (a.dropout, a.rope_theta, a.norm_eps),
+            )
+        };
+        use {Mlp::*, Norm::*, Positions::*};
+        assert_eq!(
+            row(ModelPreset::Tiny),
+            (
+                (4, 4, 4, 128, 64, 512),
+                (Learned, LayerNorm, Gelu, true, true),
+                (0.0, 10_000.0, 1e-5)
+            )
+        );
+        assert_eq!(
+            row(ModelPreset::Gpt2Small),
+            (
+                (12, 12, 12, 768, 1024, 3072),
+                (Learned, LayerNorm, Gelu, true, true),
+                (0.0, 10_000.0, 1e-5)
+            )
+        );
+        assert_eq!(
+            row(ModelPreset::LlamaSmall),
+            (
+                (8, 8, 2, 512, 512, 1408),
+                (Rope, RmsNorm, SwiGlu, false, false),
+                (0.0, 10_000.0, 1e-5)
+            )
+        );
+        assert_eq!(swiglu_hidden(512), 1408);
+        // Every preset is a valid model on its own.
+        for preset in [
+            ModelPreset::Tiny,
+            ModelPreset::Gpt2Small,
+            ModelPreset::LlamaSmall,
+        ] {
+            let model = ModelParams {
+                preset,
+                ..ModelParams::default()
+            };
+            assert!(shape_problems(&model).is_empty(), "{preset:?}");
+        }
+    }
+
+    /// The override rules of `stages-torch`'s `ModelConfig::resolve` (its own test
+    /// `overrides_apply_and_hidden_width_follows`, plus the GQA case).
+    #[test]
+    fn overrides_resolve_like_the_torch_side() {
+        let a = ModelParams {
+            n_embd: Some(256),
+            n_head: Some(8),
+            ..ModelParams::default()
+        }
+        .resolve();
+        assert_eq!(
+            (a.n_embd, a.n_head, a.n_kv_head, a.mlp_hidden),
+            (256, 8, 8, 1024)
+        );
+        let swiglu = ModelParams {
+            mlp: Some(Mlp::SwiGlu),
+            ..ModelParams::default()
+        };
+        assert_eq!(swiglu.resolve().mlp_hidden, 384);
+        // A grouped-query preset keeps its KV heads when only `n_head` changes.
+        let llama = ModelParams {
+            preset: ModelPreset::LlamaSmall,
+            n_head: Some(16),
+            ..ModelParams::default()
+        };
+        assert_eq!((llama.resolve().n_head, llama.resolve().n_kv_head), (16, 2));
+        let hidden = ModelParams {
+            n_embd: Some(256),
+            mlp_hidden: Some(100),
+            ..ModelParams::default()
+        };
+        assert_eq!(hidden.resolve().mlp_hidden, 100);
+    }
+
+    fn problems_of(model: ModelParams) -> Vec<(String, String, String)> {
+        let mut p = params();
+        p.model = model;
+        p.validate()
+            .into_iter()
+            .map(|i| (i.path, i.message, i.hint.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_point_at_the_override() {
+        let found = problems_of(ModelParams {
+            n_head: Some(3),
+            n_embd: Some(64),
+            ..ModelParams::default()
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (path, message, hint) = &found[0];
+        assert_eq!(path, "model.n_head");
+        assert!(
+            message.starts_with("`model.n_embd` (64) is not a multiple of `model.n_head` (3)"),
+            "{message}"
+        );
+        assert!(
+            hint.contains("e.g. 2 or 4") && hint.contains("e.g. 66"),
+            "{hint}"
+        );
+
+        // The width comes from the preset: the message says so.
+        let found = problems_of(ModelParams {
+            n_head: Some(3),
+            ..ModelParams::default()
+        });
+        assert!(
+            found[0].1.contains("(128, from the `tiny` preset)"),
+            "{found:?}"
+        );
+
+        // Only the width is overridden: it is the key to blame.
+        let found = problems_of(ModelParams {
+            n_embd: Some(130),
+            ..ModelParams::default()
+        });
+        assert_eq!(found[0].0, "model.n_embd");
+
+        let found = problems_of(ModelParams {
+            preset: ModelPreset::LlamaSmall,
+            n_kv_head: Some(3),
+            ..ModelParams::default()
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "model.n_kv_head");
+        assert!(found[0]
+            .1
+            .contains("`model.n_head` (8, from the `llama-small` preset)"));
+        assert!(found[0].2.contains("e.g. 2 or 4"), "{:?}", found[0]);
+
+        // RoPE on an odd head size (96 / 32 = 3).
+        let found = problems_of(ModelParams {
+            positions: Some(Positions::Rope),
+            n_embd: Some(96),
+            n_head: Some(32),
+            ..ModelParams::default()
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "model.n_head");
+        assert!(found[0].1.contains("96 / 32 = 3"), "{:?}", found[0]);
+        assert!(
+            found[0].2.contains("`n_head` such as 24 or 48"),
+            "{:?}",
+            found[0]
+        );
+
+        // A zero is reported once, as a zero, not as a shape that does not divide.
+        let found = problems_of(ModelParams {
+            n_head: Some(0),
+            ..ModelParams::default()
+        });
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn zero_counts_and_a_zero_learning_rate_are_refused() {
+        let mut p = params();
+        p.train.steps = 0;
+        p.train.warmup_steps = 0;
+        p.train.log_every = 0;
+        p.train.grad_accum = 0;
+        p.train.lr = 0.0;
+        p.train.min_lr = 0.0;
+        let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "train.steps",
+                "train.grad_accum",
+                "train.log_every",
+                "train.lr"
             ]
         );
     }

@@ -2,6 +2,7 @@
 //! splits encoded into token shards.
 
 use super::{Invalid, StageKind};
+use crate::artifact::ArtifactType;
 use crate::manifest::{Reference, StageParams};
 
 /// The special tokens a trained tokenizer gets when `special_tokens` is not given.
@@ -105,11 +106,14 @@ impl TokenizerParams {
 
 impl StageKind for TokenizerParams {
     const KIND: &'static str = "tokenizer";
+    const PRODUCES: ArtifactType = ArtifactType::Tokenizer;
 
     fn references(&self) -> Vec<Reference> {
         vec![Reference {
             stage: self.data.clone(),
             key: "data".to_string(),
+            // It trains on the train split and encodes both splits: only a corpus has them.
+            accepts: &[ArtifactType::Corpus],
         }]
     }
 
