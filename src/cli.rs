@@ -134,45 +134,8 @@ pub struct GenerateArgs {
     /// A pretrain (or deploy) stage's name, an artifact digest, or a model directory.
     pub model: String,
 
-    /// The text to continue (default: start a new document).
-    #[arg(short, long, default_value = "")]
-    pub prompt: String,
-
-    /// The most tokens to generate per sample.
-    #[arg(short = 'n', long, default_value_t = 200)]
-    pub max_tokens: usize,
-
-    /// Sharpness of sampling: 0 is greedy, 1 the model's own distribution.
-    #[arg(short, long, default_value_t = 0.8)]
-    pub temperature: f64,
-
-    /// Sample only among the k most likely tokens (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
-
-    /// Nucleus sampling: the smallest set of tokens whose probability reaches p.
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f64,
-
-    /// Random seed; sample i uses seed + i.
-    #[arg(long, default_value_t = 1337)]
-    pub seed: u64,
-
-    /// How many independent samples.
-    #[arg(long, default_value_t = 1)]
-    pub samples: usize,
-
-    /// Recompute the whole window every token (slower; for comparison).
-    #[arg(long)]
-    pub no_kv_cache: bool,
-
-    /// Where the model runs: auto (CUDA when present), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// One JSON object per sample on stdout instead of streamed text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub flags: serve::GenerateFlags,
 
     /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
@@ -188,48 +151,8 @@ pub struct ServeArgs {
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
     pub manifest: Option<PathBuf>,
 
-    /// Address to listen on. Default: loopback only.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-
-    /// Port to listen on (0: any free port; the address is printed once the model is loaded).
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-
-    /// tokenizer.json (or a directory holding it). Default: the one in the model's directory
-    /// or the nearest artifact it was built from.
-    #[arg(long, value_name = "FILE")]
-    pub tokenizer: Option<PathBuf>,
-
-    /// The model id clients pass as `model`. Default: a bundle's name, else the stage name
-    /// (or directory name).
-    #[arg(long)]
-    pub name: Option<String>,
-
-    /// Server settings as JSON (max_batch, queue_capacity, timeouts, …; see docs/serving.md).
-    /// Default: a bundle's server.json, else the defaults.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Most requests decoded together (continuous batching); 1 serves one at a time.
-    #[arg(long, value_name = "N")]
-    pub max_batch: Option<usize>,
-
-    /// File of accepted API keys, one per line.
-    #[arg(long, value_name = "FILE")]
-    pub api_key_file: Option<PathBuf>,
-
-    /// auto (the first GPU when there is one), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// Matrix products in auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16.
-    #[arg(long, default_value = "auto")]
-    pub precision: String,
-
-    /// CPU threads for the model (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub flags: serve::ServeFlags,
 }
 
 #[derive(Debug, Args)]

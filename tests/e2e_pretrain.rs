@@ -173,9 +173,9 @@ fn job(dir: &Path, shards: &Path, name: &str) -> PathBuf {
     let work = dir.join(format!("{name}-work"));
     std::fs::create_dir_all(&work).unwrap();
     let job = serde_json::json!({
-        "format": 1, "kind": "pretrain", "stage": "base",
+        "format": pipelines::TORCH_JOB_FORMAT, "kind": "pretrain", "stage": "base",
         "params": {
-            "tokenizer": "tok", "device": "cpu",
+            "kind": "pretrain", "tokenizer": "tok", "device": "cpu",
             "model": {"preset": "tiny", "n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 16,
                       "dropout": 0.1},
             "train": {"steps": 300, "batch_size": 8, "checkpoint_every": 5, "eval_every": 100,

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Version of the job format; the torch side refuses others.
-pub const TORCH_JOB_FORMAT: u32 = 1;
+// 2: `params` carries `kind` and is read back typed.
+pub const TORCH_JOB_FORMAT: u32 = 2;
 
 /// Everything a torch stage needs to run, as `binarylm` resolved it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,8 +21,8 @@ pub struct TorchJob {
     pub kind: String,
     /// The stage's name in the manifest.
     pub stage: String,
-    /// The stage's resolved params ([`crate::StageParams::canonical`]).
-    pub params: serde_json::Value,
+    /// The stage's params, typed (serialized as the canonical params plus `kind`).
+    pub params: crate::StageParams,
     /// Upstream stage name → its artifact directory (read-only).
     pub inputs: BTreeMap<String, PathBuf>,
     /// Where the artifact's files go.

@@ -44,15 +44,27 @@ pub use params::{
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
+pub use params::{KindInfo, LocalFilesError, Runner};
 pub use schema::json_schema;
 pub use span::Span;
 
 /// Names of every stage kind binarylm knows, in the order shown to users.
 pub fn kinds() -> Vec<&'static str> {
-    params::KINDS.iter().map(|k| k.name).collect()
+    params::KINDS.iter().map(|k| k.info.name).collect()
+}
+
+/// The descriptor of `kind` (name, version, artifact type, runner, headline), or `None` for a
+/// kind binarylm does not know.
+pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
+    params::find_kind(kind).map(|k| &k.info)
+}
+
+/// Every kind's descriptor, in the order shown to users.
+pub fn kind_infos() -> impl Iterator<Item = &'static KindInfo> {
+    params::KINDS.iter().map(|k| &k.info)
 }
 
 /// The type of artifact a stage of `kind` produces, or `None` for a kind binarylm does not know.
 pub fn produces(kind: &str) -> Option<ArtifactType> {
-    params::find_kind(kind).map(|k| k.produces)
+    params::find_kind(kind).map(|k| k.info.produces)
 }

@@ -406,7 +406,7 @@ fn check_stage(
     let first = |k: &str| entries.iter().find(|(key, _)| key.text() == Some(k));
     let known = KINDS
         .iter()
-        .map(|k| format!("`{}`", k.name))
+        .map(|k| format!("`{}`", k.info.name))
         .collect::<Vec<_>>()
         .join(", ");
 
@@ -429,7 +429,7 @@ fn check_stage(
             Ok(kind) => match find_kind(&kind) {
                 Some(entry) => Some(entry),
                 None => {
-                    let guess = nearest(&kind, KINDS.iter().map(|k| k.name))
+                    let guess = nearest(&kind, KINDS.iter().map(|k| k.info.name))
                         .map(|g| format!("did you mean `{g}`? "))
                         .unwrap_or_default();
                     r.at(
@@ -470,7 +470,7 @@ fn check_stage(
     let params = match (kind.parse)(&params_node) {
         Ok(params) => Some(params),
         Err(issues) => {
-            report_issues(issues, &Where::stage(name, Some(kind.name), ""), r);
+            report_issues(issues, &Where::stage(name, Some(kind.info.name), ""), r);
             None
         }
     };
@@ -571,7 +571,7 @@ fn check_references(
             let Some(entry) = kinds.get(target) else {
                 continue; // unknown stage, or one without a valid kind: reported above
             };
-            if !reference.accepts_type(entry.produces) {
+            if !reference.accepts_type(entry.info.produces) {
                 let fits: Vec<&str> = declared
                     .iter()
                     .copied()
@@ -579,7 +579,7 @@ fn check_references(
                     .filter(|name| {
                         kinds
                             .get(name)
-                            .is_some_and(|k| reference.accepts_type(k.produces))
+                            .is_some_and(|k| reference.accepts_type(k.info.produces))
                     })
                     .collect();
                 r.at(
@@ -591,8 +591,8 @@ fn check_references(
                         c.stage.name,
                         reference.key,
                         artifact::describe(reference.accepts),
-                        entry.name,
-                        entry.produces.with_article(),
+                        entry.info.name,
+                        entry.info.produces.with_article(),
                     ),
                     Some(accepts_hint(&reference.key, reference.accepts, &fits)),
                 );

@@ -1,11 +1,11 @@
 //! The typed manifest: what `load` returns and every other crate reads.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::artifact::ArtifactType;
-use crate::params::{
-    CommandParams, DataParams, DeployParams, KindParams, PretrainParams, TokenizerParams,
-};
+use crate::params::{find_kind, KindInfo, KindParams, LocalFilesError};
 use crate::span::Span;
 
 /// A loaded, validated manifest.
@@ -63,55 +63,93 @@ pub struct Resources {
     pub threads: Option<usize>,
 }
 
-/// A stage's kind and its typed parameters: one variant per kind.
+/// A stage's kind and its typed parameters.
 ///
-/// Adding a kind: a params struct implementing `StageKind` (in `params/`), a variant here, one
-/// arm in `StageParams::as_kind`, and one line in the kinds table (`params::KINDS`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum StageParams {
-    /// `kind: data`.
-    Data(DataParams),
-    /// `kind: command`.
-    Command(CommandParams),
-    /// `kind: tokenizer`.
-    Tokenizer(TokenizerParams),
-    /// `kind: pretrain`.
-    /// Boxed: its params are several times the size of the other kinds'.
-    Pretrain(Box<PretrainParams>),
-    /// `kind: deploy`.
-    Deploy(DeployParams),
-}
+/// Holds the params struct of any kind (the kinds table in `params/` lists them); code that
+/// needs one kind's fields asks for them by type with [`StageParams::get`], and everything
+/// kind-independent goes through the kind's descriptor ([`StageParams::info`]).
+#[derive(Clone)]
+pub struct StageParams(Arc<dyn KindParams>);
 
 impl StageParams {
-    /// Every kind handled the same way goes through this one match.
-    fn as_kind(&self) -> &dyn KindParams {
-        match self {
-            StageParams::Data(p) => p,
-            StageParams::Command(p) => p,
-            StageParams::Tokenizer(p) => p,
-            StageParams::Pretrain(p) => p.as_ref(),
-            StageParams::Deploy(p) => p,
-        }
+    pub(crate) fn new(params: impl KindParams + 'static) -> StageParams {
+        StageParams(Arc::new(params))
+    }
+
+    /// The kind's descriptor: name, version, artifact type, runner, headline metric.
+    pub fn info(&self) -> &'static KindInfo {
+        self.0.info()
     }
 
     /// The kind's name as written in manifests (`command`).
     pub fn kind(&self) -> &'static str {
-        self.as_kind().kind()
+        self.info().name
     }
 
     /// The type of artifact this stage produces.
     pub fn produces(&self) -> ArtifactType {
-        self.as_kind().produces()
+        self.info().produces
+    }
+
+    /// The params struct of this stage, when it is of kind `K`
+    /// (`params.get::<pipelines::DataParams>()`).
+    pub fn get<K: 'static>(&self) -> Option<&K> {
+        self.0.as_any().downcast_ref::<K>()
     }
 
     /// The upstream stages this stage reads, with the key each came from (`inputs[1]`).
     pub fn references(&self) -> Vec<Reference> {
-        self.as_kind().references()
+        self.0.references()
     }
 
     /// Resolved params (defaults applied) as JSON with sorted object keys.
     pub fn canonical(&self) -> serde_json::Value {
-        self.as_kind().canonical()
+        self.0.canonical()
+    }
+
+    /// Files under `manifest_dir` whose content the stage reads (relative, sorted): part of
+    /// its fingerprint.
+    pub fn local_files(&self, manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        self.0.local_files(manifest_dir)
+    }
+}
+
+impl fmt::Debug for StageParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Same kind and same resolved params.
+impl PartialEq for StageParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.canonical() == other.canonical()
+    }
+}
+
+/// As the canonical params with `kind` added: what the torch job file carries.
+impl serde::Serialize for StageParams {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = self.canonical();
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("kind".to_string(), self.kind().into());
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StageParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let kind = value
+            .as_object_mut()
+            .and_then(|m| m.remove("kind"))
+            .and_then(|k| k.as_str().map(str::to_string))
+            .ok_or_else(|| D::Error::custom("stage params without a `kind`"))?;
+        let entry =
+            find_kind(&kind).ok_or_else(|| D::Error::custom(format!("unknown kind `{kind}`")))?;
+        (entry.from_json)(value).map_err(D::Error::custom)
     }
 }
 

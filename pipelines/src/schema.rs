@@ -73,14 +73,14 @@ pub fn json_schema() -> Value {
     let mut variants = Vec::new();
     for kind in KINDS {
         let mut stage = (kind.schema)(&mut generator).to_value();
-        let title = format!("{}Stage", capitalize(kind.name));
+        let title = format!("{}Stage", capitalize(kind.info.name));
         if let Some(object) = stage.as_object_mut() {
             object.remove("$schema");
             let properties = object.entry("properties").or_insert_with(|| json!({}));
             if let Some(properties) = properties.as_object_mut() {
                 properties.insert(
                     "kind".to_string(),
-                    json!({ "const": kind.name, "description": KIND_DOC }),
+                    json!({ "const": kind.info.name, "description": KIND_DOC }),
                 );
                 let mut res = resources.clone();
                 if let Some(r) = res.as_object_mut() {
@@ -100,7 +100,7 @@ pub fn json_schema() -> Value {
     for (name, schema) in generator.take_definitions(true) {
         defs.insert(name, schema);
     }
-    let kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.info.name).collect();
     defs.insert(
         "Stage".to_string(),
         json!({

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pipelines::{fingerprint, FingerprintInput, Manifest, StageParams};
+use pipelines::{fingerprint, FingerprintInput, Manifest};
 
 fn load(name: &str) -> Manifest {
     let path = format!("tests/good/{name}.yaml");
@@ -37,7 +37,7 @@ fn the_design_custom_stage_loads() {
     assert!(m.path.is_absolute() && m.path.ends_with("tests/good/custom.yaml"));
     assert_eq!(m.dir, m.path.parent().expect("dir"));
     let custom = m.stage("custom").expect("custom");
-    let StageParams::Command(p) = &custom.params else {
+    let Some(p) = custom.params.get::<pipelines::CommandParams>() else {
         panic!("custom is a command stage");
     };
     assert_eq!(
@@ -70,7 +70,7 @@ fn a_full_manifest_has_its_dag_defaults_and_resources() {
     assert_eq!(prep.resources.threads, Some(2));
     assert!(!prep.resources.gpu);
     assert!(m.stage("train").expect("train").resources.gpu);
-    let StageParams::Command(p) = &prep.params else {
+    let Some(p) = prep.params.get::<pipelines::CommandParams>() else {
         panic!("prep is a command stage");
     };
     assert_eq!(
@@ -148,7 +148,7 @@ fn every_good_manifest_matches_the_schema_keys() {
 fn a_data_stage_loads_with_defaults_resolved() {
     let m = load("data");
     let corpus = m.stage("corpus").expect("corpus");
-    let StageParams::Data(p) = &corpus.params else {
+    let Some(p) = corpus.params.get::<pipelines::DataParams>() else {
         panic!("corpus is a data stage");
     };
     assert_eq!(p.sources.len(), 3);

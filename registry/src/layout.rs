@@ -12,6 +12,9 @@ pub(crate) const TMP: &str = "tmp";
 pub(crate) const LOGS: &str = "logs";
 pub(crate) const INDEX: &str = "registry.sled";
 pub(crate) const LOCK: &str = "lock";
+/// Caches shared by every stage and pipeline of the workspace (downloads by pin), which must
+/// outlive any one stage's scratch directory.
+pub(crate) const CACHE: &str = "downloads";
 
 /// Length of a full BLAKE3 digest in hex.
 pub const DIGEST_HEX_LEN: usize = 64;

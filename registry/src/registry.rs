@@ -117,6 +117,12 @@ impl Registry {
         &self.layout.root
     }
 
+    /// The workspace's shared cache directory (downloads by pin): stages get it through their
+    /// context rather than walking the workspace's layout themselves.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.layout.root.join(crate::layout::CACHE)
+    }
+
     /// Where the runtime writes the per-stage logs of a run: `logs/<run_id>/`.
     pub fn log_dir(&self, run_id: &str) -> PathBuf {
         self.layout.logs().join(run_id)

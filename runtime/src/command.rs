@@ -18,8 +18,6 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pipelines::StageParams;
-
 use crate::context::StageContext;
 use crate::error::StageError;
 use crate::kind::{StageKind, StageMetrics};
@@ -49,18 +47,8 @@ impl StageKind for CommandKind {
         "command"
     }
 
-    // 1: first version.
-    fn version(&self) -> u32 {
-        1
-    }
-
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
-        let StageParams::Command(params) = &ctx.stage.params else {
-            return Err(StageError::Failed(format!(
-                "stage `{}` is not a command stage",
-                ctx.stage.name
-            )));
-        };
+        let params = ctx.params::<pipelines::CommandParams>()?;
         // A command is not resumable: whatever an interrupted attempt left is discarded.
         if ctx.resumed {
             clear_dir(&ctx.out_dir)?;

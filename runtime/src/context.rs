@@ -102,6 +102,9 @@ pub struct StageContext<'a> {
     pub work_dir: PathBuf,
     /// True when `work_dir` was left by an interrupted run of the same fingerprint.
     pub resumed: bool,
+    /// The workspace's shared cache (downloads by pin): outlives this stage and is shared by
+    /// every stage and pipeline of the workspace. Create it when needed.
+    pub cache_dir: PathBuf,
     /// Input stage name → path of that stage's artifact in the store (read-only).
     pub inputs: BTreeMap<String, PathBuf>,
     pub fingerprint: String,
@@ -111,4 +114,18 @@ pub struct StageContext<'a> {
     pub log: StageLog,
     pub progress: StageProgress,
     pub cancel: CancellationToken,
+}
+
+impl StageContext<'_> {
+    /// The stage's params as the struct of kind `K` (`ctx.params::<DataParams>()?`). Fails only
+    /// when an implementation was registered under another kind's name.
+    pub fn params<K: 'static>(&self) -> Result<&K, crate::StageError> {
+        self.stage.params.get::<K>().ok_or_else(|| {
+            crate::StageError::Failed(format!(
+                "stage `{}` of kind `{}` was handed to the implementation of another kind",
+                self.stage.name,
+                self.stage.params.kind()
+            ))
+        })
+    }
 }

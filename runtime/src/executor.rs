@@ -163,19 +163,18 @@ impl StageAction {
         }
 
         // 2. Fingerprint and cache decision.
-        let Some(kind) = sh.kinds.get(stage.params.kind()).cloned() else {
+        if sh.kinds.get(stage.params.kind()).is_none() {
             return self.fail(
                 report,
                 format!("no implementation for kind `{}`", stage.params.kind()),
             );
-        };
+        }
         let deps = match fingerprints::dep_digests(&sh.manifest, stage) {
             Ok(d) => d,
             Err(e) => return self.fail(report, e.to_string()),
         };
-        let input =
-            fingerprints::input_for(&sh.manifest, stage, kind.version(), inputs.clone(), deps);
-        let fp = pipelines::fingerprint(&input);
+        let (fp, input) =
+            fingerprints::fingerprint_stage(&sh.manifest, stage, inputs.clone(), deps);
         report.fingerprint = Some(fp.clone());
         if let Some(lock) = &sh.lock {
             match lock.stages.get(&stage.name) {
@@ -385,6 +384,7 @@ fn run_and_store(
         out_dir,
         work_dir: staging.path().to_path_buf(),
         resumed: staging.existed,
+        cache_dir: sh.registry.cache_dir(),
         inputs: input_paths,
         fingerprint: fingerprint.to_string(),
         seed: sh.manifest.seed,
@@ -411,7 +411,11 @@ fn run_and_store(
             },
         )
         .map_err(|e| StageError::Failed(format!("storing the artifact: {e}")))?;
-    let headline = metrics.headline.clone();
+    // The kind's declared headline unless the stage named its own (a command can).
+    let headline = metrics
+        .headline
+        .clone()
+        .or_else(|| stage.params.info().headline.map(str::to_string));
     let result = StageResult {
         fingerprint: fingerprint.to_string(),
         digest: digest.clone(),

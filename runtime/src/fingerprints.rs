@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{FingerprintInput, Manifest, Stage, StageParams};
+use pipelines::{FingerprintInput, Manifest, Stage};
 
 use crate::error::RuntimeError;
 
@@ -28,50 +28,43 @@ pub fn dep_digests(
 }
 
 /// The files whose content is part of a stage's fingerprint, as paths relative to the
-/// manifest: `deps:` of a command stage as written; for a data stage, every local file its
-/// sources read, with directories and globs expanded (sorted, so the order never depends on
-/// the file system). Errors name a source that matches nothing.
+/// manifest: what the stage's kind declares (`deps:` of a command stage as written; for a data
+/// stage, every local file its sources read, globs expanded and sorted). Errors name a source
+/// that matches nothing.
 pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, RuntimeError> {
-    match &stage.params {
-        StageParams::Command(p) => Ok(p.deps.clone()),
-        StageParams::Tokenizer(p) => Ok(p.pretrained.iter().cloned().collect()),
-        // Everything a pretrain stage reads comes from its tokenizer stage's artifact.
-        StageParams::Pretrain(_) => Ok(Vec::new()),
-        // A deploy stage reads only its input artifacts.
-        StageParams::Deploy(_) => Ok(Vec::new()),
-        StageParams::Data(p) => {
-            let mut out = Vec::new();
-            for pattern in p.sources.iter().filter_map(|s| s.local_path()) {
-                let files = pipelines::expand_local(&manifest.dir, pattern).map_err(|source| {
-                    RuntimeError::Dependency {
-                        stage: stage.name.clone(),
-                        path: pattern.to_string(),
-                        source,
-                    }
-                })?;
-                for file in files {
-                    let relative = file.strip_prefix(&manifest.dir).unwrap_or(&file);
-                    out.push(relative.to_string_lossy().into_owned());
-                }
-            }
-            out.sort();
-            out.dedup();
-            Ok(out)
-        }
-    }
+    stage
+        .params
+        .local_files(&manifest.dir)
+        .map_err(|e| RuntimeError::Dependency {
+            stage: stage.name.clone(),
+            path: e.pattern,
+            source: e.source,
+        })
+}
+
+/// A stage's fingerprint and what it was computed from, given the digests of its upstream
+/// stages and of its dependency files ([`dep_digests`]): the one definition `plan` and `run`
+/// share.
+pub fn fingerprint_stage(
+    manifest: &Manifest,
+    stage: &Stage,
+    inputs: BTreeMap<String, String>,
+    deps: BTreeMap<String, String>,
+) -> (String, FingerprintInput) {
+    let input = input_for(manifest, stage, inputs, deps);
+    (pipelines::fingerprint(&input), input)
 }
 
 /// The full fingerprint input of `stage`, given the digests of its upstream stages.
 pub fn input_for(
     manifest: &Manifest,
     stage: &Stage,
-    impl_version: u32,
     inputs: BTreeMap<String, String>,
     deps: BTreeMap<String, String>,
 ) -> FingerprintInput {
     FingerprintInput {
         kind: stage.params.kind().to_string(),
-        impl_version,
+        impl_version: stage.params.info().version,
         params: stage.params.canonical(),
         seed: manifest.seed,
         inputs,

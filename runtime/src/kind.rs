@@ -22,11 +22,9 @@ pub struct StageMetrics {
 /// `ctx.out_dir` (and may keep checkpoints under `ctx.work_dir`), reads inputs only from
 /// `ctx.inputs`, and returns [`StageError::Cancelled`] promptly once `ctx.cancel` fires.
 pub trait StageKind: Send + Sync {
-    /// The `kind:` value in manifests.
+    /// The `kind:` value in manifests. Everything else about the kind (its version, artifact
+    /// type, headline metric) is its descriptor, [`pipelines::KindInfo`].
     fn name(&self) -> &'static str;
-    /// Implementation version, part of every fingerprint of this kind. Bump it (with a comment
-    /// saying why) whenever the same params would now produce different output.
-    fn version(&self) -> u32;
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError>;
 }
 
@@ -37,13 +35,6 @@ pub struct Kinds {
 }
 
 impl Kinds {
-    /// The kinds implemented in this crate (no libtorch): `command`.
-    pub fn builtin() -> Self {
-        let mut kinds = Kinds::default();
-        kinds.register(Arc::new(crate::command::CommandKind));
-        kinds
-    }
-
     pub fn register(&mut self, kind: Arc<dyn StageKind>) {
         self.kinds.insert(kind.name(), kind);
     }

@@ -113,7 +113,8 @@ pub fn plan(
     let mut entries = Vec::new();
     for &idx in dag.topo_order() {
         let stage = &manifest.stages[idx];
-        let kind = kinds
+        // A kind this build cannot run is refused before anything is planned as runnable.
+        kinds
             .get(stage.params.kind())
             .ok_or_else(|| RuntimeError::UnknownKind(stage.params.kind().to_string()))?;
         let mut inputs = BTreeMap::new();
@@ -129,8 +130,7 @@ pub fn plan(
         }
         let deps = fingerprints::dep_digests(manifest, stage)?;
         let (fingerprint, status) = if pending.is_empty() {
-            let input = fingerprints::input_for(manifest, stage, kind.version(), inputs, deps);
-            let fp = pipelines::fingerprint(&input);
+            let (fp, input) = fingerprints::fingerprint_stage(manifest, stage, inputs, deps);
             let forced_here = forced.contains(stage.name.as_str());
             let status = match decide(registry, manifest, stage, &fp, &input, forced_here)? {
                 Decision::Reuse(r) => PlanStatus::Cached { digest: r.digest },

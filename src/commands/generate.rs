@@ -61,20 +61,7 @@ pub fn generate(args: &GenerateArgs, g: &GlobalArgs) -> Result<ExitCode, CliErro
     })?;
     let mut cmd = Command::new(&exe);
     cmd.arg("generate").arg(&dir);
-    cmd.args(["--prompt", &args.prompt]);
-    cmd.args(["--max-tokens", &args.max_tokens.to_string()]);
-    cmd.args(["--temperature", &args.temperature.to_string()]);
-    cmd.args(["--top-k", &args.top_k.to_string()]);
-    cmd.args(["--top-p", &args.top_p.to_string()]);
-    cmd.args(["--seed", &args.seed.to_string()]);
-    cmd.args(["--samples", &args.samples.to_string()]);
-    cmd.args(["--device", &args.device]);
-    if args.no_kv_cache {
-        cmd.arg("--no-kv-cache");
-    }
-    if args.json {
-        cmd.arg("--json");
-    }
+    cmd.args(args.flags.to_args());
     if g.quiet {
         cmd.arg("--quiet");
     }

@@ -39,33 +39,14 @@ pub fn serve(args: &ServeArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
         ))
         .with_hint("build the whole workspace: `cargo build --release --workspace`"));
     };
+    // The server gets the user's flags with the resolved tokenizer and default name filled in.
+    let mut flags = args.flags.clone();
+    flags.tokenizer = Some(target.tokenizer.clone());
+    flags.name = flags.name.or(target.name.clone());
     let mut cmd = Command::new(&exe);
     cmd.arg("serve")
         .arg(&target.model_dir)
-        .arg("--tokenizer")
-        .arg(&target.tokenizer)
-        .arg("--host")
-        .arg(&args.host)
-        .arg("--port")
-        .arg(args.port.to_string())
-        .arg("--device")
-        .arg(&args.device)
-        .arg("--precision")
-        .arg(&args.precision)
-        .arg("--threads")
-        .arg(args.threads.to_string());
-    if let Some(name) = args.name.as_ref().or(target.name.as_ref()) {
-        cmd.arg("--name").arg(name);
-    }
-    if let Some(c) = &args.config {
-        cmd.arg("--config").arg(c);
-    }
-    if let Some(n) = args.max_batch {
-        cmd.arg("--max-batch").arg(n.to_string());
-    }
-    if let Some(k) = &args.api_key_file {
-        cmd.arg("--api-key-file").arg(k);
-    }
+        .args(flags.to_args());
     exec(cmd, &exe)
 }
 
@@ -97,7 +78,7 @@ fn exec(mut cmd: Command, exe: &Path) -> Result<ExitCode, CliError> {
 pub fn resolve_target(args: &ServeArgs, g: &GlobalArgs) -> Result<Target, CliError> {
     let as_dir = Path::new(&args.target);
     if as_dir.is_dir() {
-        let tokenizer = match &args.tokenizer {
+        let tokenizer = match &args.flags.tokenizer {
             Some(t) => tokenizer_file(t)?,
             None => {
                 let t = as_dir.join(TOKENIZER_FILE);
@@ -148,7 +129,7 @@ pub fn resolve_target(args: &ServeArgs, g: &GlobalArgs) -> Result<Target, CliErr
                 .unwrap_or_else(|| resolved.digest[..12.min(resolved.digest.len())].to_string()),
         )
     };
-    let tokenizer = match &args.tokenizer {
+    let tokenizer = match &args.flags.tokenizer {
         Some(t) => tokenizer_file(t)?,
         None => {
             let tree = reg.lineage(&resolved.digest)?;

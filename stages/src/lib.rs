@@ -9,13 +9,36 @@ pub use data::DataKind;
 pub use tokenize::TokenizerStage;
 pub use torch_job::TorchJobKind;
 
-/// The stage kinds of this crate plus the runtime's built-in ones, ready for the executor.
+use std::sync::Arc;
+
+use pipelines::Runner;
+
+/// The implementations of the kinds that run in this process, by kind name: one line per
+/// kind. Kinds whose descriptor says `Runner::Torch` need no line: they all run through
+/// [`TorchJobKind`].
+fn in_process(name: &str) -> Option<Arc<dyn runtime::StageKind>> {
+    Some(match name {
+        "command" => Arc::new(runtime::command::CommandKind),
+        "data" => Arc::new(DataKind),
+        "tokenizer" => Arc::new(TokenizerStage),
+        _ => return None,
+    })
+}
+
+/// Every kind of the manifest schema with its implementation, ready for the executor. A kind
+/// without one (a descriptor added before its code) is left out, and `plan`/`run` refuse its
+/// stages by name.
 pub fn kinds() -> runtime::Kinds {
-    let mut kinds = runtime::Kinds::builtin();
-    kinds.register(std::sync::Arc::new(DataKind));
-    kinds.register(std::sync::Arc::new(TokenizerStage));
-    kinds.register(std::sync::Arc::new(torch_job::PRETRAIN));
-    kinds.register(std::sync::Arc::new(torch_job::DEPLOY));
+    let mut kinds = runtime::Kinds::default();
+    for info in pipelines::kind_infos() {
+        let implementation = match info.runner {
+            Runner::Torch => Some(Arc::new(TorchJobKind::new(info.name)) as Arc<_>),
+            Runner::InProcess => in_process(info.name),
+        };
+        if let Some(i) = implementation {
+            kinds.register(i);
+        }
+    }
     kinds
 }
 
@@ -26,5 +49,20 @@ pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<Strin
     match kind {
         "data" => Some(data::render::render(dir)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every kind the manifest accepts has an implementation in this build.
+    #[test]
+    fn every_kind_has_an_implementation() {
+        let kinds = super::kinds();
+        for info in pipelines::kind_infos() {
+            let k = kinds
+                .get(info.name)
+                .unwrap_or_else(|| panic!("kind `{}` has no implementation", info.name));
+            assert_eq!(k.name(), info.name);
+        }
     }
 }

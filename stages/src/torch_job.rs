@@ -1,6 +1,6 @@
-//! Stage kinds that run in the `binarylm-torch` executable (`pretrain`, `deploy`, and later
-//! `sft`, `dpo`, `eval`): the `binarylm` process never links libtorch, so such a kind here is a
-//! thin adapter.
+//! Stage kinds that run in the `binarylm-torch` executable (those whose descriptor says
+//! `runner: Runner::Torch`: `pretrain`, `deploy`, and later `sft`, `dpo`, `eval`): the `binarylm`
+//! process never links libtorch, so such a kind here is one generic adapter.
 //!
 //! [`TorchJobKind`] writes a [`TorchJob`] (params, input directories, out and work
 //! directories, seed, threads) into the work directory, runs
@@ -27,25 +27,17 @@ pub const TORCH_EXE_ENV: &str = "BINARYLM_TORCH";
 /// Lines of the log quoted in the error when the torch process fails.
 const ERROR_TAIL_LINES: usize = 20;
 
-/// A stage kind carried out by `binarylm-torch run-stage`.
+/// A stage kind carried out by `binarylm-torch run-stage`: one for each kind whose descriptor
+/// says [`pipelines::Runner::Torch`] (see [`crate::kinds`]).
 pub struct TorchJobKind {
     name: &'static str,
-    version: u32,
 }
 
 impl TorchJobKind {
-    /// `version` is the kind's implementation version (part of every fingerprint): bump it when
-    /// the torch side would produce different output for the same params.
-    pub const fn new(name: &'static str, version: u32) -> TorchJobKind {
-        TorchJobKind { name, version }
+    pub const fn new(name: &'static str) -> TorchJobKind {
+        TorchJobKind { name }
     }
 }
-
-/// `pretrain` — 1: first version.
-pub const PRETRAIN: TorchJobKind = TorchJobKind::new("pretrain", 1);
-
-/// `deploy` — 1: first version (bundle + smoke test of the served model).
-pub const DEPLOY: TorchJobKind = TorchJobKind::new("deploy", 1);
 
 /// The `binarylm-torch` executable: `$BINARYLM_TORCH`, else beside the current executable.
 pub fn torch_exe() -> Result<PathBuf, StageError> {
@@ -69,10 +61,6 @@ impl StageKind for TorchJobKind {
         self.name
     }
 
-    fn version(&self) -> u32 {
-        self.version
-    }
-
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
         let exe = torch_exe()?;
         std::fs::create_dir_all(&ctx.work_dir)
@@ -81,7 +69,7 @@ impl StageKind for TorchJobKind {
             format: TORCH_JOB_FORMAT,
             kind: self.name.to_string(),
             stage: ctx.stage.name.clone(),
-            params: ctx.stage.params.canonical(),
+            params: ctx.stage.params.clone(),
             inputs: ctx.inputs.clone(),
             out_dir: ctx.out_dir.clone(),
             work_dir: ctx.work_dir.clone(),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pipelines::{DataParams, StageParams};
+use pipelines::DataParams;
 use polars::prelude::{Column, DataFrame, ParquetReader, ParquetWriter, SerReader};
 use stages::data::{build, Build, DataError, Stats};
 
@@ -37,9 +37,10 @@ impl Fixture {
         let path = self.path().join("pipeline.yaml");
         std::fs::write(&path, text).expect("write manifest");
         let m = pipelines::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        match &m.stages[0].params {
-            StageParams::Data(p) => p.clone(),
-            other => panic!("not a data stage: {other:?}"),
+        let params = &m.stages[0].params;
+        match params.get::<DataParams>() {
+            Some(p) => p.clone(),
+            None => panic!("not a data stage: {params:?}"),
         }
     }
 

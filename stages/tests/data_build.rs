@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use pipelines::StageParams;
 use polars::prelude::{ParquetReader, SerReader};
 use stages::data::testing::{sha256_hex, Behaviour, Server};
 use stages::data::{build, Build, DataError, Stats};
@@ -40,7 +39,7 @@ impl Dir {
         let yaml = format!("name: t\nseed: 5\nstages:\n  corpus:\n    kind: data\n{body}");
         let manifest = pipelines::parse(&yaml, &self.path().join("pipeline.yaml"))
             .unwrap_or_else(|e| panic!("manifest: {e}\n{yaml}"));
-        let StageParams::Data(params) = &manifest.stages[0].params else {
+        let Some(params) = manifest.stages[0].params.get::<pipelines::DataParams>() else {
             panic!("not a data stage");
         };
         let out = self.out();
@@ -408,7 +407,7 @@ fn a_cancelled_build_stops() {
         &d.path().join("pipeline.yaml"),
     )
     .expect("manifest");
-    let StageParams::Data(params) = &manifest.stages[0].params else {
+    let Some(params) = manifest.stages[0].params.get::<pipelines::DataParams>() else {
         panic!()
     };
     let err = build(&Build {

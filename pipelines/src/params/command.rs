@@ -1,10 +1,11 @@
 //! `kind: command` — a user's own step, cached like any other.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use super::{Invalid, StageKind};
+use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
 use crate::artifact::ArtifactType;
-use crate::manifest::{Reference, StageParams};
+use crate::manifest::Reference;
 
 /// `kind: command` — a user's own step, cached like any other.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -28,9 +29,16 @@ pub struct CommandParams {
 const RESERVED_ENV_PREFIX: &str = "BINARYLM_";
 
 impl StageKind for CommandParams {
-    const KIND: &'static str = "command";
-    // Nothing is known about what a command writes, so no typed key accepts it.
-    const PRODUCES: ArtifactType = ArtifactType::Files;
+    const INFO: KindInfo = KindInfo {
+        name: "command",
+        // 1: first version.
+        version: 1,
+        // Nothing is known about what a command writes, so no typed key accepts it.
+        produces: ArtifactType::Files,
+        runner: Runner::InProcess,
+        // The command names its own headline in metrics.json.
+        headline: None,
+    };
 
     fn references(&self) -> Vec<Reference> {
         self.inputs
@@ -45,8 +53,9 @@ impl StageKind for CommandParams {
             .collect()
     }
 
-    fn into_params(self) -> StageParams {
-        StageParams::Command(self)
+    /// `deps:` as written: files whose content is part of the command's fingerprint.
+    fn local_files(&self, _manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        Ok(self.deps.clone())
     }
 
     fn validate(&self) -> Vec<Invalid> {

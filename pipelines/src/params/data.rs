@@ -1,8 +1,10 @@
 //! `kind: data` — a corpus read from files, tables or built-in generators, cleaned and split.
 
-use super::{Invalid, StageKind};
+use std::path::Path;
+
+use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
 use crate::artifact::ArtifactType;
-use crate::manifest::{Reference, StageParams};
+use crate::manifest::Reference;
 
 /// `kind: data` — documents from local files, table columns or built-in generators, cleaned,
 /// deduplicated and split into `train.parquet` and `val.parquet` (plus `stats.json`).
@@ -560,15 +562,39 @@ impl DataParams {
 const SOURCE_KEYS: &str = "`path`, `jsonl`, `csv`, `parquet`, `url` or `synthetic`";
 
 impl StageKind for DataParams {
-    const KIND: &'static str = "data";
-    const PRODUCES: ArtifactType = ArtifactType::Corpus;
+    const INFO: KindInfo = KindInfo {
+        name: "data",
+        // 1: first version. 2: streaming passes; output ordered by content hash within buckets
+        // written as several row groups; HTML, language, quality and near-duplicate steps.
+        version: 2,
+        produces: ArtifactType::Corpus,
+        runner: Runner::InProcess,
+        headline: Some("documents_train"),
+    };
 
     fn references(&self) -> Vec<Reference> {
         Vec::new()
     }
 
-    fn into_params(self) -> StageParams {
-        StageParams::Data(self)
+    /// Every local file the sources read, directories and globs expanded (sorted, so the order
+    /// never depends on the file system). A source that matches nothing is an error.
+    fn local_files(&self, manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        let mut out = Vec::new();
+        for pattern in self.sources.iter().filter_map(|s| s.local_path()) {
+            let files = crate::local::expand_local(manifest_dir, pattern).map_err(|source| {
+                LocalFilesError {
+                    pattern: pattern.to_string(),
+                    source,
+                }
+            })?;
+            for file in files {
+                let relative = file.strip_prefix(manifest_dir).unwrap_or(&file);
+                out.push(relative.to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     fn validate(&self) -> Vec<Invalid> {

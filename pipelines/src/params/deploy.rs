@@ -1,9 +1,9 @@
 //! `kind: deploy` — package a model into a servable bundle, start the server on it, smoke-test
 //! it, stop it.
 
-use super::{Invalid, StageKind};
+use super::{Invalid, KindInfo, Runner, StageKind};
 use crate::artifact::ArtifactType;
-use crate::manifest::{Reference, StageParams};
+use crate::manifest::Reference;
 
 /// `kind: deploy` — a servable bundle (weights, tokenizer, model and server config) that
 /// `binarylm serve <stage>` serves, checked by starting the real server on a loopback port and
@@ -123,8 +123,14 @@ fn invalid(path: &str, message: String, hint: &str) -> Invalid {
 const MODEL_ACCEPTS: &[ArtifactType] = &[ArtifactType::Model, ArtifactType::QuantizedModel];
 
 impl StageKind for DeployParams {
-    const KIND: &'static str = "deploy";
-    const PRODUCES: ArtifactType = ArtifactType::Bundle;
+    const INFO: KindInfo = KindInfo {
+        name: "deploy",
+        // 1: first version (bundle + smoke test of the served model).
+        version: 1,
+        produces: ArtifactType::Bundle,
+        runner: Runner::Torch,
+        headline: Some("chat_tokens_per_s"),
+    };
 
     fn references(&self) -> Vec<Reference> {
         let mut refs = vec![Reference {
@@ -140,10 +146,6 @@ impl StageKind for DeployParams {
             });
         }
         refs
-    }
-
-    fn into_params(self) -> StageParams {
-        StageParams::Deploy(self)
     }
 
     fn validate(&self) -> Vec<Invalid> {

@@ -1,8 +1,11 @@
 //! Stage kinds and their typed parameters.
 //!
 //! Each kind is a params struct (with `deny_unknown_fields` and documented defaults) that
-//! implements [`StageKind`], plus one entry in [`KINDS`]. Loading dispatches on `kind:` through
-//! that table, so each struct is deserialized from its own node and errors keep their positions.
+//! implements [`StageKind`] — which carries the kind's descriptor, [`KindInfo`] — plus one entry
+//! in [`KINDS`]. Loading dispatches on `kind:` through that table, so each struct is
+//! deserialized from its own node and errors keep their positions; the executor, `plan`,
+//! `schema`, `show` and the torch dispatcher read the same table (docs/internals.md, "Adding a
+//! stage kind").
 
 mod command;
 mod data;
@@ -26,6 +29,9 @@ pub use tokenizer::{
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
 };
 
+use std::any::Any;
+use std::path::Path;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -45,45 +51,90 @@ pub(crate) struct Invalid {
     pub hint: Option<String>,
 }
 
-/// A stage kind: its name, its params struct, and what it knows about its references.
-pub(crate) trait StageKind:
-    Serialize + DeserializeOwned + schemars::JsonSchema + Sized + 'static
-{
-    /// The name written after `kind:`.
-    const KIND: &'static str;
+/// Where a kind's work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// Inside the `binarylm` process (an implementation registered in `stages::kinds`).
+    InProcess,
+    /// In the `binarylm-torch` executable, which links libtorch (an entry in
+    /// `stages_torch::kinds::TORCH_KINDS`).
+    Torch,
+}
 
+/// What binarylm knows about a stage kind, declared once beside its params.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The name written after `kind:`.
+    pub name: &'static str,
+    /// Implementation version, part of every fingerprint of this kind. Bump it (with a comment
+    /// saying why) whenever the same params would now produce different output.
+    pub version: u32,
     /// The type of artifact a stage of this kind produces, checked against what the keys of
     /// downstream stages accept.
-    const PRODUCES: ArtifactType;
+    pub produces: ArtifactType,
+    /// Where the work runs.
+    pub runner: Runner,
+    /// The metric that summaries and the lockfile show, when the kind has one.
+    pub headline: Option<&'static str>,
+}
+
+/// A stage kind: its descriptor, its params struct, and what it knows about its references.
+pub(crate) trait StageKind:
+    Serialize
+    + DeserializeOwned
+    + schemars::JsonSchema
+    + Clone
+    + PartialEq
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + Sized
+    + 'static
+{
+    /// The kind's descriptor.
+    const INFO: KindInfo;
 
     /// Upstream stages named in the params, with the key path they were written at and the
     /// artifact types that key accepts.
     fn references(&self) -> Vec<Reference>;
 
-    /// Wraps the params in their [`StageParams`] variant.
-    fn into_params(self) -> StageParams;
-
-    /// Checks that types cannot express (empty strings, reserved names).
+    /// Checks that types cannot express (empty strings, reserved names, shapes that do not fit).
     fn validate(&self) -> Vec<Invalid> {
         Vec::new()
     }
+
+    /// Files under the manifest's directory whose content the stage reads (relative paths,
+    /// sorted): their digests are part of its fingerprint.
+    fn local_files(&self, _manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        Ok(Vec::new())
+    }
 }
 
-/// The object-safe face of a kind, so [`StageParams`] needs a single match.
-pub(crate) trait KindParams {
-    fn kind(&self) -> &'static str;
-    fn produces(&self) -> ArtifactType;
+/// A pattern of a stage's local files that could not be expanded.
+#[derive(Debug, thiserror::Error)]
+#[error("{pattern}: {source}")]
+pub struct LocalFilesError {
+    /// The path or glob as written in the manifest.
+    pub pattern: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The object-safe face of a kind, so [`StageParams`] holds any kind without an enum.
+pub(crate) trait KindParams: std::fmt::Debug + Send + Sync {
+    fn info(&self) -> &'static KindInfo;
     fn references(&self) -> Vec<Reference>;
     fn canonical(&self) -> serde_json::Value;
+    fn local_files(&self, manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError>;
+    fn as_any(&self) -> &dyn Any;
 }
 
 impl<K: StageKind> KindParams for K {
-    fn kind(&self) -> &'static str {
-        K::KIND
-    }
-
-    fn produces(&self) -> ArtifactType {
-        K::PRODUCES
+    fn info(&self) -> &'static KindInfo {
+        // Every kind has an entry (a test checks it); its descriptor is the one in the table.
+        &find_kind(K::INFO.name)
+            .expect("every StageKind has an entry in KINDS")
+            .info
     }
 
     fn references(&self) -> Vec<Reference> {
@@ -95,6 +146,14 @@ impl<K: StageKind> KindParams for K {
         // would give different params the same fingerprint.
         let value = serde_json::to_value(self).expect("stage params serialize to JSON");
         sort_keys(value)
+    }
+
+    fn local_files(&self, manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        StageKind::local_files(self, manifest_dir)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 
@@ -121,11 +180,11 @@ pub(crate) fn sort_keys(value: serde_json::Value) -> serde_json::Value {
 
 /// How to load and describe one kind.
 pub(crate) struct KindEntry {
-    pub name: &'static str,
-    /// What a stage of this kind produces.
-    pub produces: ArtifactType,
+    pub info: KindInfo,
     /// Deserializes and validates the params from the stage's node (minus `kind`/`resources`).
     pub parse: fn(&Node) -> Result<StageParams, Vec<Issue>>,
+    /// Deserializes params written by [`StageParams`]'s `Serialize` (the torch job file).
+    pub from_json: fn(serde_json::Value) -> Result<StageParams, serde_json::Error>,
     /// The params struct's JSON Schema (inline; nested types go to the generator's `$defs`).
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
@@ -133,15 +192,16 @@ pub(crate) struct KindEntry {
 impl KindEntry {
     const fn of<K: StageKind>() -> KindEntry {
         KindEntry {
-            name: K::KIND,
-            produces: K::PRODUCES,
+            info: K::INFO,
             parse: parse_kind::<K>,
+            from_json: from_json::<K>,
             schema: schema_of::<K>,
         }
     }
 }
 
-/// Every stage kind binarylm knows, in the order shown to users.
+/// Every stage kind binarylm knows, in the order shown to users. Adding a kind: its params
+/// file in this directory and one line here (docs/internals.md, "Adding a stage kind").
 pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<DataParams>(),
     KindEntry::of::<CommandParams>(),
@@ -154,21 +214,25 @@ pub(crate) static KINDS: &[KindEntry] = &[
 pub(crate) fn kinds_producing(types: &[ArtifactType]) -> Vec<&'static str> {
     KINDS
         .iter()
-        .filter(|k| types.contains(&k.produces))
-        .map(|k| k.name)
+        .filter(|k| types.contains(&k.info.produces))
+        .map(|k| k.info.name)
         .collect()
 }
 
 /// The entry for `kind`, if it is known.
 pub(crate) fn find_kind(kind: &str) -> Option<&'static KindEntry> {
-    KINDS.iter().find(|k| k.name == kind)
+    KINDS.iter().find(|k| k.info.name == kind)
+}
+
+fn from_json<K: StageKind>(value: serde_json::Value) -> Result<StageParams, serde_json::Error> {
+    serde_json::from_value::<K>(value).map(StageParams::new)
 }
 
 fn parse_kind<K: StageKind>(node: &Node) -> Result<StageParams, Vec<Issue>> {
     let params: K = from_node(node)?;
     let problems = params.validate();
     if problems.is_empty() {
-        return Ok(params.into_params());
+        return Ok(StageParams::new(params));
     }
     Err(problems
         .into_iter()
@@ -202,7 +266,10 @@ mod tests {
 
     #[test]
     fn each_kind_declares_what_it_produces() {
-        let table: Vec<(&str, ArtifactType)> = KINDS.iter().map(|k| (k.name, k.produces)).collect();
+        let table: Vec<(&str, ArtifactType)> = KINDS
+            .iter()
+            .map(|k| (k.info.name, k.info.produces))
+            .collect();
         assert_eq!(
             table,
             [
@@ -219,5 +286,37 @@ mod tests {
             kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
             ["pretrain"]
         );
+    }
+
+    #[test]
+    fn names_are_unique_and_descriptors_are_the_table_rows() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.info.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len(), "two kinds share a name");
+        for k in KINDS {
+            assert!(k.info.version >= 1, "{}: versions start at 1", k.info.name);
+        }
+    }
+
+    /// The torch job file carries params through `Serialize`/`Deserialize`: they come back as
+    /// the same kind with the same values.
+    #[test]
+    fn params_round_trip_through_json() {
+        let text = "name: t\nstages:\n  c:\n    kind: command\n    run: echo hi\n  tok: { kind: tokenizer, data: corpus }\n  corpus: { kind: data, sources: [{ synthetic: { generator: stories, documents: 5 } }] }\n  base: { kind: pretrain, tokenizer: tok, model: { n_layer: 2 } }\n";
+        let m = crate::parse(text, Path::new("p.yaml")).expect("loads");
+        for stage in &m.stages {
+            let json = serde_json::to_value(&stage.params).expect("serializes");
+            assert_eq!(json["kind"], stage.params.kind());
+            let back: StageParams = serde_json::from_value(json).expect("deserializes");
+            assert_eq!(back, stage.params);
+            assert_eq!(back.kind(), stage.params.kind());
+        }
+        let base = m.stage("base").expect("base");
+        let p = base.params.get::<PretrainParams>().expect("typed access");
+        assert_eq!(p.model.n_layer, Some(2));
+        assert!(base.params.get::<DataParams>().is_none());
+        let unknown = serde_json::json!({ "kind": "sft" });
+        assert!(serde_json::from_value::<StageParams>(unknown).is_err());
     }
 }

@@ -6,9 +6,9 @@
 //! resolution without the vocabulary ([`ModelParams::resolve`]) lets loading refuse shapes that
 //! cannot work (heads that do not divide the width, …) before any upstream stage runs.
 
-use super::{Invalid, StageKind};
+use super::{Invalid, KindInfo, Runner, StageKind};
 use crate::artifact::ArtifactType;
-use crate::manifest::{Reference, StageParams};
+use crate::manifest::Reference;
 
 /// `kind: pretrain` — trains a GPT on the token shards of a `tokenizer` stage and stores the
 /// weights (safetensors), the model config, the tokenizer, metrics and a loss curve.
@@ -73,11 +73,10 @@ impl ModelPreset {
 
     /// The preset's architecture, before any override.
     ///
-    /// Mirrors `ModelConfig::preset` in `stages-torch` (`stages/torch/src/model/config.rs`),
-    /// which cannot be read from here (that crate depends on this one). The test
-    /// `presets_match_the_torch_table` pins these numbers to that table as it stands; until
-    /// `stages-torch` builds its config from [`ModelParams::resolve`], a change there must be
-    /// copied here, or load-time checks judge another model than the one trained.
+    /// The one preset table: `stages-torch` builds its `ModelConfig` from this (through
+    /// [`ModelParams::resolve`]), so load-time checks judge exactly the model that is trained.
+    /// Changing a row changes what an existing manifest trains: bump the pretrain kind's
+    /// version with it.
     pub fn architecture(self) -> ModelArchitecture {
         match self {
             ModelPreset::Tiny => ModelArchitecture {
@@ -158,15 +157,14 @@ pub struct ModelArchitecture {
 }
 
 /// The Llama rule for the SwiGLU hidden width: ⅔ of 4·C (same parameters as a 4·C GELU MLP),
-/// rounded up to a multiple of 64 for efficient kernels. (The same as `stages-torch`'s.)
+/// rounded up to a multiple of 64 for efficient kernels.
 pub fn swiglu_hidden(n_embd: usize) -> usize {
     let h = (8 * n_embd).div_ceil(3);
     h.div_ceil(64) * 64
 }
 
 impl ModelParams {
-    /// The preset with these overrides applied, by the rules of `stages-torch`'s
-    /// `ModelConfig::resolve`: giving `n_head` alone keeps plain multi-head attention on a
+    /// The preset with these overrides applied (what `stages-torch` trains): giving `n_head` alone keeps plain multi-head attention on a
     /// multi-head preset, and the MLP width follows `n_embd` and `mlp` unless it is given.
     /// Not checked: zeros and shapes that do not fit come through as they are.
     pub fn resolve(&self) -> ModelArchitecture {
@@ -477,8 +475,14 @@ impl Default for TrainParams {
 }
 
 impl StageKind for PretrainParams {
-    const KIND: &'static str = "pretrain";
-    const PRODUCES: ArtifactType = ArtifactType::Model;
+    const INFO: KindInfo = KindInfo {
+        name: "pretrain",
+        // 1: first version.
+        version: 1,
+        produces: ArtifactType::Model,
+        runner: Runner::Torch,
+        headline: Some("val_loss"),
+    };
 
     fn references(&self) -> Vec<Reference> {
         vec![Reference {
@@ -487,10 +491,6 @@ impl StageKind for PretrainParams {
             // The token shards and `tokenizer.json` only a tokenizer stage writes.
             accepts: &[ArtifactType::Tokenizer],
         }]
-    }
-
-    fn into_params(self) -> StageParams {
-        StageParams::Pretrain(Box::new(self))
     }
 
     fn validate(&self) -> Vec<Invalid> {
@@ -830,11 +830,10 @@ mod tests {
         );
     }
 
-    /// The preset table of `stages-torch` (`ModelConfig::preset` in
-    /// stages/torch/src/model/config.rs), copied number for number: if this fails, the two tables
-    /// disagree and load-time checks would judge a different model than the one trained.
+    /// The preset numbers as published in docs/model.md: a change here changes what existing
+    /// manifests train, so it must be deliberate.
     #[test]
-    fn presets_match_the_torch_table() {
+    fn presets_are_pinned() {
         let row = |p: ModelPreset| {
             let a = p.architecture();
             (
@@ -890,10 +889,9 @@ mod tests {
         }
     }
 
-    /// The override rules of `stages-torch`'s `ModelConfig::resolve` (its own test
-    /// `overrides_apply_and_hidden_width_follows`, plus the GQA case).
+    /// The override rules: the hidden width follows the width and MLP kind, plus the GQA case.
     #[test]
-    fn overrides_resolve_like_the_torch_side() {
+    fn overrides_resolve_as_documented() {
         let a = ModelParams {
             n_embd: Some(256),
             n_head: Some(8),

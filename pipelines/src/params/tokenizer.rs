@@ -1,9 +1,11 @@
 //! `kind: tokenizer` — a tokenizer trained on (or loaded for) a data stage, and that stage's
 //! splits encoded into token shards.
 
-use super::{Invalid, StageKind};
+use std::path::Path;
+
+use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
 use crate::artifact::ArtifactType;
-use crate::manifest::{Reference, StageParams};
+use crate::manifest::Reference;
 
 /// The special tokens a trained tokenizer gets when `special_tokens` is not given.
 pub const DEFAULT_SPECIAL_TOKENS: &[&str] = &[
@@ -105,8 +107,14 @@ impl TokenizerParams {
 }
 
 impl StageKind for TokenizerParams {
-    const KIND: &'static str = "tokenizer";
-    const PRODUCES: ArtifactType = ArtifactType::Tokenizer;
+    const INFO: KindInfo = KindInfo {
+        name: "tokenizer",
+        // 1: first version.
+        version: 1,
+        produces: ArtifactType::Tokenizer,
+        runner: Runner::InProcess,
+        headline: Some("bytes_per_token_val"),
+    };
 
     fn references(&self) -> Vec<Reference> {
         vec![Reference {
@@ -117,8 +125,9 @@ impl StageKind for TokenizerParams {
         }]
     }
 
-    fn into_params(self) -> StageParams {
-        StageParams::Tokenizer(self)
+    /// A `pretrained:` tokenizer file is read from the manifest's directory.
+    fn local_files(&self, _manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError> {
+        Ok(self.pretrained.iter().cloned().collect())
     }
 
     fn validate(&self) -> Vec<Invalid> {

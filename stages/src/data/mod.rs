@@ -21,10 +21,10 @@ pub mod synthetic;
 #[doc(hidden)]
 pub mod testing;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use pipelines::{DataParams, DataSource, Dedup, SourceSpec, SplitName, StageParams};
+use pipelines::{DataParams, DataSource, Dedup, SourceSpec, SplitName};
 use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
 
@@ -38,9 +38,6 @@ pub const TRAIN_FILE: &str = "train.parquet";
 pub const VAL_FILE: &str = "val.parquet";
 pub const STATS_FILE: &str = "stats.json";
 
-/// The download cache, under the workspace directory.
-pub const DOWNLOADS_DIR: &str = "downloads";
-
 pub struct DataKind;
 
 impl StageKind for DataKind {
@@ -48,25 +45,14 @@ impl StageKind for DataKind {
         "data"
     }
 
-    // 1: first version. 2: streaming passes; output ordered by content hash within buckets
-    // written as several row groups; HTML, language, quality and near-duplicate steps.
-    fn version(&self) -> u32 {
-        2
-    }
-
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
-        let StageParams::Data(params) = &ctx.stage.params else {
-            return Err(StageError::Failed(format!(
-                "stage `{}` is not a data stage",
-                ctx.stage.name
-            )));
-        };
+        let params = ctx.params::<pipelines::DataParams>()?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))
             .thread_name(|i| format!("data-{i}"))
             .build()
             .map_err(|e| StageError::Failed(format!("starting the worker threads: {e}")))?;
-        let downloads = downloads_dir(&ctx.work_dir);
+        let downloads = ctx.cache_dir.clone();
         let cancelled = || ctx.cancel.is_cancelled();
         let progress = |p: Progress| match p {
             Progress::Phase(msg) => ctx.progress.set_message(msg),
@@ -118,16 +104,7 @@ impl StageKind for DataKind {
     }
 }
 
-/// `<workspace>/downloads`: the stage's work dir is `<workspace>/tmp/<fingerprint>`, and the
-/// cache must outlive it (and be shared by every stage and pipeline of the workspace).
-fn downloads_dir(work_dir: &Path) -> PathBuf {
-    match work_dir.parent().and_then(Path::parent) {
-        Some(workspace) => workspace.join(DOWNLOADS_DIR),
-        None => work_dir.join(DOWNLOADS_DIR),
-    }
-}
-
-/// The stage's metrics; `documents_train` is the headline. The throughput is measured here,
+/// The stage's metrics (`documents_train` is the kind's declared headline). The throughput is measured here,
 /// not written to `stats.json`, so that the artifact stays byte-for-byte reproducible.
 pub fn metrics(stats: &Stats, seconds: f64) -> StageMetrics {
     let removed: usize = stats.removed.values().sum();
@@ -149,7 +126,7 @@ pub fn metrics(stats: &Stats, seconds: f64) -> StageMetrics {
     );
     StageMetrics {
         metrics,
-        headline: Some("documents_train".to_string()),
+        headline: None,
         device: Some("cpu".to_string()),
     }
 }

@@ -8,7 +8,7 @@ pub mod records;
 use std::path::Path;
 use std::time::Instant;
 
-use pipelines::{StageParams, TokenizerModel, TokenizerParams};
+use pipelines::{TokenizerModel, TokenizerParams};
 use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
 use tokenizer::shards::{self, Dtype, ShardsMeta, SplitWriter};
@@ -30,18 +30,8 @@ impl StageKind for TokenizerStage {
         "tokenizer"
     }
 
-    // 1: first version.
-    fn version(&self) -> u32 {
-        1
-    }
-
     fn run(&self, ctx: &StageContext) -> Result<StageMetrics, StageError> {
-        let StageParams::Tokenizer(params) = &ctx.stage.params else {
-            return Err(StageError::Failed(format!(
-                "stage `{}` is not a tokenizer stage",
-                ctx.stage.name
-            )));
-        };
+        let params = ctx.params::<pipelines::TokenizerParams>()?;
         let data_dir = ctx.inputs.get(&params.data).ok_or_else(|| {
             StageError::Failed(format!("input `{}` was not provided", params.data))
         })?;
@@ -85,7 +75,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The stage's metrics; `bytes_per_token_val` (compression on held-out text) is the headline.
+    /// The stage's metrics (`bytes_per_token_val`, compression on held-out text, is the kind's
+    /// declared headline).
     pub fn metrics(&self) -> StageMetrics {
         let mut metrics = std::collections::BTreeMap::new();
         metrics.insert("vocab_size".to_string(), self.vocab_size as f64);
@@ -105,7 +96,7 @@ impl Summary {
         );
         StageMetrics {
             metrics,
-            headline: Some("bytes_per_token_val".to_string()),
+            headline: None,
             device: Some("cpu".to_string()),
         }
     }

@@ -32,8 +32,6 @@ const STEPS: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    #[error("the job's params are not deploy params: {0}")]
-    Params(serde_json::Error),
     #[error("the job has no input for stage `{0}`")]
     MissingInput(String),
     #[error(
@@ -190,9 +188,11 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DeployE
 }
 
 /// Runs a deploy job, reporting through `obs`.
-pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Deployed, DeployError> {
-    let params: DeployParams =
-        serde_json::from_value(job.params.clone()).map_err(DeployError::Params)?;
+pub fn run(
+    job: &TorchJob,
+    params: &DeployParams,
+    obs: &mut dyn Observer,
+) -> Result<Deployed, DeployError> {
     let choice: DeviceChoice = params.device.parse()?;
     let dev = device::resolve(choice)?;
     let out = &job.out_dir;

@@ -2,13 +2,14 @@
 //! tokenizer.json) and stream sampled text to stdout. `binarylm generate` resolves a stage name
 //! or digest to the directory and runs this.
 //!
-//! Flags are parsed by hand: this executable is normally driven by `binarylm`, whose clap
-//! definitions (`binarylm generate --help`) are what users read.
+//! The flags are [`serve::GenerateFlags`], the same clap definitions `binarylm generate` reads,
+//! so the two cannot drift apart.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use serve::GenerateFlags;
 use tokenizer::{Tokenizer, EOS_NAMES};
 
 use crate::device::{self, DeviceChoice};
@@ -36,6 +37,12 @@ pub struct GenerateArgs {
 pub enum GenerateError {
     #[error("{0}")]
     Usage(String),
+    /// A bad command line, as clap renders it (it starts with `error:` and ends with usage).
+    #[error("{0}")]
+    Cli(String),
+    /// `--help`: not a failure; the text goes to stdout.
+    #[error("{0}")]
+    Help(String),
     #[error("{dir}: {message}")]
     Artifact { dir: String, message: String },
     #[error(transparent)]
@@ -50,89 +57,61 @@ impl GenerateError {
     /// Exit code: 2 for bad input, 1 when the work itself failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            GenerateError::Usage(_) | GenerateError::Artifact { .. } => 2,
+            GenerateError::Help(_) => 0,
+            GenerateError::Usage(_) | GenerateError::Cli(_) | GenerateError::Artifact { .. } => 2,
             _ => 1,
         }
     }
 }
 
-fn value<'a>(
-    flag: &str,
-    it: &mut impl Iterator<Item = &'a String>,
-) -> Result<&'a str, GenerateError> {
-    it.next()
-        .map(String::as_str)
-        .ok_or_else(|| GenerateError::Usage(format!("{flag} needs a value")))
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "binarylm-torch generate",
+    about = "Sample text from a model directory (normally run through `binarylm generate`)"
+)]
+struct GenerateCli {
+    /// A pretrain artifact's directory (config.json, model.safetensors, tokenizer.json).
+    model_dir: PathBuf,
+    #[command(flatten)]
+    flags: GenerateFlags,
+    /// No timing line on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
-fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, GenerateError> {
-    text.parse()
-        .map_err(|_| GenerateError::Usage(format!("{flag}: `{text}` is not a valid number")))
-}
-
-/// Parses `<model dir> --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K]
-/// [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]`.
+/// Parses `<model dir>` and the [`GenerateFlags`]. `--help` comes back as a usage "error"
+/// whose text is the help; the caller prints it.
 pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
-    let mut dir = None;
-    let mut prompt = None;
-    let mut s = Sampling::default();
-    let mut samples = 1usize;
-    let mut device = DeviceChoice::Auto;
-    let mut json = false;
-    let mut quiet = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--prompt" => prompt = Some(value(a, &mut it)?.to_string()),
-            "--max-tokens" => s.max_tokens = number(a, value(a, &mut it)?)?,
-            "--temperature" => s.temperature = number(a, value(a, &mut it)?)?,
-            "--top-k" => s.top_k = number(a, value(a, &mut it)?)?,
-            "--top-p" => s.top_p = number(a, value(a, &mut it)?)?,
-            "--seed" => s.seed = number(a, value(a, &mut it)?)?,
-            "--samples" => samples = number(a, value(a, &mut it)?)?,
-            "--no-kv-cache" => s.kv_cache = false,
-            "--json" => json = true,
-            "--quiet" => quiet = true,
-            "--device" => {
-                let v = value(a, &mut it)?;
-                device = v
-                    .parse()
-                    .map_err(|e| GenerateError::Usage(format!("--device: {e}")))?;
-            }
-            flag if flag.starts_with("--") => {
-                return Err(GenerateError::Usage(format!("unknown flag {flag}")))
-            }
-            path if dir.is_none() => dir = Some(PathBuf::from(path)),
-            extra => {
-                return Err(GenerateError::Usage(format!(
-                    "unexpected argument `{extra}`"
-                )))
-            }
+    use clap::Parser;
+    let argv = std::iter::once("binarylm-torch generate".to_string()).chain(args.iter().cloned());
+    let cli = GenerateCli::try_parse_from(argv).map_err(|e| {
+        if e.use_stderr() {
+            GenerateError::Cli(e.render().to_string())
+        } else {
+            GenerateError::Help(e.render().to_string())
         }
-    }
-    if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
-        return Err(GenerateError::Usage(format!(
-            "--temperature must be ≥ 0 (0 is greedy), got {}",
-            s.temperature
-        )));
-    }
-    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-        return Err(GenerateError::Usage(format!(
-            "--top-p must be in (0, 1], got {}",
-            s.top_p
-        )));
-    }
-    if samples == 0 {
-        return Err(GenerateError::Usage("--samples must be at least 1".into()));
-    }
+    })?;
+    let f = cli.flags;
+    let device = f
+        .device
+        .parse()
+        .map_err(|e| GenerateError::Usage(format!("--device: {e}")))?;
     Ok(GenerateArgs {
-        model_dir: dir.ok_or_else(|| GenerateError::Usage("give the model directory".into()))?,
-        prompt: prompt.unwrap_or_default(),
-        sampling: s,
-        samples,
+        model_dir: cli.model_dir,
+        prompt: f.prompt,
+        sampling: Sampling {
+            temperature: f.temperature,
+            top_k: f.top_k,
+            top_p: f.top_p,
+            seed: f.seed,
+            max_tokens: f.max_tokens,
+            stop: None,
+            kv_cache: !f.no_kv_cache,
+        },
+        samples: usize::try_from(f.samples).unwrap_or(usize::MAX),
         device,
-        json,
-        quiet,
+        json: f.json,
+        quiet: cli.quiet,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod device;
 pub mod generate;
 pub mod generate_cli;
+pub mod kinds;
 pub mod model;
 pub mod pretrain;
 pub mod serve_cli;

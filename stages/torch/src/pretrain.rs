@@ -26,8 +26,6 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PretrainError {
-    #[error("the job's params are not pretrain params: {0}")]
-    Params(serde_json::Error),
     #[error("the job has no input for tokenizer stage `{0}`")]
     MissingInput(String),
     #[error("tokenizer stage `{stage}`: {source}")]
@@ -99,9 +97,11 @@ impl Summary {
 }
 
 /// Runs a pretrain job, reporting through `obs`.
-pub fn run(job: &TorchJob, obs: &mut dyn Observer) -> Result<Summary, PretrainError> {
-    let params: PretrainParams =
-        serde_json::from_value(job.params.clone()).map_err(PretrainError::Params)?;
+pub fn run(
+    job: &TorchJob,
+    params: &PretrainParams,
+    obs: &mut dyn Observer,
+) -> Result<Summary, PretrainError> {
     device::set_threads(job.threads);
     let choice: DeviceChoice = params.device.parse()?;
     let dev = device::resolve(choice)?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use serve::{ApiKeys, API_KEYS_ENV};
+use serve::{ApiKeys, ServeFlags, API_KEYS_ENV};
 
 use crate::device::DeviceChoice;
 use crate::serve_engine::ServePrecision;
@@ -34,40 +34,8 @@ A deploy bundle's server.json and bundle.json give the defaults of --config and 
 pub struct ServeArgs {
     /// Directory with config.json and model.safetensors (a pretrain artifact or deploy bundle).
     pub model_dir: PathBuf,
-    /// tokenizer.json to use. Default: the one in the model directory.
-    #[arg(long, value_name = "FILE")]
-    pub tokenizer: Option<PathBuf>,
-    /// The model id clients pass as `model`. Default: the bundle's name, else the directory's.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Address to listen on. Default: loopback only.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on (0: any free port, printed at start).
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-    /// auto (the first GPU when there is one), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Matrix products in auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16.
-    #[arg(long, default_value = "auto")]
-    pub precision: String,
-    /// CPU threads for libtorch (0: libtorch's default, one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Server settings as JSON (max_batch, queue_capacity, timeouts, …; see docs/serving.md).
-    /// Default: the bundle's server.json, else the defaults.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Override the config's max_batch (1 serves one request at a time).
-    #[arg(long, value_name = "N")]
-    pub max_batch: Option<usize>,
-    /// Override the config's queue_capacity.
-    #[arg(long, value_name = "N")]
-    pub queue_capacity: Option<usize>,
-    /// File of accepted API keys, one per line (also: BINARYLM_API_KEYS=k1,k2).
-    #[arg(long, value_name = "FILE")]
-    pub api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: ServeFlags,
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -105,20 +73,24 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 fn run(args: ServeArgs) -> Result<(), String> {
+    let ServeArgs {
+        model_dir,
+        flags: args,
+    } = args;
     let device: DeviceChoice = args.device.parse().map_err(|e| format!("--device: {e}"))?;
     let precision: ServePrecision = args
         .precision
         .parse()
         .map_err(|e| format!("--precision: {e}"))?;
-    if !args.model_dir.is_dir() {
+    if !model_dir.is_dir() {
         return Err(format!(
             "{} is not a directory (give a model directory: a pretrain artifact or deploy bundle)",
-            args.model_dir.display()
+            model_dir.display()
         ));
     }
     let mut config = match &args.config {
         Some(path) => serving::read_server_config(path),
-        None => serving::default_server_config(&args.model_dir),
+        None => serving::default_server_config(&model_dir),
     }
     .map_err(|e| e.to_string())?;
     if let Some(n) = args.max_batch {
@@ -132,7 +104,7 @@ fn run(args: ServeArgs) -> Result<(), String> {
     let keys = ApiKeys::load(args.api_key_file.as_deref(), env_keys.as_deref())
         .map_err(|e| e.to_string())?;
     let opts = ServeOptions {
-        model_dir: args.model_dir.clone(),
+        model_dir: model_dir.clone(),
         tokenizer: args.tokenizer.clone(),
         name: args.name.clone(),
         device,

@@ -56,7 +56,9 @@ fn model_dir(root: &Path, extra_vocab: i64) -> PathBuf {
     dir
 }
 
-fn job(root: &Path, params: serde_json::Value, inputs: &[(&str, &Path)]) -> TorchJob {
+fn job(root: &Path, mut params: serde_json::Value, inputs: &[(&str, &Path)]) -> TorchJob {
+    params["kind"] = "deploy".into();
+    let params = serde_json::from_value(params).expect("deploy params");
     TorchJob {
         format: pipelines::TORCH_JOB_FORMAT,
         kind: "deploy".into(),
@@ -75,6 +77,10 @@ fn job(root: &Path, params: serde_json::Value, inputs: &[(&str, &Path)]) -> Torc
     }
 }
 
+fn deploy_params(job: &TorchJob) -> &pipelines::DeployParams {
+    job.params.get().expect("a deploy job")
+}
+
 #[test]
 fn a_model_is_bundled_served_and_smoke_tested() {
     let root = tempfile::tempdir().unwrap();
@@ -86,7 +92,7 @@ fn a_model_is_bundled_served_and_smoke_tested() {
     });
     let j = job(root.path(), params, &[("base", &base)]);
     let mut obs = Quiet(Vec::new());
-    let d = deploy::run(&j, &mut obs).unwrap();
+    let d = deploy::run(&j, deploy_params(&j), &mut obs).unwrap();
 
     assert_eq!(d.smoke.model, "demo");
     assert!(d.smoke.completion_tokens <= 5);
@@ -133,7 +139,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "device": "cpu", "smoke": {"max_tokens": 48}}),
         &[("base", &base)],
     );
-    let e = deploy::run(&j, &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
     assert!(
         matches!(e, DeployError::SmokeTooLong { context: 48, .. }),
         "{e}"
@@ -148,7 +154,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "tokenizer": "notok", "device": "cpu"}),
         &[("base", &base), ("notok", &empty)],
     );
-    let e = deploy::run(&j, &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
     assert!(matches!(e, DeployError::NoTokenizer { .. }), "{e}");
     assert!(
         e.to_string().contains("`notok`") && e.to_string().contains("tokenizer stage"),
@@ -163,7 +169,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "device": "cpu", "smoke": {"max_tokens": 4}}),
         &[("base", &small)],
     );
-    let e = deploy::run(&j, &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
     assert!(
         matches!(e, DeployError::Serving(ServingError::Load(_))),
         "{e}"

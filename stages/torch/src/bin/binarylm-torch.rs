@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use pipelines::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 use stages_torch::device::{self, DeviceChoice};
+use stages_torch::generate_cli::GenerateError;
 use stages_torch::train::Observer;
 
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
@@ -49,6 +50,15 @@ fn generate(args: &[String]) -> ExitCode {
         .and_then(|a| stages_torch::generate_cli::run(&a));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(GenerateError::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        // clap's own message already starts with `error:`.
+        Err(GenerateError::Cli(text)) => {
+            eprint!("{text}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
@@ -156,30 +166,40 @@ fn run_stage(job_path: &Path) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let result = match job.kind.as_str() {
-        "pretrain" => stages_torch::pretrain::run(&job, &mut JsonLines)
-            .map(|s| (s.metrics(), "val_loss", s.device.clone()))
-            .map_err(|e| e.to_string()),
-        "deploy" => stages_torch::deploy::run(&job, &mut JsonLines)
-            .map(|d| (d.metrics(), "chat_tokens_per_s", d.device.clone()))
-            .map_err(|e| e.to_string()),
-        other => {
-            eprintln!("error: binarylm-torch has no stage kind `{other}`");
-            return ExitCode::from(2);
-        }
+    let Some(kind) = stages_torch::kinds::find(&job.kind) else {
+        eprintln!("error: binarylm-torch has no stage kind `{}`", job.kind);
+        return ExitCode::from(2);
     };
-    match result {
-        Ok((metrics, headline, device)) => {
+    match (kind.run)(&job, &mut JsonLines) {
+        Ok(done) => {
             emit(&TorchEvent::Metrics {
-                metrics,
-                headline: Some(headline.to_string()),
-                device: Some(device),
+                metrics: done.metrics,
+                headline: pipelines::kind_info(kind.name)
+                    .and_then(|k| k.headline)
+                    .map(str::to_string),
+                device: Some(done.device),
             });
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report_error(e.as_ref());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `error:` and one `Caused by:` line per cause not already quoted in the message above it
+/// (many messages embed their cause's text).
+fn report_error(e: &(dyn std::error::Error + 'static)) {
+    let mut shown = e.to_string();
+    eprintln!("error: {shown}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !shown.contains(&text) {
+            eprintln!("Caused by: {text}");
+        }
+        shown = text;
+        cause = c.source();
     }
 }

@@ -5,7 +5,7 @@
 //! turns that and the tokenizer's vocabulary size into this struct and checks that the shapes fit
 //! together (heads divide the width, KV heads divide the heads, RoPE needs an even head size).
 
-use pipelines::{Mlp, ModelParams, ModelPreset, Norm, Positions};
+use pipelines::{Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions};
 use serde::{Deserialize, Serialize};
 
 /// A concrete GPT architecture.
@@ -45,127 +45,41 @@ pub enum ConfigError {
     Dropout(f64),
 }
 
-/// The Llama rule for the SwiGLU hidden width: ⅔ of 4·C (same parameters as a 4·C GELU MLP),
-/// rounded up to a multiple of 64 for efficient kernels.
-pub fn swiglu_hidden(n_embd: usize) -> usize {
-    let h = (8 * n_embd).div_ceil(3);
-    h.div_ceil(64) * 64
-}
+/// The Llama rule for the SwiGLU hidden width (one definition, in `pipelines`).
+pub use pipelines::swiglu_hidden;
 
 impl ModelConfig {
-    /// The preset's architecture with the given vocabulary.
-    pub fn preset(preset: ModelPreset, vocab_size: usize) -> ModelConfig {
-        match preset {
-            ModelPreset::Tiny => ModelConfig {
-                vocab_size,
-                n_layer: 4,
-                n_head: 4,
-                n_kv_head: 4,
-                n_embd: 128,
-                block_size: 64,
-                mlp_hidden: 512,
-                positions: Positions::Learned,
-                norm: Norm::LayerNorm,
-                mlp: Mlp::Gelu,
-                tied_head: true,
-                bias: true,
-                dropout: 0.0,
-                rope_theta: 10_000.0,
-                norm_eps: 1e-5,
-            },
-            ModelPreset::Gpt2Small => ModelConfig {
-                vocab_size,
-                n_layer: 12,
-                n_head: 12,
-                n_kv_head: 12,
-                n_embd: 768,
-                block_size: 1024,
-                mlp_hidden: 3072,
-                positions: Positions::Learned,
-                norm: Norm::LayerNorm,
-                mlp: Mlp::Gelu,
-                tied_head: true,
-                bias: true,
-                dropout: 0.0,
-                rope_theta: 10_000.0,
-                norm_eps: 1e-5,
-            },
-            ModelPreset::LlamaSmall => ModelConfig {
-                vocab_size,
-                n_layer: 8,
-                n_head: 8,
-                n_kv_head: 2,
-                n_embd: 512,
-                block_size: 512,
-                mlp_hidden: swiglu_hidden(512),
-                positions: Positions::Rope,
-                norm: Norm::RmsNorm,
-                mlp: Mlp::SwiGlu,
-                tied_head: false,
-                bias: false,
-                dropout: 0.0,
-                rope_theta: 10_000.0,
-                norm_eps: 1e-5,
-            },
+    /// A resolved architecture (presets and override rules live in `pipelines`, which also
+    /// checks them when the manifest loads) with the tokenizer's vocabulary.
+    pub fn from_architecture(a: ModelArchitecture, vocab_size: usize) -> ModelConfig {
+        ModelConfig {
+            vocab_size,
+            n_layer: a.n_layer,
+            n_head: a.n_head,
+            n_kv_head: a.n_kv_head,
+            n_embd: a.n_embd,
+            block_size: a.block_size,
+            mlp_hidden: a.mlp_hidden,
+            positions: a.positions,
+            norm: a.norm,
+            mlp: a.mlp,
+            tied_head: a.tied_head,
+            bias: a.bias,
+            dropout: a.dropout,
+            rope_theta: a.rope_theta,
+            norm_eps: a.norm_eps,
         }
     }
 
-    /// The preset named in `params` with its overrides applied, checked.
+    /// The preset's architecture with the given vocabulary.
+    pub fn preset(preset: ModelPreset, vocab_size: usize) -> ModelConfig {
+        ModelConfig::from_architecture(preset.architecture(), vocab_size)
+    }
+
+    /// The preset named in `params` with its overrides applied, checked again here (a second
+    /// line behind the manifest's load-time checks: a job file can be written by hand).
     pub fn resolve(params: &ModelParams, vocab_size: usize) -> Result<ModelConfig, ConfigError> {
-        let mut c = ModelConfig::preset(params.preset, vocab_size);
-        let width_changed = params.n_embd.is_some_and(|w| w != c.n_embd);
-        let mlp_changed = params.mlp.is_some_and(|m| m != c.mlp);
-        if let Some(v) = params.n_layer {
-            c.n_layer = v;
-        }
-        if let Some(v) = params.n_head {
-            c.n_head = v;
-            // Plain multi-head attention unless the KV heads are given too.
-            if params.n_kv_head.is_none()
-                && c.n_kv_head == ModelConfig::preset(params.preset, 0).n_head
-            {
-                c.n_kv_head = v;
-            }
-        }
-        if let Some(v) = params.n_kv_head {
-            c.n_kv_head = v;
-        }
-        if let Some(v) = params.n_embd {
-            c.n_embd = v;
-        }
-        if let Some(v) = params.block_size {
-            c.block_size = v;
-        }
-        if let Some(v) = params.positions {
-            c.positions = v;
-        }
-        if let Some(v) = params.norm {
-            c.norm = v;
-        }
-        if let Some(v) = params.mlp {
-            c.mlp = v;
-        }
-        // The hidden width follows the width and MLP kind unless it is given.
-        c.mlp_hidden = match params.mlp_hidden {
-            Some(h) => h,
-            None if width_changed || mlp_changed => match c.mlp {
-                Mlp::Gelu => 4 * c.n_embd,
-                Mlp::SwiGlu => swiglu_hidden(c.n_embd),
-            },
-            None => c.mlp_hidden,
-        };
-        if let Some(v) = params.tied_head {
-            c.tied_head = v;
-        }
-        if let Some(v) = params.bias {
-            c.bias = v;
-        }
-        if let Some(v) = params.dropout {
-            c.dropout = v;
-        }
-        if let Some(v) = params.rope_theta {
-            c.rope_theta = v;
-        }
+        let c = ModelConfig::from_architecture(params.resolve(), vocab_size);
         c.check()?;
         Ok(c)
     }
