@@ -96,6 +96,7 @@ stages:
     kind: command
     run: cp shards/* "$BINARYLM_OUT/"
     deps: [shards]
+    produces: tokenizer
   base:
     kind: pretrain
     tokenizer: tok

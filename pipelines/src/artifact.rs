@@ -9,7 +9,23 @@ use std::fmt;
 ///
 /// Each stage kind produces one type (`pipelines::produces`), and each key that names another
 /// stage accepts a set of them (`Reference::accepts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// In a manifest (a command stage's `produces:`) the types are written in snake case:
+/// `corpus`, `tokenizer`, `model`, `bundle`, `files`, `eval_report`, `quantized_model`, `export`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ArtifactType {
     /// Cleaned train/val splits (`data`).
     Corpus,
@@ -53,6 +69,15 @@ impl ArtifactType {
             ArtifactType::EvalReport => "eval report",
             ArtifactType::QuantizedModel => "quantized model",
             ArtifactType::Export => "export",
+        }
+    }
+
+    /// The spelling in a manifest (`produces: eval_report`).
+    pub fn key(self) -> &'static str {
+        match self {
+            ArtifactType::EvalReport => "eval_report",
+            ArtifactType::QuantizedModel => "quantized_model",
+            other => other.name(),
         }
     }
 
@@ -104,6 +129,14 @@ mod tests {
             ]
         );
         assert_eq!(ArtifactType::EvalReport.to_string(), "eval report");
+    }
+
+    #[test]
+    fn manifest_spelling_is_the_serde_name() {
+        for &t in ArtifactType::ALL {
+            let json = serde_json::to_value(t).expect("serializes");
+            assert_eq!(json, t.key());
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::artifact;
+use crate::artifact::{self, ArtifactType};
 use crate::dag;
 use crate::de::{from_node, Issue, IssueKind};
 use crate::diagnostics::{nearest, ErrorCode, ManifestErrors, Reporter};
@@ -526,6 +526,17 @@ fn check_references(
         .enumerate()
         .map(|(i, c)| (c.stage.name.as_str(), i))
         .collect();
+    // What each stage produces: its params say (a command stage may declare it), else its
+    // kind's descriptor (a stage whose params did not load).
+    let produced = |name: &str| -> Option<(&'static str, ArtifactType)> {
+        match index.get(name) {
+            Some(&j) => {
+                let p = &checked[j].stage.params;
+                Some((p.kind(), p.produces()))
+            }
+            None => kinds.get(name).map(|k| (k.info.name, k.info.produces)),
+        }
+    };
     let mut upstream = vec![Vec::new(); checked.len()];
     for (i, c) in checked.iter().enumerate() {
         for reference in c.stage.params.references() {
@@ -568,19 +579,15 @@ fn check_references(
             if target == c.stage.name {
                 continue;
             }
-            let Some(entry) = kinds.get(target) else {
+            let Some((target_kind, target_produces)) = produced(target) else {
                 continue; // unknown stage, or one without a valid kind: reported above
             };
-            if !reference.accepts_type(entry.info.produces) {
+            if !reference.accepts_type(target_produces) {
                 let fits: Vec<&str> = declared
                     .iter()
                     .copied()
                     .filter(|&name| name != c.stage.name)
-                    .filter(|name| {
-                        kinds
-                            .get(name)
-                            .is_some_and(|k| reference.accepts_type(k.info.produces))
-                    })
+                    .filter(|name| produced(name).is_some_and(|(_, t)| reference.accepts_type(t)))
                     .collect();
                 r.at(
                     ErrorCode::WrongArtifactType,
@@ -591,8 +598,8 @@ fn check_references(
                         c.stage.name,
                         reference.key,
                         artifact::describe(reference.accepts),
-                        entry.info.name,
-                        entry.info.produces.with_article(),
+                        target_kind,
+                        target_produces.with_article(),
                     ),
                     Some(accepts_hint(&reference.key, reference.accepts, &fits)),
                 );
@@ -641,6 +648,11 @@ fn accepts_hint(key: &str, accepts: &[artifact::ArtifactType], fits: &[&str]) ->
             let init: Vec<String> = init.iter().map(|k| format!("`{k}`")).collect();
             format!("a {} or `{last}` stage", init.join(", "))
         }
+    };
+    // A user's own step can stand in for any typed kind by declaring what it writes.
+    let what = match accepts.first() {
+        Some(t) => format!("{what} (or a `command` stage with `produces: {}`)", t.key()),
+        None => what,
     };
     if fits.is_empty() {
         format!("`{key}` accepts {what}; this manifest has none, so add one")

@@ -86,9 +86,9 @@ impl StageParams {
         self.info().name
     }
 
-    /// The type of artifact this stage produces.
+    /// The type of artifact this stage produces (its kind's, or a command's `produces:`).
     pub fn produces(&self) -> ArtifactType {
-        self.info().produces
+        self.0.produces()
     }
 
     /// The params struct of this stage, when it is of kind `K`

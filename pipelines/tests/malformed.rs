@@ -337,7 +337,30 @@ fn a_stage_with_invalid_params_is_still_typed() {
     let hint = errors.errors[1].hint.as_deref().unwrap_or("");
     assert_eq!(
         hint,
-        "`tokenizer` accepts a `tokenizer` stage; this manifest has none, so add one"
+        "`tokenizer` accepts a `tokenizer` stage (or a `command` stage with `produces: tokenizer`); this manifest has none, so add one"
+    );
+}
+
+#[test]
+fn a_command_that_declares_its_output_feeds_a_typed_key() {
+    // A user's own step can stand in for a tokenizer stage by saying so.
+    let source = "name: x\nstages:\n  tok:\n    kind: command\n    run: cp -r shards/. \"$BINARYLM_OUT\"\n    produces: tokenizer\n  base:\n    kind: pretrain\n    tokenizer: tok\n";
+    let m = pipelines::parse(source, Path::new("p.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        m.stage("tok").expect("tok").params.produces(),
+        pipelines::ArtifactType::Tokenizer
+    );
+    // Declaring another type is still checked.
+    let wrong = source.replace("produces: tokenizer", "produces: model");
+    let errors = pipelines::parse(&wrong, Path::new("p.yaml")).expect_err("wrong type");
+    assert_eq!(
+        errors.codes(),
+        ["manifest::wrong-artifact-type"],
+        "{errors}"
+    );
+    assert!(
+        errors.errors[0].message.contains("it produces a model"),
+        "{errors}"
     );
 }
 

@@ -23,6 +23,22 @@ pub struct CommandParams {
     /// Extra environment variables for the command (part of the fingerprint). Default: none.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What the command writes, so that typed keys of other stages can read it: `tokenizer`
+    /// (a tokenizer.json and token shards, as a tokenizer stage writes them), `model`,
+    /// `corpus`, …; the reading stage checks the files when it runs. Default: `files`, which
+    /// only other commands read.
+    #[serde(default = "files", skip_serializing_if = "is_files")]
+    pub produces: ArtifactType,
+}
+
+fn files() -> ArtifactType {
+    ArtifactType::Files
+}
+
+// Left out of the canonical params when it is the default, so that fingerprints of existing
+// command stages did not change when the key was added.
+fn is_files(t: &ArtifactType) -> bool {
+    *t == ArtifactType::Files
 }
 
 /// Prefix of the variables binarylm itself sets for a command (`BINARYLM_OUT`, inputs).
@@ -33,7 +49,7 @@ impl StageKind for CommandParams {
         name: "command",
         // 1: first version.
         version: 1,
-        // Nothing is known about what a command writes, so no typed key accepts it.
+        // Unless the stage declares `produces:`, nothing is known about what a command writes.
         produces: ArtifactType::Files,
         runner: Runner::InProcess,
         // The command names its own headline in metrics.json.
@@ -51,6 +67,10 @@ impl StageKind for CommandParams {
                 accepts: Reference::ANY,
             })
             .collect()
+    }
+
+    fn produces(&self) -> ArtifactType {
+        self.produces
     }
 
     /// `deps:` as written: files whose content is part of the command's fingerprint.
@@ -120,7 +140,19 @@ mod tests {
             inputs: vec!["report".to_string(), "base".to_string()],
             deps: vec!["score.py".to_string()],
             env: BTreeMap::from([("MODE".to_string(), "fast".to_string())]),
+            produces: ArtifactType::Files,
         }
+    }
+
+    /// The key is left out of the canonical params at its default, so fingerprints of command
+    /// stages written before it existed are unchanged; declared, it is part of them.
+    #[test]
+    fn produces_is_canonical_only_when_declared() {
+        let mut p = params();
+        assert!(serde_json::to_value(&p).unwrap().get("produces").is_none());
+        p.produces = ArtifactType::Tokenizer;
+        assert_eq!(serde_json::to_value(&p).unwrap()["produces"], "tokenizer");
+        assert_eq!(StageKind::produces(&p), ArtifactType::Tokenizer);
     }
 
     #[test]

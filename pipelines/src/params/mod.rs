@@ -98,6 +98,12 @@ pub(crate) trait StageKind:
     /// artifact types that key accepts.
     fn references(&self) -> Vec<Reference>;
 
+    /// What this stage produces: the descriptor's type, unless the params say (a command's
+    /// `produces:`).
+    fn produces(&self) -> ArtifactType {
+        Self::INFO.produces
+    }
+
     /// Checks that types cannot express (empty strings, reserved names, shapes that do not fit).
     fn validate(&self) -> Vec<Invalid> {
         Vec::new()
@@ -123,6 +129,7 @@ pub struct LocalFilesError {
 /// The object-safe face of a kind, so [`StageParams`] holds any kind without an enum.
 pub(crate) trait KindParams: std::fmt::Debug + Send + Sync {
     fn info(&self) -> &'static KindInfo;
+    fn produces(&self) -> ArtifactType;
     fn references(&self) -> Vec<Reference>;
     fn canonical(&self) -> serde_json::Value;
     fn local_files(&self, manifest_dir: &Path) -> Result<Vec<String>, LocalFilesError>;
@@ -135,6 +142,10 @@ impl<K: StageKind> KindParams for K {
         &find_kind(K::INFO.name)
             .expect("every StageKind has an entry in KINDS")
             .info
+    }
+
+    fn produces(&self) -> ArtifactType {
+        StageKind::produces(self)
     }
 
     fn references(&self) -> Vec<Reference> {

@@ -477,8 +477,9 @@ impl Default for TrainParams {
 impl StageKind for PretrainParams {
     const INFO: KindInfo = KindInfo {
         name: "pretrain",
-        // 1: first version.
-        version: 1,
+        // 1: first version. 2: AdamW updates flat per-group buffers (same operations per
+        // element, but CPU kernels may round the last bit differently at buffer tails).
+        version: 2,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),
