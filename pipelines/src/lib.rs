@@ -10,6 +10,7 @@
 //! ```
 
 mod artifact;
+pub mod artifacts;
 mod dag;
 mod de;
 mod diagnostics;

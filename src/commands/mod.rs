@@ -6,8 +6,6 @@ pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod show;
-pub mod show_pretrain;
-mod show_tokenizer;
 pub mod status;
 pub mod tokenize;
 

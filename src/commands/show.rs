@@ -138,9 +138,6 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
         };
         println!("  metric     {name} = {value}{star}");
     }
-    if doc.kind.as_deref() == Some("pretrain") {
-        super::show_pretrain::print_summary(std::path::Path::new(&doc.path));
-    }
     println!("  files      {}", doc.files.len());
     for f in doc.files.iter().take(MAX_FILES_SHOWN) {
         println!("    {:>10}  {}", human_bytes(f.size), f.path);
@@ -151,9 +148,7 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
             doc.files.len() - MAX_FILES_SHOWN
         );
     }
-    if doc.kind.as_deref() == Some("tokenizer") {
-        super::show_tokenizer::print(std::path::Path::new(&doc.path));
-    } else if let Some(kind) = &doc.kind {
+    if let Some(kind) = &doc.kind {
         // The kind's own summary of its files (stats, samples), when it has one.
         match stages::render_artifact(kind, std::path::Path::new(&doc.path)) {
             Some(Ok(text)) => {

@@ -103,7 +103,11 @@ fn render(tokens: &[TokenDoc], colour: bool) -> String {
     } else {
         for t in tokens {
             let mark = if t.special { "  (special)" } else { "" };
-            out.push_str(&format!("{:>7}  {}{mark}\n", t.id, quoted(&t.bytes)));
+            out.push_str(&format!(
+                "{:>7}  {}{mark}\n",
+                t.id,
+                tokenizer::quoted(&t.bytes)
+            ));
         }
     }
     out
@@ -112,26 +116,6 @@ fn render(tokens: &[TokenDoc], colour: bool) -> String {
 /// Whitespace made visible inside a coloured piece (a newline would break the line of pieces).
 fn visible(s: &str) -> String {
     s.replace('\n', "↵").replace('\t', "→")
-}
-
-/// A token's bytes as a quoted string: printable UTF-8 as is, the rest escaped (`\n`, `\xff`).
-pub fn quoted(bytes: &[u8]) -> String {
-    let mut out = String::from("\"");
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The tokenizer.json to use: a file, a directory holding one (a tokenizer stage's artifact),
@@ -174,8 +158,8 @@ mod tests {
 
     #[test]
     fn quoting_escapes_controls_quotes_and_invalid_bytes() {
-        assert_eq!(quoted(b"a \"b\"\n\xff"), r#""a \"b\"\n\xff""#);
-        assert_eq!(quoted("Ġé".as_bytes()), "\"Ġé\"");
+        assert_eq!(tokenizer::quoted(b"a \"b\"\n\xff"), r#""a \"b\"\n\xff""#);
+        assert_eq!(tokenizer::quoted("Ġé".as_bytes()), "\"Ġé\"");
     }
 
     #[test]

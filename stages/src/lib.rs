@@ -1,7 +1,10 @@
-//! The stage kinds of binarylm that run inside the `binarylm` process. This crate never links
-//! libtorch (loading it costs about a second per process); torch work lives in `stages-torch`.
+//! The stage kinds of binarylm that run inside the `binarylm` process, the adapter that runs
+//! the others in `binarylm-torch`, and every kind's `binarylm show` summary. This crate never
+//! links libtorch (loading it costs about a second per process); torch work lives in
+//! `stages-torch`.
 
 pub mod data;
+pub mod pretrain;
 pub mod tokenize;
 pub mod torch_job;
 
@@ -43,13 +46,16 @@ pub fn kinds() -> runtime::Kinds {
 }
 
 /// A readable summary of an artifact, for `binarylm show`, when its kind has one: `None` for
-/// kinds without a renderer, `Some(Err)` when the artifact's files cannot be read. Each kind
-/// renders in its own module (`data::render`); add an arm here for a new one.
+/// kinds without a renderer, `Some(Err)` when the artifact's files cannot be read. One line per
+/// kind; each renders in its own module.
 pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<String, String>> {
-    match kind {
-        "data" => Some(data::render::render(dir)),
-        _ => None,
-    }
+    let render: fn(&std::path::Path) -> Result<String, String> = match kind {
+        "data" => data::render::render,
+        "tokenizer" => tokenize::render::render,
+        "pretrain" => pretrain::render,
+        _ => return None,
+    };
+    Some(render(dir))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod records;
+pub mod render;
 
 use std::path::Path;
 use std::time::Instant;

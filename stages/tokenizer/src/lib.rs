@@ -8,6 +8,7 @@
 
 pub mod bytelevel;
 mod cache;
+mod display;
 mod error;
 pub mod hf;
 mod model;
@@ -16,6 +17,7 @@ pub mod shards;
 mod tokenizer;
 pub mod train;
 
+pub use display::quoted;
 pub use error::{ShardError, TokenizerError};
 pub use model::{Alphabet, Bpe};
 pub use pretokenize::{Pattern, PreTokenizer};

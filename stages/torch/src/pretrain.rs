@@ -6,11 +6,9 @@
 //! self-contained), `metrics.jsonl`, `loss.svg`, and `summary.json` (final numbers, also sent to
 //! `binarylm` as the stage's metrics).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use pipelines::{Precision, PretrainParams, TorchJob};
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use crate::device::{self, DeviceChoice, DeviceError};
@@ -52,49 +50,9 @@ pub enum PretrainError {
     Plot(String),
 }
 
-/// `summary.json`: what `binarylm show` prints for a pretrain artifact.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub steps: u64,
-    pub params: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_ppl: f64,
-    pub tokens_seen: u64,
-    pub tokens_per_s: f64,
-    #[serde(default)]
-    pub mfu: Option<f64>,
-    pub elapsed_s: f64,
-    pub device: String,
-    pub precision: String,
-    /// Validation loss of the unigram (no-context) baseline, from the tokenizer's shards.
-    #[serde(default)]
-    pub unigram_entropy: Option<f64>,
-    #[serde(default)]
-    pub resumed_from: Option<u64>,
-}
-
-impl Summary {
-    /// The stage metrics `binarylm` records (headline `val_loss`).
-    pub fn metrics(&self) -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::from([
-            ("val_loss".to_string(), self.val_loss),
-            ("val_ppl".to_string(), self.val_ppl),
-            ("train_loss".to_string(), self.train_loss),
-            ("tokens_seen".to_string(), self.tokens_seen as f64),
-            ("tokens_per_s".to_string(), self.tokens_per_s),
-            ("params".to_string(), self.params as f64),
-            ("steps".to_string(), self.steps as f64),
-        ]);
-        if let Some(mfu) = self.mfu {
-            m.insert("mfu".to_string(), mfu);
-        }
-        if let Some(u) = self.unigram_entropy {
-            m.insert("unigram_entropy".to_string(), u);
-        }
-        m
-    }
-}
+/// `summary.json`, the typed struct `binarylm show` reads back (defined with the artifact
+/// formats in `pipelines::artifacts`).
+pub use pipelines::artifacts::PretrainSummary as Summary;
 
 /// Runs a pretrain job, reporting through `obs`.
 pub fn run(

@@ -1,6 +1,7 @@
-//! The tokenizer part of `binarylm show <tokenizer stage>`: vocabulary, tokens per split,
-//! compression, and how the start of a validation document was cut.
+//! `binarylm show <tokenizer stage>`: vocabulary, tokens per split, compression, and how the
+//! start of a validation document was cut.
 
+use std::fmt::Write;
 use std::path::Path;
 
 use tokenizer::shards::Shards;
@@ -9,15 +10,12 @@ use tokenizer::{Tokenizer, TokenizerKind};
 /// Tokens of the sample shown.
 const SAMPLE_TOKENS: usize = 24;
 
-/// Prints the summary of the tokenizer artifact at `dir`; problems reading it become a line
-/// saying so (the artifact's generic description has already been printed).
-pub fn print(dir: &Path) {
+/// The report for the tokenizer artifact in `dir`.
+pub fn render(dir: &Path) -> Result<String, String> {
+    let mut o = String::new();
     let tok = match Tokenizer::from_file(dir.join("tokenizer.json")) {
         Ok(t) => t,
-        Err(e) => {
-            println!("  tokenizer  unreadable: {e}");
-            return;
-        }
+        Err(e) => return Err(format!("tokenizer.json unreadable: {e}")),
     };
     let kind = match tok.kind() {
         TokenizerKind::ByteLevelBpe => "byte-level BPE",
@@ -30,7 +28,8 @@ pub fn print(dir: &Path) {
         Some(tokenizer::Pattern::Custom(p)) => format!("{p:?}"),
         None => "none".to_string(),
     };
-    println!(
+    let _ = writeln!(
+        o,
         "  tokenizer  {kind}, vocab {} ({} merges, {} special), pattern {pattern}",
         tok.vocab_size(),
         tok.model().merges().len(),
@@ -39,13 +38,15 @@ pub fn print(dir: &Path) {
     let shards = match Shards::open(dir) {
         Ok(s) => s,
         Err(e) => {
-            println!("  shards     unreadable: {e}");
-            return;
+            let _ = writeln!(o, "  shards     unreadable: {e}");
+            return Ok(o);
         }
     };
     for (name, s) in &shards.meta().splits {
-        println!(
-            "  {name:<10} {} tokens, {} documents, {:.3} bytes/token, unigram entropy {:.3} nats",
+        let _ = writeln!(
+            o,
+            "  {name:<10} {} tokens, {} documents, {:.3} bytes/token, \
+             unigram entropy {:.3} nats",
             s.tokens, s.documents, s.bytes_per_token, s.unigram_entropy_nats
         );
     }
@@ -55,7 +56,7 @@ pub fn print(dir: &Path) {
             .filter(|s| s.documents() > 0)
             .map(|s| (n, s))
     }) else {
-        return;
+        return Ok(o);
     };
     let (name, split) = split;
     let doc = split.document(0);
@@ -66,11 +67,12 @@ pub fn print(dir: &Path) {
         .iter()
         .map(|&id| {
             let bytes = tok.token_bytes(id as u32).unwrap_or_default();
-            super::tokenize::quoted(bytes)
+            tokenizer::quoted(bytes)
         })
         .collect();
-    println!("  sample     {name} document 0, first {n} tokens:");
-    println!("    {}", pieces.join(" "));
+    let _ = writeln!(o, "  sample     {name} document 0, first {n} tokens:");
+    let _ = writeln!(o, "    {}", pieces.join(" "));
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-    println!("    {}", ids.join(" "));
+    let _ = writeln!(o, "    {}", ids.join(" "));
+    Ok(o)
 }
