@@ -198,11 +198,7 @@ impl StageAction {
             }
         }
         let forced = sh.force.contains(&stage.name);
-        let decision = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
-            Ok(d) => d,
-            Err(e) => return self.fail(report, e.to_string()),
-        };
-        let reasons = match decision {
+        let reasons = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
             Decision::Reuse(found) => {
                 // A reused older result (say, a param edited back) becomes the stage's latest,
                 // so `plan` explains the next change against what is actually current.

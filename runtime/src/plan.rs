@@ -65,15 +65,30 @@ pub fn decide(
     fingerprint: &str,
     input: &FingerprintInput,
     forced: bool,
-) -> Result<Decision, RuntimeError> {
+) -> Decision {
     if forced {
-        return Ok(Decision::Run(vec!["forced (--force)".to_string()]));
+        return Decision::Run(vec!["forced (--force)".to_string()]);
     }
-    if let Some(found) = registry.lookup(fingerprint)? {
-        return Ok(Decision::Reuse(Box::new(found)));
+    // A registry that cannot be read here is a cache miss, not a failed stage: running the
+    // stage again is always correct, only slower.
+    match registry.lookup(fingerprint) {
+        Ok(Some(found)) => return Decision::Reuse(Box::new(found)),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(stage = %stage.name, "cache lookup failed, running the stage: {e}");
+            return Decision::Run(vec![format!("cache lookup failed ({e}); running it again")]);
+        }
     }
     let manifest_key = manifest.path.to_string_lossy();
-    let previous = registry.latest_for_stage(&manifest_key, &stage.name)?;
+    let previous = match registry.latest_for_stage(&manifest_key, &stage.name) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(stage = %stage.name, "previous result unreadable: {e}");
+            return Decision::Run(vec![format!(
+                "no cached result (the previous one is unreadable: {e})"
+            )]);
+        }
+    };
     let reasons = match previous {
         None => vec!["new stage (never run)".to_string()],
         Some(prev) if prev.fingerprint == fingerprint => {
@@ -91,7 +106,7 @@ pub fn decide(
             Err(_) => vec!["previous result has an older record format".to_string()],
         },
     };
-    Ok(Decision::Run(reasons))
+    Decision::Run(reasons)
 }
 
 /// What `binarylm run` would do now.
@@ -132,7 +147,7 @@ pub fn plan(
         let (fingerprint, status) = if pending.is_empty() {
             let (fp, input) = fingerprints::fingerprint_stage(manifest, stage, inputs, deps);
             let forced_here = forced.contains(stage.name.as_str());
-            let status = match decide(registry, manifest, stage, &fp, &input, forced_here)? {
+            let status = match decide(registry, manifest, stage, &fp, &input, forced_here) {
                 Decision::Reuse(r) => PlanStatus::Cached { digest: r.digest },
                 Decision::Run(reasons) => PlanStatus::WillRun { reasons },
             };
