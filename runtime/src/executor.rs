@@ -15,7 +15,7 @@ use dagrs::{
     async_trait::async_trait, Action, Content, DefaultNode, EnvVar, Graph, InChannels, Node,
     NodeTable, OutChannels, Output,
 };
-use pipelines::Manifest;
+use pipelines::{Manifest, Stage};
 use registry::{Lockfile, OutcomeStatus, ProducedBy, Registry, RunRecord, RunStatus, StageResult};
 use tokio_util::sync::CancellationToken;
 
@@ -124,105 +124,38 @@ impl Action for StageAction {
 }
 
 impl StageAction {
+    /// One stage, as a story: gather the upstream digests, fingerprint, check the lockfile,
+    /// reuse a cached result or wait for a share of the machine, then run, store and commit.
     async fn execute(&self, upstream: Vec<Option<Arc<Upstream>>>) -> StageReport {
         let sh = &self.shared;
         let stage = &sh.manifest.stages[self.idx];
         let mut report = StageReport::new(&stage.name, stage.params.kind());
 
-        // 1. Upstream outcomes.
-        let mut inputs = BTreeMap::new();
-        let mut missing = Vec::new();
-        for up in &upstream {
-            match up.as_deref() {
-                Some(Upstream {
-                    stage,
-                    digest: Some(d),
-                }) => {
-                    inputs.insert(stage.clone(), d.clone());
-                }
-                Some(Upstream {
-                    stage,
-                    digest: None,
-                }) => missing.push(stage.clone()),
-                None => missing.push("(unknown)".to_string()),
+        let inputs = match upstream_digests(&upstream) {
+            Ok(inputs) => inputs,
+            Err(message) => {
+                report.error = Some(message);
+                return report;
             }
-        }
-        if !missing.is_empty() {
-            report.error = Some(format!(
-                "upstream {} did not produce an artifact",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            return report;
-        }
+        };
         if sh.run_cancel.is_cancelled() {
             return self.not_started(report);
         }
-
-        // 2. Fingerprint and cache decision.
-        if sh.kinds.get(stage.params.kind()).is_none() {
-            return self.fail(
-                report,
-                format!("no implementation for kind `{}`", stage.params.kind()),
-            );
-        }
-        let deps = match fingerprints::dep_digests(&sh.manifest, stage) {
-            Ok(d) => d,
-            Err(e) => return self.fail(report, e.to_string()),
+        let (fp, input) = match self.fingerprint(stage, &inputs) {
+            Ok(f) => f,
+            Err(message) => return self.fail(report, message),
         };
-        let (fp, input) =
-            fingerprints::fingerprint_stage(&sh.manifest, stage, inputs.clone(), deps);
         report.fingerprint = Some(fp.clone());
-        if let Some(lock) = &sh.lock {
-            match lock.stages.get(&stage.name) {
-                Some(entry) if entry.fingerprint == fp => {}
-                Some(entry) => {
-                    return self.fail(
-                        report,
-                        format!(
-                            "fingerprint {} differs from pipeline.lock ({}): params, inputs or dependencies changed since the lock was written (run without --locked to update it)",
-                            short(&fp),
-                            short(&entry.fingerprint)
-                        ),
-                    )
-                }
-                None => {
-                    return self.fail(
-                        report,
-                        "not in pipeline.lock (run without --locked to update it)".to_string(),
-                    )
-                }
-            }
+        if let Err(message) = self.check_lock_fingerprint(&stage.name, &fp) {
+            return self.fail(report, message);
         }
         let forced = sh.force.contains(&stage.name);
-        let reasons = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
-            Decision::Reuse(found) => {
-                // A reused older result (say, a param edited back) becomes the stage's latest,
-                // so `plan` explains the next change against what is actually current.
-                let manifest_key = sh.manifest.path.to_string_lossy();
-                if let Err(e) = sh.registry.mark_reused(&manifest_key, &stage.name, &fp) {
-                    return self.fail(report, e.to_string());
-                }
-                let found = *found;
-                sh.reporter.say(&format!(
-                    "· {} cached ({})",
-                    stage.name,
-                    short(&found.digest)
-                ));
-                report.status = OutcomeStatus::Cached;
-                report.digest = Some(found.digest);
-                report.metrics = found.metrics;
-                report.headline = found.headline;
-                return self.check_lock_digest(report);
-            }
+        report.reasons = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
+            Decision::Reuse(found) => return self.reuse(report, &fp, *found),
             Decision::Run(reasons) => reasons,
         };
-        report.reasons = reasons;
 
-        // 3. Wait for a slot in the budget (or for the run to be cancelled).
+        // Wait for a slot in the budget (or for the run to be cancelled).
         let grant = tokio::select! {
             g = sh.budget.acquire(&stage.resources) => g,
             _ = sh.run_cancel.cancelled() => None,
@@ -233,8 +166,83 @@ impl StageAction {
         if sh.run_cancel.is_cancelled() {
             return self.not_started(report);
         }
+        let threads = grant.threads;
+        let report = self.run(report, fp, input, inputs, threads).await;
+        drop(grant);
+        report
+    }
 
-        // 4. Run, store, commit — blocking work, off the async threads.
+    /// The stage's fingerprint and what it was computed from.
+    fn fingerprint(
+        &self,
+        stage: &Stage,
+        inputs: &BTreeMap<String, String>,
+    ) -> Result<(String, pipelines::FingerprintInput), String> {
+        let sh = &self.shared;
+        if sh.kinds.get(stage.params.kind()).is_none() {
+            return Err(format!(
+                "no implementation for kind `{}`",
+                stage.params.kind()
+            ));
+        }
+        let deps = fingerprints::dep_digests(&sh.manifest, stage).map_err(|e| e.to_string())?;
+        Ok(fingerprints::fingerprint_stage(
+            &sh.manifest,
+            stage,
+            inputs.clone(),
+            deps,
+        ))
+    }
+
+    /// With `--locked`, the stage must be in the lockfile with this very fingerprint.
+    fn check_lock_fingerprint(&self, stage: &str, fp: &str) -> Result<(), String> {
+        let Some(lock) = &self.shared.lock else {
+            return Ok(());
+        };
+        match lock.stages.get(stage) {
+            Some(entry) if entry.fingerprint == fp => Ok(()),
+            Some(entry) => Err(format!(
+                "fingerprint {} differs from pipeline.lock ({}): params, inputs or dependencies changed since the lock was written (run without --locked to update it)",
+                short(fp),
+                short(&entry.fingerprint)
+            )),
+            None => Err("not in pipeline.lock (run without --locked to update it)".to_string()),
+        }
+    }
+
+    /// A cached result of the same fingerprint: report it instead of running.
+    fn reuse(&self, mut report: StageReport, fp: &str, found: StageResult) -> StageReport {
+        let sh = &self.shared;
+        let stage = &sh.manifest.stages[self.idx];
+        // A reused older result (say, a param edited back) becomes the stage's latest, so
+        // `plan` explains the next change against what is actually current.
+        let manifest_key = sh.manifest.path.to_string_lossy();
+        if let Err(e) = sh.registry.mark_reused(&manifest_key, &stage.name, fp) {
+            return self.fail(report, e.to_string());
+        }
+        sh.reporter.say(&format!(
+            "· {} cached ({})",
+            stage.name,
+            short(&found.digest)
+        ));
+        report.status = OutcomeStatus::Cached;
+        report.digest = Some(found.digest);
+        report.metrics = found.metrics;
+        report.headline = found.headline;
+        self.check_lock_digest(report)
+    }
+
+    /// Runs, stores and commits the stage: blocking work, off the async threads.
+    async fn run(
+        &self,
+        mut report: StageReport,
+        fp: String,
+        input: pipelines::FingerprintInput,
+        inputs: BTreeMap<String, String>,
+        threads: usize,
+    ) -> StageReport {
+        let sh = &self.shared;
+        let stage = &sh.manifest.stages[self.idx];
         sh.reporter.say(&format!(
             "▶ {} running ({})",
             stage.name,
@@ -245,22 +253,10 @@ impl StageAction {
         let started = Instant::now();
         let shared = self.shared.clone();
         let idx = self.idx;
-        let threads = grant.threads;
-        let fp_for_run = fp.clone();
-        let inputs_for_run = inputs.clone();
         let result = tokio::task::spawn_blocking(move || {
-            run_and_store(
-                &shared,
-                idx,
-                &fp_for_run,
-                &input,
-                &inputs_for_run,
-                threads,
-                &log_path,
-            )
+            run_and_store(&shared, idx, &fp, &input, &inputs, threads, &log_path)
         })
         .await;
-        drop(grant);
         report.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(Ok(stored)) => {
@@ -330,6 +326,38 @@ impl StageAction {
             self.shared.run_cancel.cancel();
         }
         report
+    }
+}
+
+/// The digests of the upstream stages' artifacts, or why one is missing (an upstream stage
+/// failed, was skipped or was cancelled).
+fn upstream_digests(
+    upstream: &[Option<Arc<Upstream>>],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut inputs = BTreeMap::new();
+    let mut missing = Vec::new();
+    for up in upstream {
+        match up.as_deref() {
+            Some(Upstream {
+                stage,
+                digest: Some(d),
+            }) => {
+                inputs.insert(stage.clone(), d.clone());
+            }
+            Some(Upstream {
+                stage,
+                digest: None,
+            }) => missing.push(format!("`{stage}`")),
+            None => missing.push("`(unknown)`".to_string()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(inputs)
+    } else {
+        Err(format!(
+            "upstream {} did not produce an artifact",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -447,57 +475,15 @@ pub async fn run(
     opts: RunOptions,
 ) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
-    for stage in &manifest.stages {
-        if kinds.get(stage.params.kind()).is_none() {
-            return Err(RuntimeError::UnknownKind(stage.params.kind().to_string()));
-        }
-    }
-    for f in &opts.force {
-        if !manifest.stages.iter().any(|s| &s.name == f) {
-            return Err(RuntimeError::UnknownForce(f.clone()));
-        }
-    }
-    // Missing dependency files are bad input: report them before anything runs (exit 2),
-    // not as a stage failure halfway through.
-    for stage in &manifest.stages {
-        for dep in fingerprints::declared_deps(&manifest, stage)? {
-            let path = manifest.dir.join(&dep);
-            if let Err(source) = std::fs::metadata(&path) {
-                return Err(RuntimeError::Dependency {
-                    stage: stage.name.clone(),
-                    path: dep,
-                    source,
-                });
-            }
-        }
-    }
+    check_before_running(&manifest, &kinds, &opts)?;
     let lock_path = lockfile_path(&manifest);
     let lock = if opts.locked {
-        let lock = Lockfile::read(&lock_path)?.ok_or_else(|| {
-            RuntimeError::Locked(format!(
-                "--locked: no lockfile at {} (run once without --locked to create it)",
-                lock_path.display()
-            ))
-        })?;
-        let in_manifest: BTreeSet<&str> = manifest.stages.iter().map(|s| s.name.as_str()).collect();
-        let in_lock: BTreeSet<&str> = lock.stages.keys().map(String::as_str).collect();
-        if in_manifest != in_lock {
-            let added: Vec<_> = in_manifest.difference(&in_lock).collect();
-            let removed: Vec<_> = in_lock.difference(&in_manifest).collect();
-            return Err(RuntimeError::Locked(format!(
-                "--locked: {} does not match the manifest's stages (not locked: {:?}; locked but gone: {:?})",
-                lock_path.display(),
-                added,
-                removed
-            )));
-        }
-        Some(lock)
+        Some(read_lock_for(&manifest, &lock_path)?)
     } else {
         None
     };
 
     let run_id = registry::new_run_id();
-    let log_dir = registry.log_dir(&run_id);
     let mut record = RunRecord {
         id: run_id.clone(),
         manifest: manifest.path.to_string_lossy().into_owned(),
@@ -522,10 +508,105 @@ pub async fn run(
         force: opts.force.iter().cloned().collect(),
         lock,
         run_id: run_id.clone(),
-        log_dir,
+        log_dir: registry.log_dir(&run_id),
         reports: Mutex::new(BTreeMap::new()),
     });
+    let stages = run_graph(&shared).await?;
 
+    let any = |st: OutcomeStatus| stages.iter().any(|s| s.status == st);
+    let status = if opts.cancel.is_cancelled() {
+        RunStatus::Cancelled
+    } else if any(OutcomeStatus::Failed) || any(OutcomeStatus::Skipped) {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    // Under --locked the lockfile is only checked, never rewritten.
+    let lockfile = if opts.locked {
+        None
+    } else {
+        write_lockfile(&manifest, &stages, &lock_path)?;
+        Some(lock_path.display().to_string())
+    };
+
+    record.finished_at = Some(registry::now_rfc3339());
+    record.status = status;
+    record.outcomes = stages.iter().map(StageReport::outcome).collect();
+    record.lockfile = lockfile.clone();
+    registry.finish_run(&record)?;
+
+    Ok(RunReport {
+        run_id,
+        pipeline: manifest.name.clone(),
+        status,
+        stages,
+        lockfile,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Bad input found before anything runs (exit 2, not a stage failure halfway through): a kind
+/// this build cannot run, a `--force` of an unknown stage, a missing dependency file.
+fn check_before_running(
+    manifest: &Manifest,
+    kinds: &Kinds,
+    opts: &RunOptions,
+) -> Result<(), RuntimeError> {
+    for stage in &manifest.stages {
+        if kinds.get(stage.params.kind()).is_none() {
+            return Err(RuntimeError::UnknownKind(stage.params.kind().to_string()));
+        }
+    }
+    for f in &opts.force {
+        if !manifest.stages.iter().any(|s| &s.name == f) {
+            return Err(RuntimeError::UnknownForce(f.clone()));
+        }
+    }
+    for stage in &manifest.stages {
+        for dep in fingerprints::declared_deps(manifest, stage)? {
+            let path = manifest.dir.join(&dep);
+            if let Err(source) = std::fs::metadata(&path) {
+                return Err(RuntimeError::Dependency {
+                    stage: stage.name.clone(),
+                    path: dep,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The lockfile `--locked` checks against; it must list exactly the manifest's stages.
+fn read_lock_for(
+    manifest: &Manifest,
+    lock_path: &std::path::Path,
+) -> Result<Lockfile, RuntimeError> {
+    let lock = Lockfile::read(lock_path)?.ok_or_else(|| {
+        RuntimeError::Locked(format!(
+            "--locked: no lockfile at {} (run once without --locked to create it)",
+            lock_path.display()
+        ))
+    })?;
+    let in_manifest: BTreeSet<&str> = manifest.stages.iter().map(|s| s.name.as_str()).collect();
+    let in_lock: BTreeSet<&str> = lock.stages.keys().map(String::as_str).collect();
+    if in_manifest != in_lock {
+        let added: Vec<_> = in_manifest.difference(&in_lock).collect();
+        let removed: Vec<_> = in_lock.difference(&in_manifest).collect();
+        return Err(RuntimeError::Locked(format!(
+            "--locked: {} does not match the manifest's stages (not locked: {:?}; locked but gone: {:?})",
+            lock_path.display(),
+            added,
+            removed
+        )));
+    }
+    Ok(lock)
+}
+
+/// One dagrs node per stage, edges from the DAG; returns every stage's report in topological
+/// order (a stage that never ran gets a report saying so).
+async fn run_graph(shared: &Arc<Shared>) -> Result<Vec<StageReport>, RuntimeError> {
+    let manifest = &shared.manifest;
     let dag = manifest.dag();
     let mut table = NodeTable::default();
     let mut graph = Graph::new();
@@ -561,56 +642,38 @@ pub async fn run(
             .lock()
             .map_err(|_| RuntimeError::Internal("report mutex poisoned".into()))?,
     );
-    let mut stages = Vec::new();
-    for &idx in dag.topo_order() {
-        let stage = &manifest.stages[idx];
-        stages.push(reports.remove(&idx).unwrap_or_else(|| {
-            let mut r = StageReport::new(&stage.name, stage.params.kind());
-            r.error = Some(match &graph_result {
-                Err(e) => format!("not executed: {e:?}"),
-                Ok(_) => "not executed".to_string(),
-            });
-            r
-        }));
-    }
-    let any = |st: OutcomeStatus| stages.iter().any(|s| s.status == st);
-    let status = if opts.cancel.is_cancelled() {
-        RunStatus::Cancelled
-    } else if any(OutcomeStatus::Failed) || any(OutcomeStatus::Skipped) {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
+    Ok(dag
+        .topo_order()
+        .iter()
+        .map(|&idx| {
+            let stage = &manifest.stages[idx];
+            reports.remove(&idx).unwrap_or_else(|| {
+                let mut r = StageReport::new(&stage.name, stage.params.kind());
+                r.error = Some(match &graph_result {
+                    Err(e) => format!("not executed: {e:?}"),
+                    Ok(_) => "not executed".to_string(),
+                });
+                r
+            })
+        })
+        .collect())
+}
 
-    // The lockfile records every stage that has a current artifact. Under --locked it is only
-    // checked, never rewritten.
-    let mut lockfile = None;
-    if !opts.locked {
-        let mut lock = Lockfile::new(&manifest.name);
-        for s in &stages {
-            let complete = s.fingerprint.is_some() && s.digest.is_some();
-            if complete && matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
-                lock.stages.insert(s.stage.clone(), s.locked());
-            }
+/// The lockfile records every stage that has a current artifact.
+fn write_lockfile(
+    manifest: &Manifest,
+    stages: &[StageReport],
+    lock_path: &std::path::Path,
+) -> Result<(), RuntimeError> {
+    let mut lock = Lockfile::new(&manifest.name);
+    for s in stages {
+        let complete = s.fingerprint.is_some() && s.digest.is_some();
+        if complete && matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
+            lock.stages.insert(s.stage.clone(), s.locked());
         }
-        lock.write(&lock_path)?;
-        lockfile = Some(lock_path.display().to_string());
     }
-
-    record.finished_at = Some(registry::now_rfc3339());
-    record.status = status;
-    record.outcomes = stages.iter().map(StageReport::outcome).collect();
-    record.lockfile = lockfile.clone();
-    registry.finish_run(&record)?;
-
-    Ok(RunReport {
-        run_id,
-        pipeline: manifest.name.clone(),
-        status,
-        stages,
-        lockfile,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    lock.write(lock_path)?;
+    Ok(())
 }
 
 /// `pipeline.lock` beside the manifest (for `foo.yaml`, `foo.lock`).
