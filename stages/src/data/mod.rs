@@ -19,6 +19,8 @@ mod split;
 mod stats;
 pub mod synthetic;
 #[doc(hidden)]
+/// A local HTTP server for tests of `url:` sources; built only for tests (`--features testing`).
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use std::path::Path;
