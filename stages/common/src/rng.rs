@@ -108,7 +108,9 @@ mod tests {
         assert_eq!(r.next_f64(), 0.794909017953465);
         assert_eq!(r.next_f64(), 0.20411663114285317);
         let mut r = SplitMix64::new(u64::MAX);
-        assert!((0..10_000).map(|_| r.next_f64()).all(|u| (0.0..1.0).contains(&u)));
+        assert!((0..10_000)
+            .map(|_| r.next_f64())
+            .all(|u| (0.0..1.0).contains(&u)));
     }
 
     #[test]
