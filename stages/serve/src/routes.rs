@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
+use common::rng::{mix64, GOLDEN_GAMMA};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,7 +28,6 @@ use crate::engine::{Codec, ModelInfo, SpecialToken};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openai::*;
-use crate::sampling::Rng;
 use crate::scheduler::{fresh_seed, Event, FinishReason, Job, Refused, Scheduler, TokenLogprob};
 use crate::tokens::{encode_with_specials, prompt_specials, text_of, token_text};
 use crate::validate::{self, GenPlan, Limits};
@@ -386,7 +386,7 @@ fn submit(st: &AppState, plan: &GenPlan) -> Result<UnboundedReceiver<Event>, Api
         for j in 0..plan.n {
             let seed = match plan.seed {
                 // Choices of one request differ, yet the same request repeats exactly.
-                Some(s) => Rng::new(s ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64(),
+                Some(s) => mix64(s ^ (j as u64).wrapping_mul(GOLDEN_GAMMA)),
                 None => fresh_seed(),
             };
             jobs.push(Job {
