@@ -2,6 +2,7 @@
 //! stopping at `<|eos|>`; with the KV cache (one new token per step) or without (the whole
 //! window recomputed each step, the reference the cache is tested and benchmarked against).
 
+use common::rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
 
 use crate::model::{Gpt, ModelError};
@@ -38,7 +39,7 @@ impl Default for Sampling {
 }
 
 /// Picks a token from fp32 logits `[V]` using `gen` for randomness.
-pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut Rng) -> i64 {
+pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut SplitMix64) -> i64 {
     if s.temperature <= 0.0 {
         return logits.argmax(0, false).int64_value(&[]);
     }
@@ -62,7 +63,7 @@ pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut Rng) -> i64 {
     }
     // Inverse-CDF draw with our own generator, so a seed gives the same text on any device.
     let p: Vec<f32> = Vec::<f32>::try_from(&probs).unwrap_or_default();
-    let u = gen.uniform() as f32 * p.iter().sum::<f32>();
+    let u = gen.next_f64() as f32 * p.iter().sum::<f32>();
     let mut acc = 0.0f32;
     let mut last_nonzero = 0;
     for (i, &pi) in p.iter().enumerate() {
@@ -75,26 +76,6 @@ pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut Rng) -> i64 {
         }
     }
     last_nonzero as i64
-}
-
-/// A small seeded generator (SplitMix64) for sampling.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        crate::train::sampler::mix64(self.0.wrapping_sub(0x9E37_79B9_7F4A_7C15))
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Generates up to `s.max_tokens` tokens after `prompt`, calling `on_token` with each one as it
@@ -112,7 +93,7 @@ pub fn generate(
     }
     let _guard = tch::no_grad_guard();
     let block = model.config().block_size;
-    let mut gen = Rng::new(s.seed);
+    let mut gen = SplitMix64::new(s.seed);
     let mut context: Vec<i64> = prompt.to_vec();
     let mut out = Vec::new();
     let mut cache = s.kv_cache.then(|| model.new_cache());
