@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
+use common::rng::{mix64, GOLDEN_GAMMA};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,7 +28,6 @@ use crate::engine::{Codec, ModelInfo, SpecialToken};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openai::*;
-use crate::sampling::Rng;
 use crate::scheduler::{fresh_seed, Event, FinishReason, Job, Refused, Scheduler, TokenLogprob};
 use crate::tokens::{encode_with_specials, prompt_specials, text_of, token_text};
 use crate::validate::{self, GenPlan, Limits};
@@ -373,8 +373,50 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-fn response_id(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", fresh_seed())
+/// What every object of one response repeats: its id, creation time and model.
+struct ResponseHead {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl ResponseHead {
+    /// A fresh id starting with `prefix` (`cmpl`, `chatcmpl`), created now.
+    fn new(st: &AppState, prefix: &str) -> ResponseHead {
+        ResponseHead {
+            id: format!("{prefix}-{:016x}", fresh_seed()),
+            created: unix_now(),
+            model: st.info.id.clone(),
+        }
+    }
+
+    /// A `text_completion` object: the whole response, or one streamed chunk of it.
+    fn completion(
+        &self,
+        choices: Vec<CompletionChoice>,
+        usage: Option<Usage>,
+    ) -> CompletionResponse {
+        CompletionResponse {
+            id: self.id.clone(),
+            object: "text_completion",
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
+
+    /// A `chat.completion.chunk` object.
+    fn chat_chunk(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> ChatChunk {
+        ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
 }
 
 /// Queues one job per prompt × choice; the receiver gets all their events.
@@ -386,7 +428,7 @@ fn submit(st: &AppState, plan: &GenPlan) -> Result<UnboundedReceiver<Event>, Api
         for j in 0..plan.n {
             let seed = match plan.seed {
                 // Choices of one request differ, yet the same request repeats exactly.
-                Some(s) => Rng::new(s ^ (j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64(),
+                Some(s) => mix64(s ^ (j as u64).wrapping_mul(GOLDEN_GAMMA)),
                 None => fresh_seed(),
             };
             jobs.push(Job {
@@ -421,12 +463,15 @@ struct ChoiceState {
     completion_tokens: usize,
 }
 
-/// Waits for every choice of a non-streamed request.
-async fn collect(
+/// Waits for every choice of a non-streamed request and shapes each with `choice(index,
+/// state)`; returns the choices and the request's usage.
+async fn collect<C>(
     st: &AppState,
     mut rx: UnboundedReceiver<Event>,
-    choices: usize,
-) -> Result<Vec<ChoiceState>, ApiError> {
+    plan: &GenPlan,
+    mut choice: impl FnMut(usize, ChoiceState) -> C,
+) -> Result<(Vec<C>, Usage), ApiError> {
+    let choices = plan.sequences();
     let deadline = TokioInstant::now() + st.request_timeout;
     let mut out: Vec<ChoiceState> = (0..choices).map(|_| ChoiceState::default()).collect();
     let mut open = choices;
@@ -458,7 +503,9 @@ async fn collect(
             Event::Failed { message, .. } => return Err(ApiError::internal(message)),
         }
     }
-    Ok(out)
+    let completion_tokens = out.iter().map(|c| c.completion_tokens).sum();
+    let choices = out.into_iter().enumerate().map(|(i, c)| choice(i, c));
+    Ok((choices.collect(), usage(plan, completion_tokens)))
 }
 
 fn usage(plan: &GenPlan, completion_tokens: usize) -> Usage {
@@ -538,89 +585,64 @@ async fn completions(State(st): State<AppRef>, req: Request) -> Result<Response,
     let body: CompletionRequest = read_json(&st, req).await?;
     let plan = validate::completion(&body, &st.validation())?;
     let rx = submit(&st, &plan)?;
-    let id = response_id("cmpl");
-    let created = unix_now();
+    let head = ResponseHead::new(&st, "cmpl");
     if plan.stream {
-        return Ok(sse(completion_stream(st, plan, rx, id, created)));
+        return Ok(sse(completion_stream(st, plan, rx, head)));
     }
-    let choices = plan.prompts.len() * plan.n;
-    let results = collect(&st, rx, choices).await?;
     let codec = st.codec.as_ref();
-    let mut total = 0;
-    let choices = results
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            total += c.completion_tokens;
-            let prompt = &plan.prompts[i / plan.n];
-            let mut text = String::new();
-            let mut logprobs = plan.logprobs.map(|_| CompletionLogprobs::default());
-            let mut offset = 0;
-            if plan.echo {
-                text.push_str(&text_of(codec, prompt));
-                if let (Some(lp), Some(p)) = (logprobs.as_mut(), c.prompt.as_ref()) {
-                    push_completion_logprobs(codec, lp, p, &mut offset);
-                }
+    let (choices, usage) = collect(&st, rx, &plan, |i, c| {
+        let prompt = &plan.prompts[i / plan.n];
+        let mut text = String::new();
+        let mut logprobs = plan.logprobs.map(|_| CompletionLogprobs::default());
+        let mut offset = 0;
+        if plan.echo {
+            text.push_str(&text_of(codec, prompt));
+            if let (Some(lp), Some(p)) = (logprobs.as_mut(), c.prompt.as_ref()) {
+                push_completion_logprobs(codec, lp, p, &mut offset);
             }
-            text.push_str(&c.text);
-            if let Some(lp) = logprobs.as_mut() {
-                push_completion_logprobs(codec, lp, &c.tokens, &mut offset);
-            }
-            CompletionChoice {
-                index: i,
-                text,
-                logprobs,
-                finish_reason: c.finish.map(FinishReason::as_str),
-            }
-        })
-        .collect();
-    Ok(axum::Json(CompletionResponse {
-        id,
-        object: "text_completion",
-        created,
-        model: st.info.id.clone(),
-        choices,
-        usage: Some(usage(&plan, total)),
+        }
+        text.push_str(&c.text);
+        if let Some(lp) = logprobs.as_mut() {
+            push_completion_logprobs(codec, lp, &c.tokens, &mut offset);
+        }
+        CompletionChoice {
+            index: i,
+            text,
+            logprobs,
+            finish_reason: c.finish.map(FinishReason::as_str),
+        }
     })
-    .into_response())
+    .await?;
+    Ok(axum::Json(head.completion(choices, Some(usage))).into_response())
 }
 
 async fn chat_completions(State(st): State<AppRef>, req: Request) -> Result<Response, ApiError> {
     let body: ChatRequest = read_json(&st, req).await?;
     let plan = validate::chat(&body, &st.validation())?;
     let rx = submit(&st, &plan)?;
-    let id = response_id("chatcmpl");
-    let created = unix_now();
+    let head = ResponseHead::new(&st, "chatcmpl");
     if plan.stream {
-        return Ok(sse(chat_stream(st, plan, rx, id, created)));
+        return Ok(sse(chat_stream(st, plan, rx, head)));
     }
-    let results = collect(&st, rx, plan.n).await?;
-    let mut total = 0;
-    let choices = results
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            total += c.completion_tokens;
-            ChatChoice {
-                index: i,
-                logprobs: plan.logprobs.map(|_| ChatLogprobs {
-                    content: chat_logprobs(st.codec.as_ref(), &c.tokens),
-                }),
-                message: ChatMessageOut {
-                    role: "assistant",
-                    content: c.text,
-                },
-                finish_reason: c.finish.map(FinishReason::as_str),
-            }
-        })
-        .collect();
+    let (choices, usage) = collect(&st, rx, &plan, |i, c| ChatChoice {
+        index: i,
+        logprobs: plan.logprobs.map(|_| ChatLogprobs {
+            content: chat_logprobs(st.codec.as_ref(), &c.tokens),
+        }),
+        message: ChatMessageOut {
+            role: "assistant",
+            content: c.text,
+        },
+        finish_reason: c.finish.map(FinishReason::as_str),
+    })
+    .await?;
     Ok(axum::Json(ChatResponse {
-        id,
+        id: head.id,
         object: "chat.completion",
-        created,
-        model: st.info.id.clone(),
+        created: head.created,
+        model: head.model,
         choices,
-        usage: usage(&plan, total),
+        usage,
     })
     .into_response())
 }
@@ -700,126 +722,84 @@ impl Streamer {
     }
 }
 
-fn completion_stream(
+/// What the streamed endpoints differ in: their chunks. [`chunk_stream`] does the rest.
+trait StreamChunks: Send + 'static {
+    type Choice;
+    /// A `data:` frame of one chunk holding `choices` (and `usage`, in the usage chunk).
+    fn frame(&self, choices: Vec<Self::Choice>, usage: Option<Usage>) -> Bytes;
+    /// The choice that ends choice `index` for `reason`.
+    fn finished(index: usize, reason: FinishReason) -> Self::Choice;
+    /// The choice a prompt or delta event sends; `None` when it sends nothing.
+    fn choice(&mut self, st: &AppState, plan: &GenPlan, event: Event) -> Option<Self::Choice>;
+}
+
+/// The state of a [`chunk_stream`] between frames.
+struct ChunkStream<K> {
+    streamer: Streamer,
+    st: AppRef,
+    plan: GenPlan,
+    chunks: K,
+    /// Frames sent before any event.
+    first: std::vec::IntoIter<Bytes>,
+    completion_tokens: usize,
+    done: bool,
+}
+
+/// A streamed generation: the `first` frames, then a frame per event; each choice ends with
+/// its finish chunk, and after the last one come the usage chunk (with `include_usage`) and
+/// `data: [DONE]`. An error (the deadline, an engine failure) ends the stream with an error
+/// frame and `[DONE]`.
+fn chunk_stream<K: StreamChunks>(
     st: AppRef,
     plan: GenPlan,
     rx: UnboundedReceiver<Event>,
-    id: String,
-    created: u64,
+    chunks: K,
+    first: Vec<Bytes>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let choices = plan.prompts.len() * plan.n;
-    let streamer = Streamer::new(&st, rx, choices);
-    let chunk = {
-        let id = id.clone();
-        let model = st.info.id.clone();
-        move |choices: Vec<CompletionChoice>, usage: Option<Usage>| CompletionResponse {
-            id: id.clone(),
-            object: "text_completion",
-            created,
-            model: model.clone(),
-            choices,
-            usage,
-        }
-    };
-    // Echo without log-probabilities: the prompt text goes out first.
-    let mut first: Vec<Bytes> = Vec::new();
-    if plan.echo && plan.prompt_logprobs.is_none() {
-        // Popped from the end: push in reverse.
-        for i in (0..choices).rev() {
-            let text = text_of(st.codec.as_ref(), &plan.prompts[i / plan.n]);
-            first.push(data(&chunk(
-                vec![CompletionChoice {
-                    index: i,
-                    text,
-                    logprobs: None,
-                    finish_reason: None,
-                }],
-                None,
-            )));
-        }
-    }
-    let state = (
-        streamer,
+    let state = ChunkStream {
+        streamer: Streamer::new(&st, rx, plan.sequences()),
         st,
         plan,
-        chunk,
-        first,
-        vec![0usize; choices],
-        0usize,
-        false,
-    );
+        chunks,
+        first: first.into_iter(),
+        completion_tokens: 0,
+        done: false,
+    };
     futures_util::stream::unfold(state, |mut s| async move {
-        let (streamer, st, plan, chunk, first, offsets, total, done) = &mut s;
-        if let Some(b) = first.pop() {
+        if let Some(b) = s.first.next() {
             return Some((Ok(b), s));
         }
-        if *done {
+        if s.done {
             return None;
         }
-        let codec = st.codec.as_ref();
-        let frame = match streamer.next().await {
-            Next2::Event(Event::Prompt { index, tokens }) => {
-                let mut lp = CompletionLogprobs::default();
-                push_completion_logprobs(codec, &mut lp, &tokens, &mut offsets[index]);
-                let text = text_of(codec, &plan.prompts[index / plan.n]);
-                data(&chunk(
-                    vec![CompletionChoice {
-                        index,
-                        text,
-                        logprobs: Some(lp),
-                        finish_reason: None,
-                    }],
-                    None,
-                ))
-            }
-            Next2::Event(Event::Delta {
-                index,
-                text,
-                tokens,
-            }) => {
-                let logprobs = plan.logprobs.map(|_| {
-                    let mut lp = CompletionLogprobs::default();
-                    push_completion_logprobs(codec, &mut lp, &tokens, &mut offsets[index]);
-                    lp
-                });
-                data(&chunk(
-                    vec![CompletionChoice {
-                        index,
-                        text,
-                        logprobs,
-                        finish_reason: None,
-                    }],
-                    None,
-                ))
-            }
+        let frame = match s.streamer.next().await {
             Next2::Event(Event::Finished {
                 index,
                 reason,
                 completion_tokens,
             }) => {
-                *total += completion_tokens;
-                let mut b = data(&chunk(
-                    vec![CompletionChoice {
-                        index,
-                        text: String::new(),
-                        logprobs: None,
-                        finish_reason: Some(reason.as_str()),
-                    }],
-                    None,
-                ))
-                .to_vec();
-                if streamer.open == 0 {
-                    if plan.include_usage {
-                        b.extend_from_slice(&data(&chunk(Vec::new(), Some(usage(plan, *total)))));
+                s.completion_tokens += completion_tokens;
+                let mut b = s
+                    .chunks
+                    .frame(vec![K::finished(index, reason)], None)
+                    .to_vec();
+                if s.streamer.open == 0 {
+                    if s.plan.include_usage {
+                        let usage = usage(&s.plan, s.completion_tokens);
+                        b.extend_from_slice(&s.chunks.frame(Vec::new(), Some(usage)));
                     }
                     b.extend_from_slice(DONE);
-                    *done = true;
+                    s.done = true;
                 }
                 Bytes::from(b)
             }
             Next2::Event(Event::Failed { .. }) | Next2::End => return None,
+            Next2::Event(event) => match s.chunks.choice(&s.st, &s.plan, event) {
+                Some(choice) => s.chunks.frame(vec![choice], None),
+                None => Bytes::new(),
+            },
             Next2::Error(e) => {
-                *done = true;
+                s.done = true;
                 let mut b = format!("data: {}\n\n", e.to_json()).into_bytes();
                 b.extend_from_slice(DONE);
                 Bytes::from(b)
@@ -829,28 +809,151 @@ fn completion_stream(
     })
 }
 
+/// Completions chunks are `text_completion` objects; log-probability text offsets run on
+/// per choice.
+struct CompletionChunks {
+    head: ResponseHead,
+    offsets: Vec<usize>,
+}
+
+impl StreamChunks for CompletionChunks {
+    type Choice = CompletionChoice;
+
+    fn frame(&self, choices: Vec<CompletionChoice>, usage: Option<Usage>) -> Bytes {
+        data(&self.head.completion(choices, usage))
+    }
+
+    fn finished(index: usize, reason: FinishReason) -> CompletionChoice {
+        CompletionChoice {
+            index,
+            text: String::new(),
+            logprobs: None,
+            finish_reason: Some(reason.as_str()),
+        }
+    }
+
+    fn choice(&mut self, st: &AppState, plan: &GenPlan, event: Event) -> Option<CompletionChoice> {
+        let codec = st.codec.as_ref();
+        let (index, text, logprobs) = match event {
+            Event::Prompt { index, tokens } => {
+                let mut lp = CompletionLogprobs::default();
+                push_completion_logprobs(codec, &mut lp, &tokens, &mut self.offsets[index]);
+                (
+                    index,
+                    text_of(codec, &plan.prompts[index / plan.n]),
+                    Some(lp),
+                )
+            }
+            Event::Delta {
+                index,
+                text,
+                tokens,
+            } => {
+                let logprobs = plan.logprobs.map(|_| {
+                    let mut lp = CompletionLogprobs::default();
+                    push_completion_logprobs(codec, &mut lp, &tokens, &mut self.offsets[index]);
+                    lp
+                });
+                (index, text, logprobs)
+            }
+            _ => return None,
+        };
+        Some(CompletionChoice {
+            index,
+            text,
+            logprobs,
+            finish_reason: None,
+        })
+    }
+}
+
+fn completion_stream(
+    st: AppRef,
+    plan: GenPlan,
+    rx: UnboundedReceiver<Event>,
+    head: ResponseHead,
+) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let chunks = CompletionChunks {
+        head,
+        offsets: vec![0; plan.sequences()],
+    };
+    // Echo without log-probabilities: the prompt text goes out first.
+    let mut first = Vec::new();
+    if plan.echo && plan.prompt_logprobs.is_none() {
+        first = (0..plan.sequences())
+            .map(|index| {
+                let text = text_of(st.codec.as_ref(), &plan.prompts[index / plan.n]);
+                chunks.frame(
+                    vec![CompletionChoice {
+                        index,
+                        text,
+                        logprobs: None,
+                        finish_reason: None,
+                    }],
+                    None,
+                )
+            })
+            .collect();
+    }
+    chunk_stream(st, plan, rx, chunks, first)
+}
+
+/// Chat chunks are `chat.completion.chunk` objects with a `delta` per choice.
+struct ChatChunks {
+    head: ResponseHead,
+}
+
+impl StreamChunks for ChatChunks {
+    type Choice = ChatChunkChoice;
+
+    fn frame(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> Bytes {
+        data(&self.head.chat_chunk(choices, usage))
+    }
+
+    fn finished(index: usize, reason: FinishReason) -> ChatChunkChoice {
+        ChatChunkChoice {
+            index,
+            delta: ChatDelta::default(),
+            logprobs: None,
+            finish_reason: Some(reason.as_str()),
+        }
+    }
+
+    /// New text; chat reports no prompt log-probabilities.
+    fn choice(&mut self, st: &AppState, plan: &GenPlan, event: Event) -> Option<ChatChunkChoice> {
+        let Event::Delta {
+            index,
+            text,
+            tokens,
+        } = event
+        else {
+            return None;
+        };
+        Some(ChatChunkChoice {
+            index,
+            delta: ChatDelta {
+                role: None,
+                content: Some(text),
+            },
+            logprobs: plan.logprobs.map(|_| ChatLogprobs {
+                content: chat_logprobs(st.codec.as_ref(), &tokens),
+            }),
+            finish_reason: None,
+        })
+    }
+}
+
 fn chat_stream(
     st: AppRef,
     plan: GenPlan,
     rx: UnboundedReceiver<Event>,
-    id: String,
-    created: u64,
+    head: ResponseHead,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let streamer = Streamer::new(&st, rx, plan.n);
-    let model = st.info.id.clone();
-    let chunk = move |choices: Vec<ChatChunkChoice>, usage: Option<Usage>| ChatChunk {
-        id: id.clone(),
-        object: "chat.completion.chunk",
-        created,
-        model: model.clone(),
-        choices,
-        usage,
-    };
+    let chunks = ChatChunks { head };
     // Every choice opens with the assistant role, as OpenAI streams do.
-    let first: Vec<Bytes> = (0..plan.n)
-        .rev()
+    let first = (0..plan.n)
         .map(|index| {
-            data(&chunk(
+            chunks.frame(
                 vec![ChatChunkChoice {
                     index,
                     delta: ChatDelta {
@@ -861,71 +964,8 @@ fn chat_stream(
                     finish_reason: None,
                 }],
                 None,
-            ))
+            )
         })
         .collect();
-    let state = (streamer, st, plan, chunk, first, 0usize, false);
-    futures_util::stream::unfold(state, |mut s| async move {
-        let (streamer, st, plan, chunk, first, total, done) = &mut s;
-        if let Some(b) = first.pop() {
-            return Some((Ok(b), s));
-        }
-        if *done {
-            return None;
-        }
-        let frame = match streamer.next().await {
-            Next2::Event(Event::Delta {
-                index,
-                text,
-                tokens,
-            }) => data(&chunk(
-                vec![ChatChunkChoice {
-                    index,
-                    delta: ChatDelta {
-                        role: None,
-                        content: Some(text),
-                    },
-                    logprobs: plan.logprobs.map(|_| ChatLogprobs {
-                        content: chat_logprobs(st.codec.as_ref(), &tokens),
-                    }),
-                    finish_reason: None,
-                }],
-                None,
-            )),
-            Next2::Event(Event::Finished {
-                index,
-                reason,
-                completion_tokens,
-            }) => {
-                *total += completion_tokens;
-                let mut b = data(&chunk(
-                    vec![ChatChunkChoice {
-                        index,
-                        delta: ChatDelta::default(),
-                        logprobs: None,
-                        finish_reason: Some(reason.as_str()),
-                    }],
-                    None,
-                ))
-                .to_vec();
-                if streamer.open == 0 {
-                    if plan.include_usage {
-                        b.extend_from_slice(&data(&chunk(Vec::new(), Some(usage(plan, *total)))));
-                    }
-                    b.extend_from_slice(DONE);
-                    *done = true;
-                }
-                Bytes::from(b)
-            }
-            Next2::Event(Event::Prompt { .. }) => Bytes::new(),
-            Next2::Event(Event::Failed { .. }) | Next2::End => return None,
-            Next2::Error(e) => {
-                *done = true;
-                let mut b = format!("data: {}\n\n", e.to_json()).into_bytes();
-                b.extend_from_slice(DONE);
-                Bytes::from(b)
-            }
-        };
-        Some((Ok(frame), s))
-    })
+    chunk_stream(st, plan, rx, chunks, first)
 }

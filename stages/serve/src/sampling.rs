@@ -1,9 +1,13 @@
-//! Turning a row of logits into the next token: temperature, top-k, nucleus (top-p), a seeded
-//! generator, and the log-probabilities the API reports.
+//! Turning a row of logits into the next token: temperature, top-k, nucleus (top-p), drawn
+//! with the seeded [`SplitMix64`] (stable across versions and platforms, so a request with a
+//! `seed` samples the same tokens on every server build), and the log-probabilities the API
+//! reports.
 //!
 //! Reported log-probabilities are always those of the model's own distribution (log-softmax of
 //! the raw logits), not of the temperature-scaled or truncated one: a client scoring text wants
 //! the model's probabilities, whatever sampling settings it generates with.
+
+use common::rng::SplitMix64;
 
 /// How to pick the next token.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,30 +27,6 @@ impl Default for SamplingParams {
             top_p: 1.0,
             top_k: 0,
         }
-    }
-}
-
-/// SplitMix64: tiny, fast, and stable across versions and platforms, so a request with a
-/// `seed` samples the same tokens on every server build.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 bits of precision.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -111,7 +91,7 @@ pub fn argmax(logits: &[f32]) -> u32 {
 }
 
 /// Picks the next token from one row of logits.
-pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> u32 {
+pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SplitMix64) -> u32 {
     if params.temperature <= 0.0 || params.top_k == 1 {
         return argmax(logits);
     }
@@ -194,7 +174,7 @@ mod tests {
             temperature: 0.0,
             ..Default::default()
         };
-        assert_eq!(sample(&[0.1, 5.0, 4.9], &p, &mut Rng::new(1)), 1);
+        assert_eq!(sample(&[0.1, 5.0, 4.9], &p, &mut SplitMix64::new(1)), 1);
     }
 
     #[test]
@@ -205,12 +185,12 @@ mod tests {
                 top_k: 1,
                 ..Default::default()
             };
-            assert_eq!(sample(&logits, &k1, &mut Rng::new(seed)), 1);
+            assert_eq!(sample(&logits, &k1, &mut SplitMix64::new(seed)), 1);
             let p0 = SamplingParams {
                 top_p: 1e-6,
                 ..Default::default()
             };
-            assert_eq!(sample(&logits, &p0, &mut Rng::new(seed)), 1);
+            assert_eq!(sample(&logits, &p0, &mut SplitMix64::new(seed)), 1);
         }
     }
 
@@ -221,7 +201,7 @@ mod tests {
             top_k: 2,
             ..Default::default()
         };
-        let mut rng = Rng::new(7);
+        let mut rng = SplitMix64::new(7);
         let mut seen = [0usize; 5];
         for _ in 0..2000 {
             seen[sample(&logits, &p, &mut rng) as usize] += 1;
@@ -235,7 +215,7 @@ mod tests {
         // p = softmax([ln 1, ln 3]) = [0.25, 0.75]
         let logits = [0.0f32, 3f32.ln()];
         let p = SamplingParams::default();
-        let mut rng = Rng::new(42);
+        let mut rng = SplitMix64::new(42);
         let draws = 20_000;
         let ones = (0..draws)
             .filter(|_| sample(&logits, &p, &mut rng) == 1)
@@ -249,12 +229,14 @@ mod tests {
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         let p = SamplingParams::default();
         let run = |seed| {
-            let mut rng = Rng::new(seed);
+            let mut rng = SplitMix64::new(seed);
             (0..20)
                 .map(|_| sample(&logits, &p, &mut rng))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
+        // Pinned: a request's `seed` must sample the same tokens on every server build.
+        assert_eq!(run(3)[..8], [4, 35, 26, 3, 6, 28, 4, 40]);
     }
 }

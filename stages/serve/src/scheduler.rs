@@ -18,11 +18,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::rng::{mix64, SplitMix64};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::engine::{Codec, Engine, EngineError, Logits, PrefillOutput};
 use crate::metrics::Metrics;
-use crate::sampling::{self, Rng, SamplingParams};
+use crate::sampling::{self, SamplingParams};
 use crate::text::TextStream;
 
 /// Why a sequence ended (the API's `finish_reason`).
@@ -252,14 +253,13 @@ pub fn fresh_seed() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut r = Rng::new(nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32));
-    r.next_u64()
+    mix64(nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(32))
 }
 
 struct Active<S> {
     job: Job,
     seq: S,
-    rng: Rng,
+    rng: SplitMix64,
     text: TextStream,
     /// Last sampled token, not yet fed to the model.
     last: u32,
@@ -380,7 +380,7 @@ impl<E: Engine> Worker<E> {
         let last_row = logits.row(logits.rows() - 1).to_vec();
         let cached = job.prompt.len();
         let mut active = Active {
-            rng: Rng::new(job.seed),
+            rng: SplitMix64::new(job.seed),
             text: TextStream::new(job.stop.clone()),
             job,
             seq,

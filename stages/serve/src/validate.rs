@@ -57,6 +57,13 @@ pub struct GenPlan {
     pub include_usage: bool,
 }
 
+impl GenPlan {
+    /// The sequences (choices) this request starts: prompts × n.
+    pub fn sequences(&self) -> usize {
+        self.prompts.len() * self.n
+    }
+}
+
 /// The `model` parameter must name the served model.
 pub fn check_model(asked: &str, info: &ModelInfo) -> Result<(), ApiError> {
     if asked == info.id {
@@ -453,7 +460,7 @@ fn check_window(
 }
 
 fn check_sequences(plan: &GenPlan, limits: Limits) -> Result<(), ApiError> {
-    let seqs = plan.prompts.len() * plan.n;
+    let seqs = plan.sequences();
     if seqs > limits.max_sequences {
         return Err(ApiError::invalid(format!(
             "this request starts {seqs} sequences (prompts × n); the server accepts at most {} per request",

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::rng::{SplitMix64, GOLDEN_GAMMA};
 use tokenizer::pretokenize::{GPT2_PATTERN, GPT4_PATTERN};
 use tokenizer::{Pattern, PreTokenizer};
 
@@ -18,14 +19,8 @@ const ALPHABET: &[char] = &[
 
 /// Deterministic random strings (SplitMix64), lengths 0..40.
 fn strings(n: usize) -> Vec<String> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64::new(GOLDEN_GAMMA);
+    let mut next = move || rng.next_u64();
     (0..n)
         .map(|_| {
             let len = (next() % 40) as usize;

@@ -2,6 +2,8 @@
 //! stopping at `<|eos|>`; with the KV cache (one new token per step) or without (the whole
 //! window recomputed each step, the reference the cache is tested and benchmarked against).
 
+use common::rng::SplitMix64;
+use serve::sampling::{self, SamplingParams};
 use tch::{Device, Kind, Tensor};
 
 use crate::model::{Gpt, ModelError};
@@ -37,64 +39,25 @@ impl Default for Sampling {
     }
 }
 
-/// Picks a token from fp32 logits `[V]` using `gen` for randomness.
-pub fn pick(logits: &Tensor, s: &Sampling, gen: &mut Rng) -> i64 {
-    if s.temperature <= 0.0 {
-        return logits.argmax(0, false).int64_value(&[]);
-    }
-    let mut logits = logits.to_kind(Kind::Float).to_device(Device::Cpu) / s.temperature;
-    let v = logits.size()[0];
-    if s.top_k > 0 && (s.top_k as i64) < v {
-        let (top, _) = logits.topk(s.top_k as i64, 0, true, true);
-        let kth = top.double_value(&[s.top_k as i64 - 1]);
-        logits = logits.masked_fill(&logits.lt(kth), f64::NEG_INFINITY);
-    }
-    let mut probs = logits.softmax(0, Kind::Float);
-    if s.top_p < 1.0 {
-        let (sorted, order) = probs.sort(0, true);
-        let cum = sorted.cumsum(0, Kind::Float);
-        // Drop a token when the mass before it already reaches p (always keep the first).
-        let before = &cum - &sorted;
-        let drop_sorted = before.ge(s.top_p);
-        let drop = drop_sorted.zeros_like().scatter(0, &order, &drop_sorted);
-        probs = probs.masked_fill(&drop, 0.0);
-        probs = &probs / probs.sum(Kind::Float);
-    }
-    // Inverse-CDF draw with our own generator, so a seed gives the same text on any device.
-    let p: Vec<f32> = Vec::<f32>::try_from(&probs).unwrap_or_default();
-    let u = gen.uniform() as f32 * p.iter().sum::<f32>();
-    let mut acc = 0.0f32;
-    let mut last_nonzero = 0;
-    for (i, &pi) in p.iter().enumerate() {
-        if pi > 0.0 {
-            last_nonzero = i;
-            acc += pi;
-            if u < acc {
-                return i as i64;
-            }
+impl Sampling {
+    /// The server's sampling parameters for these settings: `generate` and the server pick
+    /// tokens with the same code ([`serve::sampling::sample`]).
+    pub fn params(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature as f32,
+            top_p: self.top_p as f32,
+            top_k: self.top_k,
         }
     }
-    last_nonzero as i64
 }
 
-/// A small seeded generator (SplitMix64) for sampling.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        crate::train::sampler::mix64(self.0.wrapping_sub(0x9E37_79B9_7F4A_7C15))
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// Picks a token from logits `[V]` (any float kind, any device) with the server's sampler:
+/// greedy is the argmax, otherwise temperature, top-k and top-p, drawn with `gen`, our own
+/// generator, so a seed gives the same text on any device.
+pub fn pick(logits: &Tensor, params: &SamplingParams, gen: &mut SplitMix64) -> i64 {
+    let row = Vec::<f32>::try_from(logits.to_kind(Kind::Float).to_device(Device::Cpu))
+        .unwrap_or_default();
+    sampling::sample(&row, params, gen) as i64
 }
 
 /// Generates up to `s.max_tokens` tokens after `prompt`, calling `on_token` with each one as it
@@ -112,7 +75,8 @@ pub fn generate(
     }
     let _guard = tch::no_grad_guard();
     let block = model.config().block_size;
-    let mut gen = Rng::new(s.seed);
+    let params = s.params();
+    let mut gen = SplitMix64::new(s.seed);
     let mut context: Vec<i64> = prompt.to_vec();
     let mut out = Vec::new();
     let mut cache = s.kv_cache.then(|| model.new_cache());
@@ -145,7 +109,7 @@ pub fn generate(
                 logits.get(0).get(window.len() as i64 - 1)
             }
         };
-        let next = pick(&logits, s, &mut gen);
+        let next = pick(&logits, &params, &mut gen);
         if Some(next) == s.stop {
             break;
         }
@@ -154,4 +118,30 @@ pub fn generate(
         on_token(next);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_pick_is_the_argmax_in_any_float_kind() {
+        tch::manual_seed(0);
+        let greedy = Sampling {
+            temperature: 0.0,
+            ..Sampling::default()
+        }
+        .params();
+        let mut gen = SplitMix64::new(0);
+        for kind in [Kind::Float, Kind::BFloat16, Kind::Half] {
+            for _ in 0..50 {
+                let logits = Tensor::randn([300], (Kind::Float, Device::Cpu)).to_kind(kind);
+                let want = logits
+                    .to_kind(Kind::Float)
+                    .argmax(0, false)
+                    .int64_value(&[]);
+                assert_eq!(pick(&logits, &greedy, &mut gen), want, "{kind:?}");
+            }
+        }
+    }
 }

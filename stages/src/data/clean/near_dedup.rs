@@ -10,6 +10,7 @@
 //! Which member of a group survives must not depend on input order, so groups are resolved
 //! after the whole corpus is read: the document with the smallest content hash is kept.
 
+use common::rng::SplitMix64;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use pipelines::NearDedupParams;
@@ -32,17 +33,9 @@ impl MinHasher {
     pub fn new(p: &NearDedupParams) -> MinHasher {
         let (bands, rows) = bands_and_rows(p.threshold, p.permutations);
         let n = bands * rows;
-        let mut state = PERMUTATION_SEED;
-        let mut next = || {
-            // splitmix64
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        let a = (0..n).map(|_| next() | 1).collect();
-        let b = (0..n).map(|_| next()).collect();
+        let mut rng = SplitMix64::new(PERMUTATION_SEED);
+        let a = (0..n).map(|_| rng.next_u64() | 1).collect();
+        let b = (0..n).map(|_| rng.next_u64()).collect();
         MinHasher {
             bands,
             rows,
@@ -177,6 +170,17 @@ pub fn resolve(bands: usize, signatures: &[Option<&[u64]>]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pinned: the permutations (and so which documents count as near-duplicates) must not
+    /// change, or cached cleaned corpora would no longer match their fingerprints.
+    #[test]
+    fn the_permutations_are_pinned() {
+        let h = hasher(0.8);
+        assert_eq!(h.a.len(), 117);
+        assert_eq!(h.a[..2], [0xD24C_3F14_66BA_3BF7, 0xFAD6_CFFC_EB7F_D6BD]);
+        assert_eq!(h.b[0], 0xF9EF_DDBD_CF82_CCBB);
+        assert_eq!(h.b[116], 0x4DAA_1C4E_5934_0B79);
+    }
 
     fn hasher(threshold: f64) -> MinHasher {
         MinHasher::new(&NearDedupParams {
