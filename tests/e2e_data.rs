@@ -3,7 +3,7 @@
 
 mod common;
 use common::{ran, Project};
-use stages::data::testing::{sha256_hex, Behaviour, Server};
+use stages::kinds::data::testing::{sha256_hex, Behaviour, Server};
 
 const PIPELINE: &str = r#"
 name: corpus

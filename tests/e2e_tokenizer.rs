@@ -5,7 +5,7 @@
 mod common;
 use common::{ran, Project};
 
-use stages::tokenize::records::{read_split, Record};
+use stages::kinds::tokenizer::records::{read_split, Record};
 use tokenizer::shards::Shards;
 use tokenizer::Tokenizer;
 

@@ -1,6 +1,6 @@
 use std::process::{Command, ExitCode};
 
-use stages::torch_job::{torch_exe, TORCH_EXE};
+use stages::kinds::torch_job::{torch_exe, TORCH_EXE};
 
 use crate::cli::GlobalArgs;
 use crate::error::CliError;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use stages::torch_job::{torch_exe, TORCH_EXE};
+use stages::kinds::torch_job::{torch_exe, TORCH_EXE};
 
 use crate::cli::{GenerateArgs, GlobalArgs, ShowArgs};
 use crate::error::CliError;

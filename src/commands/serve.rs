@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use registry::LineageTree;
-use stages::torch_job::{torch_exe, TORCH_EXE};
+use stages::kinds::torch_job::{torch_exe, TORCH_EXE};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::CliError;

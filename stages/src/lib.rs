@@ -1,16 +1,14 @@
 //! The stage kinds of binarylm that run inside the `binarylm` process, the adapter that runs
-//! the others in `binarylm-torch`, and every kind's `binarylm show` summary. This crate never
-//! links libtorch (loading it costs about a second per process); torch work lives in
-//! `stages-torch`.
+//! the others in `binarylm-torch`, and every kind's `binarylm show` summary, each under
+//! `kinds/<kind name>`. This crate never links libtorch (loading it costs about a second per
+//! process); torch work lives in `stages-torch`. (The BPE library itself is the `tokenizer`
+//! crate, `stages/tokenizer`; `kinds::tokenizer` is the stage that trains and applies it.)
 
-pub mod data;
-pub mod pretrain;
-pub mod tokenize;
-pub mod torch_job;
+pub mod kinds;
 
-pub use data::DataKind;
-pub use tokenize::TokenizerStage;
-pub use torch_job::TorchJobKind;
+pub use kinds::data::DataKind;
+pub use kinds::tokenizer::TokenizerStage;
+pub use kinds::torch_job::TorchJobKind;
 
 use std::sync::Arc;
 
@@ -50,9 +48,9 @@ pub fn kinds() -> runtime::Kinds {
 /// kind; each renders in its own module.
 pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<String, String>> {
     let render: fn(&std::path::Path) -> Result<String, String> = match kind {
-        "data" => data::render::render,
-        "tokenizer" => tokenize::render::render,
-        "pretrain" => pretrain::render,
+        "data" => kinds::data::render::render,
+        "tokenizer" => kinds::tokenizer::render::render,
+        "pretrain" => kinds::pretrain::render,
         _ => return None,
     };
     Some(render(dir))

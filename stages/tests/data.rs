@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use pipelines::DataParams;
 use polars::prelude::{Column, DataFrame, ParquetReader, ParquetWriter, SerReader};
-use stages::data::{build, Build, DataError, Stats};
+use stages::kinds::data::{build, Build, DataError, Stats};
 
 struct Fixture {
     dir: tempfile::TempDir,

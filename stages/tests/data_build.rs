@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{ParquetReader, SerReader};
-use stages::data::testing::{sha256_hex, Behaviour, Server};
-use stages::data::{build, Build, DataError, Stats};
+use stages::kinds::data::testing::{sha256_hex, Behaviour, Server};
+use stages::kinds::data::{build, Build, DataError, Stats};
 
 struct Dir {
     tmp: tempfile::TempDir,
@@ -78,7 +78,7 @@ impl Dir {
     }
 }
 
-fn step<'a>(stats: &'a Stats, name: &str) -> &'a stages::data::StepStats {
+fn step<'a>(stats: &'a Stats, name: &str) -> &'a stages::kinds::data::StepStats {
     stats
         .steps
         .iter()

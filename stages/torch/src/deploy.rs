@@ -17,8 +17,8 @@ use serve::{ApiKeys, ServerConfig};
 
 use crate::device::{self, DeviceChoice, DeviceError};
 use crate::model::{CONFIG_FILE, WEIGHTS_FILE};
-use crate::serve_engine::{read_config, ServePrecision};
-use crate::serving::{
+use crate::server::engine::{read_config, ServePrecision};
+use crate::server::{
     self, BundleInfo, ServeOptions, ServingError, BUNDLE_FILE, BUNDLE_FORMAT, SERVER_CONFIG_FILE,
     TOKENIZER_FILE,
 };
@@ -198,7 +198,7 @@ pub fn run(
     let out = &job.out_dir;
 
     obs.progress(0, STEPS, "packaging");
-    package(job, &params, out)?;
+    package(job, params, out)?;
     let context = read_config(out)
         .map_err(|e| DeployError::Serving(e.into()))?
         .block_size;
@@ -216,7 +216,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(io("starting the async runtime".into()))?;
-    let config = serving::read_server_config(&out.join(SERVER_CONFIG_FILE))?;
+    let config = server::read_server_config(&out.join(SERVER_CONFIG_FILE))?;
     let opts = ServeOptions {
         model_dir: out.clone(),
         tokenizer: None,
@@ -233,7 +233,7 @@ pub fn run(
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(io("binding an ephemeral port on 127.0.0.1".into()))?;
-        let server = serving::start(listener, opts).await?;
+        let server = server::start(listener, opts).await?;
         let load_s = started.elapsed().as_secs_f64();
         let request = SmokeRequest {
             base_url: format!("http://{}", server.addr()),

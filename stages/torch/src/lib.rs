@@ -1,18 +1,18 @@
-//! The part of binarylm that links libtorch (through `tch`): devices, the GPT model, its
-//! training loop and sampling, the `pretrain` and `deploy` stages, and the model server's
-//! engine (the HTTP side is the torch-free `serve` crate). Its `binarylm-torch` executable runs
-//! this work so that the `binarylm` CLI itself never loads libtorch.
+//! The part of binarylm that links libtorch (through `tch`). Its `binarylm-torch` executable
+//! runs this work so that the `binarylm` CLI itself never loads libtorch.
+//!
+//! A kind's code is under the kind's name (`pretrain`, `deploy`; `kinds` is the table
+//! `run-stage` dispatches on); the commands under theirs (`generate`, `server`: the model
+//! server's torch side, whose HTTP half is the torch-free `serve` crate); the code they share
+//! beneath them (`model`, `train`, `device`).
 
 pub mod deploy;
 pub mod device;
 pub mod generate;
-pub mod generate_cli;
 pub mod kinds;
 pub mod model;
 pub mod pretrain;
-pub mod serve_cli;
-pub mod serve_engine;
-pub mod serving;
+pub mod server;
 pub mod train;
 
 pub use device::{DeviceChoice, DeviceError};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use pipelines::TorchJob;
 use stages_torch::deploy::{self, DeployError};
 use stages_torch::model::{Gpt, ModelConfig, CONFIG_FILE, WEIGHTS_FILE};
-use stages_torch::serving::{BundleInfo, ServingError};
+use stages_torch::server::{BundleInfo, ServingError};
 use stages_torch::train::Observer;
 use tch::Device;
 use tokenizer::{train_char, CharConfig, DEFAULT_SPECIAL_TOKENS};

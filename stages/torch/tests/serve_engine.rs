@@ -6,7 +6,7 @@ mod common;
 
 use serve::{Codec, Engine, PrefillOutput};
 use stages_torch::model::Gpt;
-use stages_torch::serve_engine::{check_vocab, model_info, LoadError, TorchEngine};
+use stages_torch::server::engine::{check_vocab, model_info, LoadError, TorchEngine};
 use tch::{Device, Tensor};
 
 /// A codec with `n` ids and no special tokens (only its size matters to the engine).

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use pipelines::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 use stages_torch::device::{self, DeviceChoice};
-use stages_torch::generate_cli::GenerateError;
+use stages_torch::generate::cli::GenerateError;
 use stages_torch::train::Observer;
 
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Some("doctor") => doctor(args.iter().any(|a| a == "--json")),
         Some("run-stage") if args.len() == 2 => run_stage(Path::new(&args[1])),
         Some("generate") => generate(&args[1..]),
-        Some("serve") => stages_torch::serve_cli::main(&args[1..]),
+        Some("serve") => stages_torch::server::cli::main(&args[1..]),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -46,8 +46,8 @@ fn main() -> ExitCode {
 }
 
 fn generate(args: &[String]) -> ExitCode {
-    let result = stages_torch::generate_cli::parse_args(args)
-        .and_then(|a| stages_torch::generate_cli::run(&a));
+    let result = stages_torch::generate::cli::parse_args(args)
+        .and_then(|a| stages_torch::generate::cli::run(&a));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(GenerateError::Help(text)) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pipelines::InvalidUtf8;
 
 use super::{decode, read_bytes, Batcher};
-use crate::data::error::DataError;
+use crate::kinds::data::error::DataError;
 
 pub fn read_files(
     files: &[PathBuf],

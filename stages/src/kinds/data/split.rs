@@ -48,7 +48,7 @@ fn unit_interval(hash: &[u8; 32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::doc::Doc;
+    use crate::kinds::data::doc::Doc;
 
     /// Splits in hash order, as the stage does; returns the texts of each side.
     fn split(docs: &[Doc], selection: ValSelection) -> (Vec<String>, Vec<String>) {

@@ -7,7 +7,7 @@ use pipelines::InvalidUtf8;
 use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, SerReader};
 
 use super::{decode, read_bytes, Batcher};
-use crate::data::error::DataError;
+use crate::kinds::data::error::DataError;
 
 /// Streams the file line by line: memory holds one line and the current batch.
 pub fn read_jsonl(

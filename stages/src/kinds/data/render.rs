@@ -164,7 +164,7 @@ fn n(v: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::stats::{Bucket, SourceStats, StepStats};
+    use crate::kinds::data::stats::{Bucket, SourceStats, StepStats};
 
     #[test]
     fn the_report_shows_steps_reasons_bars_and_samples() {

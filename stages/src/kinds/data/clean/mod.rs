@@ -321,7 +321,7 @@ pub fn collapse_whitespace(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::stats::Stats;
+    use crate::kinds::data::stats::Stats;
     use pipelines::Dedup;
 
     /// The per-document steps, then exact dedup when `params` asks for it, as the driver

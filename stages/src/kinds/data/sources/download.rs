@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::data::error::DataError;
+use crate::kinds::data::error::DataError;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -255,7 +255,7 @@ pub fn sha256_of(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::data::testing::{sha256_hex, Behaviour, Server};
+    use crate::kinds::data::testing::{sha256_hex, Behaviour, Server};
 
     fn request<'a>(url: &'a str, sha: &'a str, cache: &'a Path) -> Request<'a> {
         Request {

@@ -5,6 +5,9 @@
 //! [`ServerConfig`] it was deployed with) and `bundle.json` ([`BundleInfo`]: the model id to
 //! serve under, what it was built from). Settings given explicitly win over the bundle's.
 
+pub mod cli;
+pub mod engine;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +16,7 @@ use serve::{ApiKeys, EngineError, RunningServer, ServerConfig};
 use tokio::net::TcpListener;
 
 use crate::device::{self, DeviceChoice, DeviceError};
-use crate::serve_engine::{prepare, LoadError, ServePrecision, TorchEngine};
+use engine::{prepare, LoadError, ServePrecision, TorchEngine};
 
 /// The bundle description file of a deploy artifact.
 pub const BUNDLE_FILE: &str = "bundle.json";

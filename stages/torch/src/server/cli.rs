@@ -10,8 +10,8 @@ use clap::Parser;
 use serve::{ApiKeys, ServeFlags, API_KEYS_ENV};
 
 use crate::device::DeviceChoice;
-use crate::serve_engine::ServePrecision;
-use crate::serving::{self, ServeOptions};
+use crate::server::engine::ServePrecision;
+use crate::server::{self, ServeOptions};
 
 /// The line printed on stdout once the server accepts connections (followed by the URL), so
 /// scripts and tests can wait for it and learn the port when `--port 0` picked one.
@@ -89,8 +89,8 @@ fn run(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let mut config = match &args.config {
-        Some(path) => serving::read_server_config(path),
-        None => serving::default_server_config(&model_dir),
+        Some(path) => server::read_server_config(path),
+        None => server::default_server_config(&model_dir),
     }
     .map_err(|e| e.to_string())?;
     if let Some(n) = args.max_batch {
@@ -122,7 +122,7 @@ fn run(args: ServeArgs) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
-        let server = serving::start(listener, opts)
+        let server = server::start(listener, opts)
             .await
             .map_err(|e| e.to_string())?;
         {
