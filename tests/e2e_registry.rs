@@ -96,6 +96,29 @@ fn status_show_and_lineage_describe_the_artifacts() {
 }
 
 #[test]
+fn status_shows_the_headline_metric() {
+    // `aaa` sorts first; the stage names `words` as its headline, and status shows that one.
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: head
+stages:
+  count:
+    kind: command
+    run: |
+      echo '{"aaa": 1, "words": 2, "headline": "words"}' > "$BINARYLM_OUT/metrics.json"
+"#,
+    );
+    p.run_json(&[]).0.ok();
+    let st = p.run(&["status"]);
+    st.ok();
+    assert!(st.stdout.contains("words=2"), "{}", st.stdout);
+    let j = p.run(&["status", "--json"]).json();
+    assert_eq!(j["stages"][0]["headline"], "words");
+}
+
+#[test]
 fn verify_names_a_corrupted_object_and_exits_nonzero() {
     let p = Project::new();
     p.write("pipeline.yaml", PIPELINE);

@@ -17,6 +17,9 @@ struct StageStatus {
     digest: Option<String>,
     reasons: Vec<String>,
     metrics: std::collections::BTreeMap<String, f64>,
+    /// Which of `metrics` summarises the stage (the kind's declared headline, or a command's
+    /// own).
+    headline: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,8 +57,8 @@ pub fn status(args: &StatusArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
                         .collect(),
                 ),
             };
-            let metrics = match (&digest, latest) {
-                (Some(_), Some(r)) => r.metrics,
+            let (metrics, headline) = match (&digest, latest) {
+                (Some(_), Some(r)) => (r.metrics, r.headline),
                 _ => Default::default(),
             };
             stages.push(StageStatus {
@@ -66,6 +69,7 @@ pub fn status(args: &StatusArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
                 digest,
                 reasons,
                 metrics,
+                headline,
             });
         }
     }
@@ -89,10 +93,12 @@ pub fn status(args: &StatusArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
         for s in &doc.stages {
             let detail = match s.state {
                 "up_to_date" => {
+                    // The headline metric; without one, the first (names are sorted).
                     let metric = s
-                        .metrics
-                        .iter()
-                        .next()
+                        .headline
+                        .as_ref()
+                        .and_then(|h| s.metrics.get_key_value(h))
+                        .or_else(|| s.metrics.iter().next())
                         .map(|(k, v)| format!("  {k}={v}"))
                         .unwrap_or_default();
                     format!(
