@@ -62,6 +62,7 @@ def run_ours(binary, shards, work, steps, batch, precision):
     r = subprocess.run([binary, "run-stage", path], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"binarylm-torch failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    # The work directory's metrics log keeps each window's throughput (the artifact's does not).
     lines = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
     train = [l for l in lines if l.get("tokens_per_s")]
     return [l["tokens_per_s"] for l in train], train[-1]["loss"], [l.get("mfu") for l in train]

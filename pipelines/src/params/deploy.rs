@@ -125,8 +125,9 @@ const MODEL_ACCEPTS: &[ArtifactType] = &[ArtifactType::Model, ArtifactType::Quan
 impl StageKind for DeployParams {
     const INFO: KindInfo = KindInfo {
         name: "deploy",
-        // 1: first version (bundle + smoke test of the served model).
-        version: 1,
+        // 1: first version (bundle + smoke test of the served model). 2: smoke.json holds the
+        // answers only; latencies and tokens/s moved to the run record.
+        version: 2,
         produces: ArtifactType::Bundle,
         runner: Runner::Torch,
         headline: Some("chat_tokens_per_s"),

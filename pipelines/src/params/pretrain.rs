@@ -479,7 +479,8 @@ impl StageKind for PretrainParams {
         name: "pretrain",
         // 1: first version. 2: AdamW updates flat per-group buffers (same operations per
         // element, but CPU kernels may round the last bit differently at buffer tails).
-        version: 2,
+        // 3: summary.json and metrics.jsonl hold no timings (they moved to the run record).
+        version: 3,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),

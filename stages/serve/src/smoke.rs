@@ -35,6 +35,30 @@ pub struct SmokeReport {
     pub chat_tokens_per_s: f64,
 }
 
+/// What the smoke test got back, without the timings: what a deploy bundle keeps (its timings
+/// go to the run's record, so that two deployments of the same model write the same bundle).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SmokeOutcome {
+    pub model: String,
+    pub completion_text: String,
+    pub completion_tokens: usize,
+    pub chat_text: String,
+    pub chat_tokens: usize,
+}
+
+impl SmokeReport {
+    /// The answers without the timings.
+    pub fn outcome(&self) -> SmokeOutcome {
+        SmokeOutcome {
+            model: self.model.clone(),
+            completion_text: self.completion_text.clone(),
+            completion_tokens: self.completion_tokens,
+            chat_text: self.chat_text.clone(),
+            chat_tokens: self.chat_tokens,
+        }
+    }
+}
+
 /// A failed check: what was asked, and what came back.
 #[derive(Debug, thiserror::Error)]
 #[error("smoke test: {step}: {problem}")]

@@ -1,5 +1,6 @@
 //! `binarylm show <pretrain stage>`: the training outcome from the artifact's `summary.json`
 //! (written by `binarylm-torch`, read with the same struct), in words rather than metric names.
+//! How fast that run was (tokens/s, MFU, device) is the run record's, shown among the metrics.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -24,19 +25,11 @@ pub fn render(dir: &Path) -> Result<String, String> {
     );
     let _ = writeln!(
         o,
-        "  trained    {} steps, {} tokens, {:.2}M parameters",
+        "  trained    {} steps, {} tokens, {:.2}M parameters, {} matrix products",
         s.steps,
         s.tokens_seen,
-        s.params as f64 / 1e6
-    );
-    let mfu = s
-        .mfu
-        .map(|m| format!(", MFU {:.1}%", 100.0 * m))
-        .unwrap_or_default();
-    let _ = writeln!(
-        o,
-        "  speed      {:.0} tokens/s on {} ({}){mfu}",
-        s.tokens_per_s, s.device, s.precision
+        s.params as f64 / 1e6,
+        s.precision
     );
     Ok(o)
 }

@@ -4,7 +4,8 @@
 //!
 //! Bundle files: `model.safetensors`, `config.json`, `tokenizer.json` (the model and its
 //! tokenizer), `server.json` (the server settings, a [`ServerConfig`]), `bundle.json`
-//! ([`BundleInfo`]) and `smoke.json` (what the smoke test measured). `binarylm serve <deploy
+//! ([`BundleInfo`]) and `smoke.json` (the smoke test's answers; its latencies and tokens/s are
+//! the stage's metrics, kept in the registry, not in the bundle). `binarylm serve <deploy
 //! stage>` serves it with those settings.
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use crate::server::{
 };
 use crate::train::Observer;
 
-/// What the smoke test measured.
+/// What the smoke test got back (the answers; its timings are the stage's metrics).
 pub const SMOKE_FILE: &str = "smoke.json";
 
 /// Steps reported as progress.
@@ -263,7 +264,7 @@ pub fn run(
         report.chat_tokens_per_s,
         report.chat_text
     ));
-    write_json(&out.join(SMOKE_FILE), &report)?;
+    write_json(&out.join(SMOKE_FILE), &report.outcome())?;
     obs.progress(STEPS, STEPS, "done");
     Ok(Deployed {
         smoke: report,

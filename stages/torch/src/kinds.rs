@@ -57,10 +57,10 @@ fn params<K: 'static>(job: &TorchJob) -> Result<&K, RunError> {
 }
 
 fn run_pretrain(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError> {
-    let summary = pretrain::run(job, params::<PretrainParams>(job)?, obs)?;
+    let trained = pretrain::run(job, params::<PretrainParams>(job)?, obs)?;
     Ok(Finished {
-        metrics: summary.metrics(),
-        device: summary.device.clone(),
+        metrics: trained.summary.metrics(&trained.run),
+        device: trained.device,
     })
 }
 

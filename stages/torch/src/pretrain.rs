@@ -50,6 +50,7 @@ pub enum PretrainError {
     Plot(String),
 }
 
+use pipelines::artifacts::PretrainRun;
 /// `summary.json`, the typed struct `binarylm show` reads back (defined with the artifact
 /// formats in `pipelines::artifacts`).
 pub use pipelines::artifacts::PretrainSummary as Summary;
@@ -59,7 +60,7 @@ pub fn run(
     job: &TorchJob,
     params: &PretrainParams,
     obs: &mut dyn Observer,
-) -> Result<Summary, PretrainError> {
+) -> Result<Trained, PretrainError> {
     device::set_threads(job.threads);
     let choice: DeviceChoice = params.device.parse()?;
     let dev = device::resolve(choice)?;
@@ -121,8 +122,12 @@ pub fn run(
     let cfg_text = serde_json::to_string_pretty(&cfg).expect("config serializes");
     std::fs::write(out.join(CONFIG_FILE), cfg_text).map_err(io("writing config.json".into()))?;
     copy(&tok_dir.join(TOKENIZER_FILE), &out.join(TOKENIZER_FILE))?;
-    copy(&job.work_dir.join(METRICS_FILE), &out.join(METRICS_FILE))?;
-    let lines = metrics::read(&out.join(METRICS_FILE)).map_err(io("reading metrics".into()))?;
+    // The work directory's log also holds each window's throughput and wall time; the
+    // artifact's curve keeps only what the inputs determine.
+    let lines =
+        metrics::read(&job.work_dir.join(METRICS_FILE)).map_err(io("reading metrics".into()))?;
+    metrics::write_curve(&lines, &out.join(METRICS_FILE))
+        .map_err(io(format!("writing {METRICS_FILE}")))?;
     train::plot::loss_curve(&lines, &out.join(PLOT_FILE)).map_err(PretrainError::Plot)?;
     let summary = Summary {
         steps: result.steps,
@@ -131,21 +136,34 @@ pub fn run(
         val_loss: result.val_loss,
         val_ppl: result.val_ppl,
         tokens_seen: result.tokens_seen,
-        tokens_per_s: result.tokens_per_s,
-        mfu: result.mfu,
-        elapsed_s: result.elapsed_s,
-        device: device::describe(dev),
         precision: if bf16 { "bf16" } else { "fp32" }.to_string(),
         unigram_entropy: shards
             .meta()
             .splits
             .get("val")
             .map(|s| s.unigram_entropy_nats),
-        resumed_from: result.resumed_from,
     };
     let text = serde_json::to_string_pretty(&summary).expect("summary serializes");
     std::fs::write(out.join(SUMMARY_FILE), text).map_err(io("writing summary.json".into()))?;
-    Ok(summary)
+    Ok(Trained {
+        summary,
+        run: PretrainRun {
+            tokens_per_s: result.tokens_per_s,
+            mfu: result.mfu,
+            elapsed_s: result.elapsed_s,
+            resumed_from: result.resumed_from,
+        },
+        device: device::describe(dev),
+    })
+}
+
+/// A finished pretrain stage: the artifact's summary and what the run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trained {
+    pub summary: Summary,
+    pub run: PretrainRun,
+    /// The device it ran on (`cpu (2 threads)`, `cuda:0`).
+    pub device: String,
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), PretrainError> {

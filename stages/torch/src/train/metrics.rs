@@ -72,6 +72,44 @@ impl MetricsLog {
     }
 }
 
+/// One line of an artifact's `metrics.jsonl`: the training curve without the run's timings
+/// (tokens/s, MFU, wall time), which would make two runs of the same stage differ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct CurveLine {
+    step: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grad_norm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    val_ppl: Option<f64>,
+    tokens: u64,
+}
+
+/// Writes `lines` as an artifact's `metrics.jsonl`: step, loss, lr, grad norm, validation loss
+/// and perplexity, tokens seen — no timings.
+pub fn write_curve(lines: &[MetricsLine], path: &Path) -> std::io::Result<()> {
+    let mut text = String::new();
+    for l in lines {
+        let curve = CurveLine {
+            step: l.step,
+            loss: l.loss,
+            lr: l.lr,
+            grad_norm: l.grad_norm,
+            val_loss: l.val_loss,
+            val_ppl: l.val_ppl,
+            tokens: l.tokens,
+        };
+        text.push_str(&serde_json::to_string(&curve).expect("metrics serialize"));
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+}
+
 /// Reads every line of a `metrics.jsonl`.
 pub fn read(path: &Path) -> std::io::Result<Vec<MetricsLine>> {
     let text = std::fs::read_to_string(path)?;
