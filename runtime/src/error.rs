@@ -6,6 +6,10 @@ pub enum StageError {
     /// The stage's own work failed (non-zero exit, bad data, …). The message is for the user.
     #[error("{0}")]
     Failed(String),
+    /// The stage's own work failed with a typed error, whose causes [`StageError::render`]
+    /// lists.
+    #[error(transparent)]
+    Error(Box<dyn std::error::Error + Send + Sync>),
     /// The run was cancelled (Ctrl-C, SIGTERM, or fail-fast after another stage failed).
     #[error("cancelled")]
     Cancelled,
@@ -23,6 +27,48 @@ impl StageError {
             context: context.into(),
             source,
         }
+    }
+
+    /// A typed error of the stage's own, kept whole so its causes can be shown.
+    pub fn from_error(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StageError::Error(Box::new(e))
+    }
+
+    /// The message, then a `Caused by:` line for each cause that the text above it does not
+    /// already quote (many messages embed their cause).
+    pub fn render(&self) -> String {
+        let mut out = self.to_string();
+        let mut shown = out.clone();
+        let mut cause = std::error::Error::source(self);
+        // `Error(Box<…>)` is transparent: its first source is the inner error's, already shown.
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !shown.contains(&text) {
+                out.push_str("\nCaused by: ");
+                out.push_str(&text);
+            }
+            shown = text;
+            cause = c.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading the corpus")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn render_lists_causes_not_already_in_the_message() {
+        let e = StageError::from_error(Outer(std::io::Error::other("disk on fire")));
+        assert_eq!(e.render(), "reading the corpus\nCaused by: disk on fire");
+        // A cause the message already quotes is not repeated.
+        let io = StageError::io("writing x", std::io::Error::other("full"));
+        assert_eq!(io.render(), "i/o error in writing x: full");
     }
 }
 

@@ -278,7 +278,7 @@ impl StageAction {
                 sh.reporter.say(&format!("✗ {} cancelled", stage.name));
                 report
             }
-            Ok(Err(e)) => self.fail(report, e.to_string()),
+            Ok(Err(e)) => self.fail(report, e.render()),
             Err(join) => self.fail(report, format!("stage thread panicked: {join}")),
         }
     }

@@ -81,7 +81,7 @@ impl StageKind for DataKind {
             })
             .map_err(|e| match e {
                 DataError::Cancelled => StageError::Cancelled,
-                other => StageError::Failed(other.to_string()),
+                other => StageError::from_error(other),
             })?;
         let seconds = started.elapsed().as_secs_f64();
         for s in &stats.sources {

@@ -58,7 +58,7 @@ impl StageKind for TokenizerStage {
             | TokenizeError::Tokenizer(tokenizer::TokenizerError::Cancelled) => {
                 StageError::Cancelled
             }
-            other => StageError::Failed(other.to_string()),
+            other => StageError::from_error(other),
         })?;
         Ok(summary.metrics())
     }
