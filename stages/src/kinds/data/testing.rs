@@ -44,12 +44,7 @@ impl Server {
         let body = Arc::new(body);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let n = {
-                    let log = shared.lock().expect("log");
-                    log.ranges.len()
-                };
-                let range = serve(stream, &body, behaviour, n);
-                shared.lock().expect("log").ranges.push(range);
+                serve(stream, &body, behaviour, &shared);
             }
         });
         Server { port, log }
@@ -70,8 +65,9 @@ impl Server {
     }
 }
 
-/// Answers one request on `stream` (request number `n`, from 0); returns its range start.
-fn serve(stream: TcpStream, body: &[u8], behaviour: Behaviour, n: usize) -> Option<usize> {
+/// Answers one request on `stream`. The request is logged as soon as its head is read, before
+/// the answer goes out: a client that has its answer always finds its request counted.
+fn serve(stream: TcpStream, body: &[u8], behaviour: Behaviour, log: &Mutex<Log>) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut range = None;
     let mut line = String::new();
@@ -85,6 +81,12 @@ fn serve(stream: TcpStream, body: &[u8], behaviour: Behaviour, n: usize) -> Opti
             range = v.trim().trim_end_matches('-').parse().ok();
         }
     }
+    // The request's number (from 0) decides how a misbehaving server answers it.
+    let n = {
+        let mut log = log.lock().expect("log");
+        log.ranges.push(range);
+        log.ranges.len() - 1
+    };
     let mut out = stream;
     let status = |out: &mut TcpStream, code: &str| {
         let _ = write!(
@@ -120,7 +122,6 @@ fn serve(stream: TcpStream, body: &[u8], behaviour: Behaviour, n: usize) -> Opti
         }
     }
     let _ = out.flush();
-    range
 }
 
 /// Lowercase hex SHA-256 of `data`.
