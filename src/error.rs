@@ -79,14 +79,9 @@ impl From<runtime::RuntimeError> for CliError {
 /// "what failed: why: why" from an error and its sources.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str("\n  caused by: ");
-            out.push_str(&text);
-        }
-        source = s.source();
+    for cause in common::error::new_causes(e) {
+        out.push_str("\n  caused by: ");
+        out.push_str(&cause);
     }
     out
 }

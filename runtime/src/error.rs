@@ -38,17 +38,9 @@ impl StageError {
     /// already quote (many messages embed their cause).
     pub fn render(&self) -> String {
         let mut out = self.to_string();
-        let mut shown = out.clone();
-        let mut cause = std::error::Error::source(self);
-        // `Error(Box<…>)` is transparent: its first source is the inner error's, already shown.
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !shown.contains(&text) {
-                out.push_str("\nCaused by: ");
-                out.push_str(&text);
-            }
-            shown = text;
-            cause = c.source();
+        for cause in common::error::new_causes(self) {
+            out.push_str("\nCaused by: ");
+            out.push_str(&cause);
         }
         out
     }

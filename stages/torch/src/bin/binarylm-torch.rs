@@ -191,15 +191,8 @@ fn run_stage(job_path: &Path) -> ExitCode {
 /// `error:` and one `Caused by:` line per cause not already quoted in the message above it
 /// (many messages embed their cause's text).
 fn report_error(e: &(dyn std::error::Error + 'static)) {
-    let mut shown = e.to_string();
-    eprintln!("error: {shown}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !shown.contains(&text) {
-            eprintln!("Caused by: {text}");
-        }
-        shown = text;
-        cause = c.source();
+    eprintln!("error: {e}");
+    for cause in common::error::new_causes(e) {
+        eprintln!("Caused by: {cause}");
     }
 }
