@@ -77,7 +77,7 @@ impl StageParams {
     }
 
     /// The kind's descriptor: name, version, artifact type, runner, headline metric.
-    pub fn info(&self) -> &'static KindInfo {
+    pub fn info(&self) -> KindInfo {
         self.0.info()
     }
 

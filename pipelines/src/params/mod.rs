@@ -128,7 +128,7 @@ pub struct LocalFilesError {
 
 /// The object-safe face of a kind, so [`StageParams`] holds any kind without an enum.
 pub(crate) trait KindParams: std::fmt::Debug + Send + Sync {
-    fn info(&self) -> &'static KindInfo;
+    fn info(&self) -> KindInfo;
     fn produces(&self) -> ArtifactType;
     fn references(&self) -> Vec<Reference>;
     fn canonical(&self) -> serde_json::Value;
@@ -137,11 +137,8 @@ pub(crate) trait KindParams: std::fmt::Debug + Send + Sync {
 }
 
 impl<K: StageKind> KindParams for K {
-    fn info(&self) -> &'static KindInfo {
-        // Every kind has an entry (a test checks it); its descriptor is the one in the table.
-        &find_kind(K::INFO.name)
-            .expect("every StageKind has an entry in KINDS")
-            .info
+    fn info(&self) -> KindInfo {
+        K::INFO
     }
 
     fn produces(&self) -> ArtifactType {
