@@ -27,6 +27,7 @@ Examples:
   binarylm run --locked               fail unless everything matches pipeline.lock
   binarylm show train                 the artifact of stage `train`: params, metrics, files
   binarylm lineage train              which artifacts it was built from
+  binarylm compare base sft           two stages' metrics side by side
   binarylm gc --dry-run               what garbage collection would remove
 
 Exit codes: 0 success, 1 a stage failed (or verify/--locked found a difference),
@@ -78,6 +79,18 @@ the same fingerprint runs again.")]
     Show(ShowArgs),
     /// Show the artifacts an artifact was built from (and what was built from it).
     Lineage(ShowArgs),
+    /// Compare the metrics of several stages (or artifacts) side by side, with deltas.
+    #[command(after_help = "\
+Each row is a metric that at least two of the artifacts recorded; each column one artifact,
+with its change from the first column in parentheses and, where the stage recorded one (eval
+stages do), its standard error after ±. Two scores within about two standard errors of each
+other are not shown different by that task.
+
+Examples:
+  binarylm compare base sft                  two model stages of ./pipeline.yaml
+  binarylm compare scores 3f2a91c0 --all     an eval stage against an older artifact of it
+  binarylm compare base sft --json")]
+    Compare(CompareArgs),
     /// Remove artifacts nothing references (lockfiles, recent runs and latest results are kept).
     Gc(GcArgs),
     /// Re-hash every object in the store; name corrupt or missing ones (exit 1 if any).
@@ -246,6 +259,25 @@ pub struct ShowArgs {
     /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
     #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
     pub manifest: Option<PathBuf>,
+
+    /// Print as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Stage names, or artifact digests (unique prefixes of at least 6 characters): two or more.
+    #[arg(required = true, num_args = 2..)]
+    pub targets: Vec<String>,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// List every metric, also those only one artifact has.
+    #[arg(long)]
+    pub all: bool,
 
     /// Print as JSON on stdout.
     #[arg(long)]

@@ -44,6 +44,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Status(args) => commands::status::status(args, g),
         Command::Show(args) => commands::show::show(args, g),
         Command::Lineage(args) => commands::show::lineage(args, g),
+        Command::Compare(args) => commands::compare::compare(args, g),
         Command::Gc(args) => commands::maintenance::gc(args, g),
         Command::Verify(args) => commands::maintenance::verify(args, g),
         Command::Schema => commands::schema::schema(),

@@ -175,6 +175,7 @@ fn job(dir: &Path, shards: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(&work).unwrap();
     let job = serde_json::json!({
         "format": pipelines::TORCH_JOB_FORMAT, "kind": "pretrain", "stage": "base",
+        "manifest_dir": dir,
         "params": {
             "kind": "pretrain", "tokenizer": "tok", "device": "cpu",
             "model": {"preset": "tiny", "n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 16,

@@ -85,4 +85,96 @@ fn two_fresh_workspaces_give_identical_artifacts_and_locked_holds() {
     third.write("pipeline.lock", &lock);
     let c = run(&third, &["--locked"]);
     assert_eq!(digests(&a), digests(&c));
+    assert_eq!(lock_check(&c, "base").0, "identical to pipeline.lock");
+    locked_checks_follow_each_kinds_promise(&third, &lock);
+}
+
+/// A stage's `--locked` verdict and error, from a run report.
+fn lock_check(report: &serde_json::Value, stage: &str) -> (String, String) {
+    let s = report["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .unwrap_or_else(|| panic!("no {stage} in {report}"));
+    (
+        s["lock_check"].as_str().unwrap_or("").to_string(),
+        s["error"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// What `--locked` checks depends on the kind and on what the lock says the output was
+/// computed with (docs/pipelines.md, "What reproducible means"). `project` has every stage
+/// cached, so each variant of the lockfile below is only a check, not a rerun.
+fn locked_checks_follow_each_kinds_promise(project: &Project, lock: &str) {
+    let fake = "0".repeat(64);
+    let with_lock = |edit: &dyn Fn(&mut serde_yaml::Value)| {
+        let mut v: serde_yaml::Value = serde_yaml::from_str(lock).expect("lockfile YAML");
+        edit(&mut v);
+        project.write("pipeline.lock", &serde_yaml::to_string(&v).expect("YAML"));
+        let r = project.run(&[
+            "run",
+            "pipeline.yaml",
+            "--json",
+            "--threads",
+            "1",
+            "--locked",
+        ]);
+        let json = r.json();
+        (r.code, json)
+    };
+
+    // The deploy bundle locked on another setup (4 threads), with other bytes: the kind
+    // declares no metric, so the fingerprint is what is checked, and the run passes.
+    let (code, json) = with_lock(&|v| {
+        v["stages"]["api"]["digest"] = fake.clone().into();
+        v["stages"]["api"]["ran_with"]["threads"] = 4.into();
+    });
+    let (check, _) = lock_check(&json, "api");
+    assert_eq!(code, 0, "{json}");
+    assert!(
+        check.contains("as expected (ran with cpu, 1 thread"),
+        "{check}"
+    );
+    assert!(check.contains("locked with cpu, 4 threads"), "{check}");
+    assert!(check.contains("fingerprint checked"), "{check}");
+
+    // The same, but locked with this very setup: identical bytes were expected.
+    let (code, json) = with_lock(&|v| {
+        v["stages"]["api"]["digest"] = fake.clone().into();
+    });
+    let (_, error) = lock_check(&json, "api");
+    assert_eq!(code, 1, "{json}");
+    assert!(
+        error.contains("although it ran as the locked output did"),
+        "{error}"
+    );
+
+    // Pretraining locked on another setup: other bytes are fine, a validation loss 5 % away is
+    // not (the kind allows ±1 %); the message says by how much it moved.
+    let (code, json) = with_lock(&|v| {
+        let base = &mut v["stages"]["base"];
+        base["digest"] = fake.clone().into();
+        base["ran_with"]["threads"] = 4.into();
+        let loss = base["metrics"]["val_loss"]
+            .as_f64()
+            .expect("val_loss locked");
+        base["metrics"]["val_loss"] = (loss / 1.05).into();
+    });
+    let (_, error) = lock_check(&json, "base");
+    assert_eq!(code, 1, "{json}");
+    assert!(error.contains("val_loss"), "{error}");
+    assert!(error.contains("+5.000 %, tolerance ±1 %"), "{error}");
+
+    // A tokenizer promises identical bytes from identical inputs on any setup.
+    let (code, json) = with_lock(&|v| {
+        v["stages"]["tok"]["digest"] = fake.clone().into();
+        v["stages"]["tok"]["ran_with"]["threads"] = 4.into();
+    });
+    let (_, error) = lock_check(&json, "tok");
+    assert_eq!(code, 1, "{json}");
+    assert!(
+        error.contains("identical bytes for identical inputs"),
+        "{error}"
+    );
 }

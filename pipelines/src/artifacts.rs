@@ -66,3 +66,158 @@ impl PretrainSummary {
         m
     }
 }
+
+/// An eval artifact's results file.
+pub const EVAL_RESULTS_FILE: &str = "results.json";
+
+/// `results.json` of an eval artifact: every model's score on every task. Only what the
+/// inputs determine (no timings; those go to the run record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalResults {
+    /// `1`.
+    pub format: u32,
+    /// Model stages in the order the manifest lists them.
+    pub models: Vec<String>,
+    pub tasks: Vec<EvalTaskResult>,
+}
+
+/// One task's scores, one entry per model (in `EvalResults::models` order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalTaskResult {
+    pub name: String,
+    /// `perplexity` or `choice`.
+    pub task: String,
+    /// Items scored (documents or questions).
+    pub items: usize,
+    /// Solved examples before each question (`choice`).
+    #[serde(default)]
+    pub shots: usize,
+    pub scores: Vec<ModelScores>,
+}
+
+/// A model's metrics on one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelScores {
+    pub model: String,
+    /// Metric name (`acc`, `acc_norm`, `bits_per_byte`, …) → value and bootstrap standard
+    /// error.
+    pub metrics: BTreeMap<String, Score>,
+}
+
+/// A value with its bootstrap standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Score {
+    pub value: f64,
+    pub stderr: f64,
+}
+
+impl EvalResults {
+    /// The results as a Markdown table: a row per task and metric, a column per model, each
+    /// cell `value ± stderr`.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let r = self;
+        let mut s = String::new();
+        let _ = write!(s, "| task | metric |");
+        for m in &r.models {
+            let _ = write!(s, " {m} |");
+        }
+        s.push('\n');
+        s.push_str("|---|---|");
+        s.push_str(&"---:|".repeat(r.models.len()));
+        s.push('\n');
+        for t in &r.tasks {
+            let metrics: Vec<&String> = t
+                .scores
+                .first()
+                .map(|s| s.metrics.keys().collect())
+                .unwrap_or_default();
+            for metric in metrics {
+                let shots = if t.shots > 0 {
+                    format!(" ({}-shot)", t.shots)
+                } else {
+                    String::new()
+                };
+                let _ = write!(s, "| {} (n={}){shots} | {metric} |", t.name, t.items);
+                for score in &t.scores {
+                    match score.metrics.get(metric) {
+                        Some(v) => {
+                            let _ = write!(s, " {:.4} ± {:.4} |", v.value, v.stderr);
+                        }
+                        None => s.push_str(" – |"),
+                    }
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    /// The registry's flat metrics: `<model>/<task>/<metric>` (and `…_stderr`).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for t in &self.tasks {
+            for s in &t.scores {
+                for (name, score) in &s.metrics {
+                    let key = format!("{}/{}/{name}", s.model, t.name);
+                    out.insert(format!("{key}_stderr"), score.stderr);
+                    out.insert(key, score.value);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_markdown_has_a_column_per_model_and_a_row_per_metric() {
+        let scores = |model: &str, acc: f64| ModelScores {
+            model: model.into(),
+            metrics: BTreeMap::from([
+                (
+                    "acc".to_string(),
+                    Score {
+                        value: acc,
+                        stderr: 0.05,
+                    },
+                ),
+                (
+                    "acc_norm".to_string(),
+                    Score {
+                        value: acc,
+                        stderr: 0.05,
+                    },
+                ),
+            ]),
+        };
+        let r = EvalResults {
+            format: 1,
+            models: vec!["base".into(), "sft".into()],
+            tasks: vec![EvalTaskResult {
+                name: "stories".into(),
+                task: "choice".into(),
+                items: 40,
+                shots: 2,
+                scores: vec![scores("base", 0.5), scores("sft", 0.825)],
+            }],
+        };
+        let md = r.markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| task | metric | base | sft |");
+        assert_eq!(
+            lines[2],
+            "| stories (n=40) (2-shot) | acc | 0.5000 ± 0.0500 | 0.8250 ± 0.0500 |"
+        );
+        assert_eq!(lines.len(), 4);
+        assert_eq!(r.metrics()["sft/stories/acc"], 0.825);
+        assert_eq!(r.metrics()["sft/stories/acc_stderr"], 0.05);
+    }
+}

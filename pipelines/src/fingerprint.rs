@@ -14,10 +14,6 @@ use std::path::Path;
 /// cached stage result: do it only when the encoding itself changes.
 pub const FINGERPRINT_FORMAT_VERSION: u32 = 1;
 
-/// Version of the directory-digest encoding in [`hash_path`]. Bumping it changes the digest of
-/// every directory dependency (and so the fingerprints that include one).
-const DIR_FORMAT_VERSION: u32 = 1;
-
 /// Everything a stage's fingerprint covers. Also stored with each result so that `plan` can
 /// say what changed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -325,76 +321,23 @@ fn same_scalar(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// Content digest (BLAKE3, 64 hex) of a file, or of a directory tree.
 ///
-/// A file's digest is the BLAKE3 of its bytes (what `b3sum` prints). A directory's is a Merkle
-/// hash over its entries sorted by relative path (`/`-separated): each file as (path, content
-/// digest), each symlink as (path, link target), each empty directory as its path — all length
-/// prefixed. Timestamps and permissions never count.
+/// A file's digest is the BLAKE3 of its bytes (what `b3sum` prints). A directory's is the digest
+/// `common::tree` gives stored artifacts (paths, contents and executable bits; timestamps and
+/// empty directories never count), except that symbolic links are followed: a dependency that
+/// links to a file elsewhere changes the fingerprint when that file changes.
 ///
 /// # Errors
-/// Any I/O error reading the tree.
+/// Any I/O error reading the tree, a link that points nowhere, or links that form a loop.
 pub fn hash_path(path: &Path) -> io::Result<String> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_dir() {
-        return hash_file(path);
+        return Ok(common::tree::hash_file(path)?.1);
     }
-    let mut entries = Vec::new();
-    collect(path, "", &mut entries)?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut e = Encoder::new("binarylm-directory", DIR_FORMAT_VERSION);
-    e.len(entries.len());
-    for (rel, entry) in &entries {
-        e.str(rel);
-        match entry {
-            Entry::File(digest) => {
-                e.field("file");
-                e.str(digest);
-            }
-            Entry::Link(target) => {
-                e.field("symlink");
-                e.str(target);
-            }
-            Entry::EmptyDir => e.field("empty-dir"),
-        }
-    }
-    Ok(e.finish())
-}
-
-enum Entry {
-    File(String),
-    Link(String),
-    EmptyDir,
-}
-
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = std::fs::File::open(path)?;
-    io::copy(&mut file, &mut hasher)?;
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
-fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Entry)>) -> io::Result<()> {
-    let mut any = false;
-    for item in std::fs::read_dir(dir)? {
-        let item = item?;
-        any = true;
-        let name = item.file_name();
-        let rel = format!("{prefix}{}", name.to_string_lossy());
-        let kind = item.file_type()?;
-        if kind.is_symlink() {
-            // Hash the link itself, not what it points to: links out of the tree (or in loops)
-            // must not make the digest depend on the rest of the file system.
-            let target = std::fs::read_link(item.path())?;
-            out.push((rel, Entry::Link(target.to_string_lossy().into_owned())));
-        } else if kind.is_dir() {
-            collect(&item.path(), &format!("{rel}/"), out)?;
-        } else {
-            out.push((rel, Entry::File(hash_file(&item.path())?)));
-        }
-    }
-    if !any && !prefix.is_empty() {
-        out.push((prefix.trim_end_matches('/').to_string(), Entry::EmptyDir));
-    }
-    Ok(())
+    let files = common::tree::list(path, common::tree::Links::Follow).map_err(|e| match e {
+        common::tree::TreeError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })?;
+    Ok(common::tree::digest(&files))
 }
 
 #[cfg(test)]
@@ -558,10 +501,23 @@ mod tests {
         std::fs::rename(root.join("sub/b.txt"), root.join("sub/c.txt"))?;
         assert_ne!(hash_path(root)?, edited);
 
+        // An empty directory holds nothing a stage could read, as in stored artifacts.
+        let renamed = hash_path(root)?;
         std::fs::create_dir(root.join("empty"))?;
-        let with_empty = hash_path(root)?;
-        std::fs::remove_dir(root.join("empty"))?;
-        assert_ne!(with_empty, hash_path(root)?);
+        assert_eq!(hash_path(root)?, renamed);
+
+        // A linked file counts by its content: editing the target changes the digest.
+        #[cfg(unix)]
+        {
+            let outside = dir.path().with_extension("target.txt");
+            std::fs::write(&outside, "v1")?;
+            std::os::unix::fs::symlink(&outside, root.join("link.txt"))?;
+            let linked = hash_path(root)?;
+            std::fs::write(&outside, "v2")?;
+            let edited_target = hash_path(root)?;
+            std::fs::remove_file(&outside)?;
+            assert_ne!(linked, edited_target);
+        }
         Ok(())
     }
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Version of the job format; the torch side refuses others.
-// 2: `params` carries `kind` and is read back typed.
-pub const TORCH_JOB_FORMAT: u32 = 2;
+// 2: `params` carries `kind` and is read back typed. 3: `manifest_dir`.
+pub const TORCH_JOB_FORMAT: u32 = 3;
 
 /// Everything a torch stage needs to run, as `binarylm` resolved it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +21,9 @@ pub struct TorchJob {
     pub kind: String,
     /// The stage's name in the manifest.
     pub stage: String,
+    /// The manifest's directory: relative paths in the params (an eval task's JSONL file)
+    /// start here.
+    pub manifest_dir: PathBuf,
     /// The stage's params, typed (serialized as the canonical params plus `kind`).
     pub params: crate::StageParams,
     /// Upstream stage name → its artifact directory (read-only).
@@ -41,10 +44,12 @@ pub struct TorchJob {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
 pub enum TorchEvent {
-    /// Work done so far (`step` of `total`), with a short status such as `loss 2.31`.
+    /// Work done so far (`step` of `total`, when the total is known), with a short status such
+    /// as `loss 2.31`: what the stage's `Observer` was told.
     Progress {
         step: u64,
-        total: u64,
+        #[serde(default)]
+        total: Option<u64>,
         #[serde(default)]
         message: String,
     },
@@ -55,5 +60,8 @@ pub enum TorchEvent {
         headline: Option<String>,
         #[serde(default)]
         device: Option<String>,
+        /// The libtorch build the stage ran on (`2.11.0+cpu`), when known.
+        #[serde(default)]
+        libtorch: Option<String>,
     },
 }

@@ -39,13 +39,14 @@ pub use params::{
     PretrainParams, TokenizerModel, TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY,
     DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
 };
+pub use params::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
 pub use params::{
     CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8,
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
-pub use params::{KindInfo, LocalFilesError, Runner};
+pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
 pub use schema::json_schema;
 pub use span::Span;
 

@@ -392,3 +392,24 @@ fn pretrain_static_checks() {
         ],
     );
 }
+
+#[test]
+fn eval_bad_tasks() {
+    check(
+        "eval_bad_tasks",
+        &[
+            ("manifest::invalid-value", 8, 20),
+            ("manifest::invalid-value", 10, 17),
+            ("manifest::invalid-value", 11, 50),
+            ("manifest::invalid-value", 12, 31),
+        ],
+    );
+}
+
+#[test]
+fn eval_model_is_tokenizer() {
+    check(
+        "eval_model_is_tokenizer",
+        &[("manifest::wrong-artifact-type", 7, 14)],
+    );
+}

@@ -53,6 +53,6 @@ pub use rebuild::RebuildReport;
 pub use registry::Registry;
 pub use resolve::{Resolved, ResolvedBy};
 pub use run_record::{OutcomeStatus, RunRecord, RunStatus, StageOutcome};
-pub use stage_result::StageResult;
+pub use stage_result::{RanWith, StageResult};
 pub use staging::Staging;
 pub use verify::{VerifyIssue, VerifyReport};

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
 use crate::fsutil::write_atomic;
-use crate::stage_result::StageResult;
+use crate::stage_result::{RanWith, StageResult};
 
 /// Format version of `pipeline.lock`.
 /// First lines of every lockfile, so a reader knows what the file is.
-const LOCK_HEADER: &str = "# pipeline.lock — written by `binarylm run`; commit it with the manifest.\n# `binarylm run --locked` fails unless every stage reproduces what is recorded here.\n";
+const LOCK_HEADER: &str = "# pipeline.lock — written by `binarylm run`; commit it with the manifest.\n# `binarylm run --locked` fails unless every stage reproduces what is recorded here\n# (byte for byte, or within its kind's tolerance where bytes cannot match).\n";
 
 /// 1: initial format.
 pub const LOCKFILE_VERSION: u32 = 1;
@@ -34,6 +34,10 @@ pub struct LockedStage {
     pub digest: String,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// What the output was computed with; `run --locked` expects identical bytes only where
+    /// the same holds (docs/pipelines.md, "What reproducible means").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ran_with: Option<RanWith>,
 }
 
 impl LockedStage {
@@ -48,6 +52,7 @@ impl LockedStage {
             fingerprint: result.fingerprint.clone(),
             digest: result.digest.clone(),
             metrics,
+            ran_with: Some(result.ran_with()),
         }
     }
 }
@@ -256,6 +261,7 @@ mod tests {
             fingerprint: fp.into(),
             digest: digest.into(),
             metrics: BTreeMap::from([("val_loss".to_string(), 2.5)]),
+            ran_with: None,
         }
     }
 

@@ -1,31 +1,13 @@
-//! The content digest of a directory: a BLAKE3 hash per file, then one BLAKE3 over a versioned,
-//! length-prefixed encoding of the sorted listing. Only what a reader of the artifact can
-//! observe counts: relative paths, contents and the executable bit. Timestamps, creation order
-//! and empty directories do not.
+//! The content digest of an artifact directory: `common::tree`'s digest (a BLAKE3 per file,
+//! then one over the sorted, length-prefixed listing; paths, contents and the executable bit
+//! count, timestamps and empty directories do not), refusing symbolic links and special files.
 
-use std::fs::{self, File};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use common::tree::FileEntry;
+use common::tree::{Links, TreeError};
 
-use crate::error::{IoContext, RegistryError, Result};
-
-/// Bumped (with a note) whenever the encoding below changes; it is hashed first, so digests of
-/// different encodings can never collide.
-/// 1: initial encoding.
-const MERKLE_VERSION: u64 = 1;
-const DOMAIN: &[u8] = b"binarylm.merkle";
-
-/// One file of an artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative path with `/` separators.
-    pub path: String,
-    pub size: u64,
-    /// BLAKE3 of the content, hex.
-    pub blake3: String,
-    pub executable: bool,
-}
+use crate::error::{RegistryError, Result};
 
 /// The listing of a directory and its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +26,14 @@ impl Tree {
 /// Hash the directory `root`. Symbolic links and special files are errors: the first would
 /// make an artifact depend on something outside it, the second cannot be stored.
 pub fn hash_dir(root: &Path) -> Result<Tree> {
-    let mut files = Vec::new();
-    walk(root, "", &mut files)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let files = common::tree::list(root, Links::Refuse).map_err(|e| match e {
+        TreeError::Io { op, path, source } => RegistryError::io(op, path, source),
+        TreeError::Symlink { path } | TreeError::Loop { path } => {
+            RegistryError::SymlinkInOutput { path }
+        }
+        TreeError::Special { path } => RegistryError::UnsupportedFileType { path },
+        TreeError::NonUtf8 { path } => RegistryError::NonUtf8Path { path },
+    })?;
     Ok(Tree {
         digest: digest_of(&files),
         files,
@@ -55,79 +42,13 @@ pub fn hash_dir(root: &Path) -> Result<Tree> {
 
 /// The digest of a listing (which must be sorted by path).
 pub fn digest_of(files: &[FileEntry]) -> String {
-    let mut h = blake3::Hasher::new();
-    put_bytes(&mut h, DOMAIN);
-    h.update(&MERKLE_VERSION.to_le_bytes());
-    h.update(&(files.len() as u64).to_le_bytes());
-    for f in files {
-        put_bytes(&mut h, f.path.as_bytes());
-        h.update(&[u8::from(f.executable)]);
-        h.update(&f.size.to_le_bytes());
-        put_bytes(&mut h, f.blake3.as_bytes());
-    }
-    h.finalize().to_hex().to_string()
-}
-
-/// Length first, so no two different sequences of fields encode to the same bytes.
-fn put_bytes(h: &mut blake3::Hasher, bytes: &[u8]) {
-    h.update(&(bytes.len() as u64).to_le_bytes());
-    h.update(bytes);
-}
-
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<FileEntry>) -> Result<()> {
-    for entry in fs::read_dir(dir).at("list", dir)? {
-        let entry = entry.at("list", dir)?;
-        let path = entry.path();
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| RegistryError::NonUtf8Path { path: path.clone() })?;
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let ty = entry.file_type().at("inspect", &path)?;
-        if ty.is_symlink() {
-            return Err(RegistryError::SymlinkInOutput { path });
-        } else if ty.is_dir() {
-            walk(&path, &rel, out)?;
-        } else if ty.is_file() {
-            out.push(hash_file(&path, rel)?);
-        } else {
-            return Err(RegistryError::UnsupportedFileType { path });
-        }
-    }
-    Ok(())
-}
-
-fn hash_file(path: &Path, rel: String) -> Result<FileEntry> {
-    let file = File::open(path).at("open", path)?;
-    let meta = file.metadata().at("inspect", path)?;
-    let mut hasher = blake3::Hasher::new();
-    let size = std::io::copy(&mut &file, &mut hasher).at("read", path)?;
-    Ok(FileEntry {
-        path: rel,
-        size,
-        blake3: hasher.finalize().to_hex().to_string(),
-        executable: is_executable(&meta),
-    })
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &fs::Metadata) -> bool {
-    false
+    common::tree::digest(files)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::{self, File};
     use std::path::PathBuf;
 
     fn write(root: &Path, rel: &str, content: &[u8]) {

@@ -28,9 +28,50 @@ pub struct StageResult {
     /// e.g. "cpu", "cuda:0".
     pub device: String,
     pub binarylm_version: String,
+    /// CPU threads the stage was given (older records: unknown).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// The libtorch build a torch stage ran on (`2.11.0+cpu`).
+    #[serde(default)]
+    pub libtorch: Option<String>,
+}
+
+/// What a stage's output was computed with: bit-exactness of floating-point work holds only
+/// when all of it is the same (and the device is a CPU).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RanWith {
+    pub device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libtorch: Option<String>,
+}
+
+impl std::fmt::Display for RanWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.device)?;
+        if let Some(t) = self.threads {
+            write!(f, ", {t} thread{}", if t == 1 { "" } else { "s" })?;
+        }
+        if let Some(l) = &self.libtorch {
+            write!(f, ", libtorch {l}")?;
+        }
+        Ok(())
+    }
 }
 
 impl StageResult {
+    /// What the output was computed with. The device is its id (`cpu`, `cuda:0`): torch
+    /// stages report a description (`cpu (2 threads)`) whose details `threads` already holds.
+    pub fn ran_with(&self) -> RanWith {
+        let device = self.device.split(" (").next().unwrap_or_default();
+        RanWith {
+            device: device.trim().to_string(),
+            threads: self.threads,
+            libtorch: self.libtorch.clone(),
+        }
+    }
+
     /// The headline metric's name and value, when the stage names one and reported it.
     pub fn headline_metric(&self) -> Option<(&str, f64)> {
         let name = self.headline.as_deref()?;

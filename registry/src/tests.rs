@@ -62,6 +62,8 @@ fn result(fp: &str, digest: &str, stage: &str, inputs: &[(&str, &str)]) -> Stage
         duration_ms: 10,
         device: "cpu".into(),
         binarylm_version: "0.1.0".into(),
+        threads: Some(2),
+        libtorch: None,
     }
 }
 

@@ -129,3 +129,27 @@ impl StageContext<'_> {
         })
     }
 }
+
+/// A stage in process reports through its context: phases and counts to its bar, lines to its
+/// log, and cancellation from the run's token. Library code takes `&dyn Observer`, so the same
+/// functions run under `binarylm-torch`, which implements it too.
+impl common::observe::Observer for StageContext<'_> {
+    fn phase(&self, text: &str) {
+        self.progress.set_message(text);
+    }
+
+    fn progress(&self, done: u64, total: Option<u64>) {
+        if let Some(total) = total {
+            self.progress.set_length(total);
+        }
+        self.progress.set_position(done);
+    }
+
+    fn log(&self, line: &str) {
+        self.log.line(line);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}

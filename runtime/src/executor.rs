@@ -23,6 +23,7 @@ use crate::context::{StageContext, StageLog, StageProgress};
 use crate::error::{RuntimeError, StageError};
 use crate::fingerprints;
 use crate::kind::Kinds;
+use crate::lock_check;
 use crate::plan::{decide, short, Decision};
 use crate::progress::Reporter;
 use crate::report::{format_duration, RunReport, StageReport};
@@ -80,6 +81,8 @@ struct Shared {
     keep_going: bool,
     force: BTreeSet<String>,
     lock: Option<Lockfile>,
+    /// Under `--locked`: the stages accepted within tolerance rather than byte for byte.
+    tolerated: Mutex<BTreeSet<String>>,
     run_id: String,
     log_dir: PathBuf,
     reports: Mutex<BTreeMap<usize, StageReport>>,
@@ -146,12 +149,12 @@ impl StageAction {
             Err(message) => return self.fail(report, message),
         };
         report.fingerprint = Some(fp.clone());
-        if let Err(message) = self.check_lock_fingerprint(&stage.name, &fp) {
+        if let Err(message) = self.check_lock_fingerprint(&stage.name, &fp, &input) {
             return self.fail(report, message);
         }
         let forced = sh.force.contains(&stage.name);
         report.reasons = match decide(&sh.registry, &sh.manifest, stage, &fp, &input, forced) {
-            Decision::Reuse(found) => return self.reuse(report, &fp, *found),
+            Decision::Reuse(found) => return self.reuse(report, &fp, &input, *found),
             Decision::Run(reasons) => reasons,
         };
 
@@ -189,24 +192,58 @@ impl StageAction {
         ))
     }
 
-    /// With `--locked`, the stage must be in the lockfile with this very fingerprint.
-    fn check_lock_fingerprint(&self, stage: &str, fp: &str) -> Result<(), String> {
+    /// With `--locked`, the stage must be in the lockfile with this very fingerprint — computed
+    /// with the locked digests of upstream stages that reproduced within tolerance.
+    fn check_lock_fingerprint(
+        &self,
+        stage: &str,
+        fp: &str,
+        input: &pipelines::FingerprintInput,
+    ) -> Result<(), String> {
         let Some(lock) = &self.shared.lock else {
             return Ok(());
         };
-        match lock.stages.get(stage) {
-            Some(entry) if entry.fingerprint == fp => Ok(()),
-            Some(entry) => Err(format!(
-                "fingerprint {} differs from pipeline.lock ({}): params, inputs or dependencies changed since the lock was written (run without --locked to update it)",
-                short(fp),
-                short(&entry.fingerprint)
-            )),
-            None => Err("not in pipeline.lock (run without --locked to update it)".to_string()),
+        let Some(entry) = lock.stages.get(stage) else {
+            return Err("not in pipeline.lock (run without --locked to update it)".to_string());
+        };
+        if entry.fingerprint == fp {
+            return Ok(());
         }
+        let tolerated = self.tolerated_inputs(input);
+        if !tolerated.is_empty()
+            && lock_check::fingerprint_under_lock(input, lock, &tolerated) == entry.fingerprint
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "fingerprint {} differs from pipeline.lock ({}): params, inputs or dependencies changed since the lock was written (run without --locked to update it)",
+            short(fp),
+            short(&entry.fingerprint)
+        ))
+    }
+
+    /// The inputs of this stage that `--locked` accepted within tolerance.
+    fn tolerated_inputs(&self, input: &pipelines::FingerprintInput) -> BTreeSet<String> {
+        let tolerated = match self.shared.tolerated.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        input
+            .inputs
+            .keys()
+            .filter(|name| tolerated.contains(*name))
+            .cloned()
+            .collect()
     }
 
     /// A cached result of the same fingerprint: report it instead of running.
-    fn reuse(&self, mut report: StageReport, fp: &str, found: StageResult) -> StageReport {
+    fn reuse(
+        &self,
+        mut report: StageReport,
+        fp: &str,
+        input: &pipelines::FingerprintInput,
+        found: StageResult,
+    ) -> StageReport {
         let sh = &self.shared;
         let stage = &sh.manifest.stages[self.idx];
         // A reused older result (say, a param edited back) becomes the stage's latest, so
@@ -221,10 +258,11 @@ impl StageAction {
             short(&found.digest)
         ));
         report.status = OutcomeStatus::Cached;
+        report.ran_with = Some(found.ran_with());
         report.digest = Some(found.digest);
         report.metrics = found.metrics;
         report.headline = found.headline;
-        self.check_lock_digest(report)
+        self.check_lock_digest(report, input)
     }
 
     /// Runs, stores and commits the stage: blocking work, off the async threads.
@@ -248,6 +286,7 @@ impl StageAction {
         let started = Instant::now();
         let shared = self.shared.clone();
         let idx = self.idx;
+        let fingerprint_input = input.clone();
         let result = tokio::task::spawn_blocking(move || {
             run_and_store(&shared, idx, &fp, &input, &inputs, threads, &log_path)
         })
@@ -262,10 +301,11 @@ impl StageAction {
                     short(&stored.digest)
                 ));
                 report.status = OutcomeStatus::Ran;
+                report.ran_with = Some(stored.ran_with);
                 report.digest = Some(stored.digest);
                 report.metrics = stored.metrics;
                 report.headline = stored.headline;
-                self.check_lock_digest(report)
+                self.check_lock_digest(report, &fingerprint_input)
             }
             Ok(Err(StageError::Cancelled)) => {
                 report.status = OutcomeStatus::Cancelled;
@@ -278,24 +318,48 @@ impl StageAction {
         }
     }
 
-    /// With `--locked`, a reproduced output must be byte-identical to the locked one.
-    fn check_lock_digest(&self, report: StageReport) -> StageReport {
-        let Some(lock) = &self.shared.lock else {
+    /// With `--locked`, a reproduced output must be byte-identical to the locked one where the
+    /// kind promises that (same kind of machine, same inputs), and otherwise keep each declared
+    /// metric within its tolerance. Says which check applied.
+    fn check_lock_digest(
+        &self,
+        mut report: StageReport,
+        input: &pipelines::FingerprintInput,
+    ) -> StageReport {
+        let sh = &self.shared;
+        let Some(lock) = &sh.lock else {
             return report;
         };
         let (Some(entry), Some(digest)) = (lock.stages.get(&report.stage), report.digest.clone())
         else {
             return report;
         };
-        if entry.digest == digest {
-            return report;
+        let info = sh.manifest.stages[self.idx].params.info();
+        let now = lock_check::Reproduced {
+            digest: &digest,
+            metrics: &report.metrics,
+            ran_with: report.ran_with.as_ref(),
+            tolerated_inputs: self.tolerated_inputs(input).into_iter().collect(),
+        };
+        match lock_check::check_output(&info, entry, &now) {
+            lock_check::Verdict::Exact => {
+                report.lock_check = Some("identical to pipeline.lock".to_string());
+                report
+            }
+            lock_check::Verdict::Tolerated(text) => {
+                sh.reporter
+                    .say(&format!("≈ {} reproduced: {text}", report.stage));
+                if let Ok(mut t) = sh.tolerated.lock() {
+                    t.insert(report.stage.clone());
+                }
+                report.lock_check = Some(text);
+                report
+            }
+            lock_check::Verdict::Mismatch(text) => {
+                report.lock_check = Some(text.clone());
+                self.fail(report, text)
+            }
         }
-        let msg = format!(
-            "output {} differs from pipeline.lock ({}): the stage is not reproducible here",
-            short(&digest),
-            short(&entry.digest)
-        );
-        self.fail(report, msg)
     }
 
     fn not_started(&self, mut report: StageReport) -> StageReport {
@@ -364,6 +428,7 @@ struct Stored {
     digest: String,
     metrics: BTreeMap<String, f64>,
     headline: Option<String>,
+    ran_with: registry::RanWith,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -451,11 +516,14 @@ fn run_and_store(
         duration_ms: started_at.elapsed().as_millis() as u64,
         device: metrics.device.clone().unwrap_or_else(|| "cpu".to_string()),
         binarylm_version: env!("CARGO_PKG_VERSION").to_string(),
+        threads: Some(threads),
+        libtorch: metrics.libtorch.clone(),
     };
     sh.registry
         .commit(&result)
         .map_err(|e| StageError::Failed(format!("committing the result: {e}")))?;
     Ok(Stored {
+        ran_with: result.ran_with(),
         digest,
         metrics: metrics.metrics,
         headline,
@@ -502,6 +570,7 @@ pub async fn run(
         keep_going: opts.keep_going,
         force: opts.force.iter().cloned().collect(),
         lock,
+        tolerated: Mutex::new(BTreeSet::new()),
         run_id: run_id.clone(),
         log_dir: registry.log_dir(&run_id),
         reports: Mutex::new(BTreeMap::new()),
@@ -664,7 +733,14 @@ fn write_lockfile(
     for s in stages {
         let complete = s.fingerprint.is_some() && s.digest.is_some();
         if complete && matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
-            lock.stages.insert(s.stage.clone(), s.locked());
+            let checked: Vec<&str> = match manifest.stage(&s.stage).map(|st| st.params.info()) {
+                Some(pipelines::KindInfo {
+                    reproducible: pipelines::Reproducibility::SameMachine(tolerances),
+                    ..
+                }) => tolerances.iter().map(|t| t.metric).collect(),
+                _ => Vec::new(),
+            };
+            lock.stages.insert(s.stage.clone(), s.locked(&checked));
         }
     }
     lock.write(lock_path)?;

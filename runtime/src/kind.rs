@@ -14,6 +14,8 @@ pub struct StageMetrics {
     pub headline: Option<String>,
     /// Device the stage computed on ("cpu", "cuda:0").
     pub device: Option<String>,
+    /// The libtorch build a torch stage ran on (`2.11.0+cpu`); none for in-process kinds.
+    pub libtorch: Option<String>,
 }
 
 /// One stage kind (`command`, `data`, `pretrain`, …).

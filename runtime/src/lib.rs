@@ -11,6 +11,7 @@ pub mod error;
 pub mod executor;
 pub mod fingerprints;
 pub mod kind;
+mod lock_check;
 pub mod plan;
 pub mod progress;
 pub mod report;

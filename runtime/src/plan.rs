@@ -218,3 +218,45 @@ impl std::fmt::Display for Plan {
 pub fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stage record that cannot be read is a cache miss with a reason, not a failed stage:
+    /// running the stage again is always correct, only slower.
+    #[test]
+    fn an_unreadable_record_is_a_miss_that_says_why() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = pipelines::parse(
+            "name: t\nstages:\n  c: { kind: command, run: echo hi }\n",
+            &dir.path().join("pipeline.yaml"),
+        )
+        .expect("manifest");
+        let workspace = dir.path().join(".binarylm");
+        let registry = Registry::open(&workspace).expect("registry");
+        let stage = &manifest.stages[0];
+        let (fp, input) =
+            fingerprints::fingerprint_stage(&manifest, stage, BTreeMap::new(), BTreeMap::new());
+        // The record files are the truth the index is rebuilt from; this one is garbage (say,
+        // a disk error mid-write by another tool).
+        let record = workspace
+            .join("records")
+            .join(&fp[..2])
+            .join(format!("{fp}.json"));
+        std::fs::create_dir_all(record.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&record, "{ not json").expect("write");
+
+        match decide(&registry, &manifest, stage, &fp, &input, false) {
+            Decision::Run(reasons) => {
+                assert_eq!(reasons.len(), 1, "{reasons:?}");
+                assert!(
+                    reasons[0].starts_with("cache lookup failed ("),
+                    "{reasons:?}"
+                );
+                assert!(reasons[0].ends_with("running it again"), "{reasons:?}");
+            }
+            Decision::Reuse(found) => panic!("reused {found:?}"),
+        }
+    }
+}

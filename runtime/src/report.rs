@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use registry::{LockedStage, OutcomeStatus, RunStatus, StageOutcome};
+use registry::{LockedStage, OutcomeStatus, RanWith, RunStatus, StageOutcome};
 use serde::Serialize;
 
 use crate::plan::short;
@@ -22,6 +22,10 @@ pub struct StageReport {
     /// Why it ran (empty when cached).
     pub reasons: Vec<String>,
     pub log: Option<String>,
+    /// What the artifact was computed with (this run, or the run that made a cached result).
+    pub ran_with: Option<RanWith>,
+    /// Under `--locked`: which check the stage passed or failed, in words.
+    pub lock_check: Option<String>,
 }
 
 impl StageReport {
@@ -39,6 +43,8 @@ impl StageReport {
             error: None,
             reasons: Vec::new(),
             log: None,
+            ran_with: None,
+            lock_check: None,
         }
     }
 
@@ -53,10 +59,10 @@ impl StageReport {
         }
     }
 
-    /// The lockfile entry: fingerprint, digest and the headline metric (all metrics if none
-    /// is named).
-    pub fn locked(&self) -> LockedStage {
-        let metrics = match self
+    /// The lockfile entry: fingerprint, digest, what it ran with, and the headline metric (all
+    /// metrics if none is named) plus the metrics `checked` when it is reproduced elsewhere.
+    pub fn locked(&self, checked: &[&str]) -> LockedStage {
+        let mut metrics = match self
             .headline
             .as_ref()
             .and_then(|h| self.metrics.get_key_value(h))
@@ -64,11 +70,17 @@ impl StageReport {
             Some((k, v)) => BTreeMap::from([(k.clone(), *v)]),
             None => self.metrics.clone(),
         };
+        for name in checked {
+            if let Some((k, v)) = self.metrics.get_key_value(*name) {
+                metrics.insert(k.clone(), *v);
+            }
+        }
         LockedStage {
             kind: self.kind.clone(),
             fingerprint: self.fingerprint.clone().unwrap_or_default(),
             digest: self.digest.clone().unwrap_or_default(),
             metrics,
+            ran_with: self.ran_with.clone(),
         }
     }
 

@@ -1,3 +1,4 @@
+pub mod compare;
 pub mod doctor;
 pub mod generate;
 pub mod maintenance;

@@ -32,6 +32,8 @@ struct ShowDoc {
     started_at: Option<String>,
     duration_ms: Option<u64>,
     device: Option<String>,
+    /// What the output was computed with (device, threads, libtorch).
+    ran_with: Option<registry::RanWith>,
     params: serde_json::Value,
     inputs: std::collections::BTreeMap<String, String>,
     metrics: std::collections::BTreeMap<String, f64>,
@@ -74,6 +76,7 @@ fn describe(reg: &Registry, r: &Resolved) -> Result<ShowDoc, CliError> {
         started_at: res.map(|x| x.started_at.clone()),
         duration_ms: res.map(|x| x.duration_ms),
         device: res.map(|x| x.device.clone()),
+        ran_with: res.map(|x| x.ran_with()),
         params: res
             .map(|x| x.fingerprint_input["params"].clone())
             .unwrap_or(serde_json::Value::Null),
@@ -121,7 +124,9 @@ pub fn show(args: &ShowArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
             runtime::report::format_duration(doc.duration_ms.unwrap_or(0))
         );
     }
-    if let Some(d) = &doc.device {
+    if let Some(r) = &doc.ran_with {
+        println!("  ran with   {r}");
+    } else if let Some(d) = &doc.device {
         println!("  device     {d}");
     }
     if !doc.params.is_null() {

@@ -60,8 +60,7 @@ impl Fixture {
             out: &out,
             scratch: &out.with_extension("scratch"),
             downloads: &self.path().join("downloads"),
-            cancelled: &|| false,
-            progress: &|_| {},
+            observer: &common::observe::Quiet,
         })?;
         Ok((stats, out))
     }

@@ -52,8 +52,7 @@ impl Dir {
             out: &out,
             scratch: &self.path().join("scratch"),
             downloads: &self.path().join("downloads"),
-            cancelled: &|| false,
-            progress: &|_| {},
+            observer: &common::observe::Quiet,
         })
     }
 
@@ -417,8 +416,7 @@ fn a_cancelled_build_stops() {
         out: d.path(),
         scratch: &d.path().join("scratch"),
         downloads: &d.path().join("downloads"),
-        cancelled: &|| true,
-        progress: &|_| {},
+        observer: &common::observe::AlreadyCancelled,
     })
     .expect_err("cancelled");
     assert!(matches!(err, DataError::Cancelled));

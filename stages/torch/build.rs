@@ -25,4 +25,24 @@ fn main() {
         println!("cargo:rustc-env=BINARYLM_LIBTORCH_HAS_CUDA=1");
     }
     println!("cargo:rustc-env=BINARYLM_LIBTORCH_LIB={lib}");
+    // The PyPI wheel's version (`2.11.0+cpu`), which runs record: results are bit-identical
+    // only within one libtorch build. A libtorch without version.py leaves it unset.
+    let version_py = Path::new(&lib).join("..").join("version.py");
+    println!("cargo:rerun-if-changed={}", version_py.display());
+    if let Some(v) = std::fs::read_to_string(&version_py)
+        .ok()
+        .and_then(|text| wheel_version(&text))
+    {
+        println!("cargo:rustc-env=BINARYLM_LIBTORCH_VERSION={v}");
+    }
+}
+
+/// The value of `__version__ = '…'` in torch's version.py.
+fn wheel_version(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("__version__")?.trim_start();
+        let quoted = rest.strip_prefix('=')?.trim();
+        let inner = quoted.trim_matches(|c| c == '\'' || c == '"');
+        (!inner.is_empty() && inner.len() < quoted.len()).then(|| inner.to_string())
+    })
 }

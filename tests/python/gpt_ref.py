@@ -4,6 +4,9 @@ Usage:
     gpt_ref.py parity <dir>     read config.json, model.safetensors, batch.safetensors and
                                 train.json from <dir>; write ref.safetensors with the initial
                                 logits and the loss before each of a few AdamW steps.
+    gpt_ref.py loglik <dir>     read config.json, model.safetensors and requests.json
+                                (context/continuation token lists); write ref.json with each
+                                continuation's summed log-probability and greedy flag.
     gpt_ref.py bench <steps> <threads>
                                 time training steps of nanoGPT's CPU config (4 layers, 4 heads,
                                 128 wide, block 64, batch 12, vocab 65) and print ms/step.
@@ -195,6 +198,32 @@ def parity(folder):
     )
 
 
+def loglik(folder):
+    """Scores each request of requests.json alone (no batching, no padding): the sum of the
+    continuation's log-probabilities and whether each of its tokens was the argmax, on the last
+    block_size + 1 tokens of context + continuation."""
+    from safetensors.torch import load_file
+
+    cfg = json.load(open(f"{folder}/config.json"))
+    torch.set_num_threads(1)
+    model = Gpt(cfg)
+    model.load_state_dict(load_file(f"{folder}/model.safetensors"), strict=False)
+    out = []
+    for r in json.load(open(f"{folder}/requests.json")):
+        full = (r["context"] + r["continuation"])[-(cfg["block_size"] + 1):]
+        n_cont = min(len(r["continuation"]), len(full) - 1)
+        x = torch.tensor([full[:-1]])
+        with torch.no_grad():
+            logits, _ = model(x)
+        logp = torch.log_softmax(logits[0].double(), dim=-1)
+        targets = torch.tensor(full[1:])
+        rows = range(len(full) - 1 - n_cont, len(full) - 1)
+        total = sum(logp[i, targets[i]].item() for i in rows)
+        greedy = all(int(logp[i].argmax()) == int(targets[i]) for i in rows)
+        out.append({"logprob": total, "greedy": greedy})
+    json.dump(out, open(f"{folder}/ref.json", "w"))
+
+
 def bench(steps, threads):
     global USE_SDPA
     USE_SDPA = True
@@ -230,6 +259,8 @@ def bench(steps, threads):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "parity":
         parity(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "loglik":
+        loglik(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "bench":
         bench(int(sys.argv[2]), int(sys.argv[3]))
     else:

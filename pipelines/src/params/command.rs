@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
+use super::{Invalid, KindInfo, LocalFilesError, Reproducibility, Runner, StageKind};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -54,6 +54,8 @@ impl StageKind for CommandParams {
         runner: Runner::InProcess,
         // The command names its own headline in metrics.json.
         headline: None,
+        // What a command writes is the command's business; binarylm holds it to its bytes.
+        reproducible: Reproducibility::Exact,
     };
 
     fn references(&self) -> Vec<Reference> {

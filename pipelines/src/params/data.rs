@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
+use super::{Invalid, KindInfo, LocalFilesError, Reproducibility, Runner, StageKind};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -570,6 +570,8 @@ impl StageKind for DataParams {
         produces: ArtifactType::Corpus,
         runner: Runner::InProcess,
         headline: Some("documents_train"),
+        // Parallel work is merged in content-hash order: no thread count changes a byte.
+        reproducible: Reproducibility::Exact,
     };
 
     fn references(&self) -> Vec<Reference> {

@@ -10,6 +10,7 @@
 mod command;
 mod data;
 mod deploy;
+mod eval;
 mod pretrain;
 mod tokenizer;
 
@@ -20,6 +21,7 @@ pub use data::{
     ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
+pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
@@ -61,8 +63,27 @@ pub enum Runner {
     Torch,
 }
 
+/// What `run --locked` may expect of a kind's output when it is computed again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reproducibility {
+    /// The same inputs give the same bytes on any machine, with any thread count.
+    Exact,
+    /// Bit-identical on one libtorch build, on the CPU, with the same thread count; elsewhere
+    /// (a GPU, another thread count or libtorch) reduction order changes the last bits, so each
+    /// listed metric must stay within its tolerance of the locked value instead.
+    SameMachine(&'static [Tolerance]),
+}
+
+/// How far a metric may move when a stage is reproduced where bit-exactness is not expected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    pub metric: &'static str,
+    /// Relative: 0.01 accepts a value within ±1 % of the locked one.
+    pub relative: f64,
+}
+
 /// What binarylm knows about a stage kind, declared once beside its params.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KindInfo {
     /// The name written after `kind:`.
     pub name: &'static str,
@@ -76,6 +97,9 @@ pub struct KindInfo {
     pub runner: Runner,
     /// The metric that summaries and the lockfile show, when the kind has one.
     pub headline: Option<&'static str>,
+    /// What `run --locked` checks when the stage is computed again (docs/pipelines.md,
+    /// "What reproducible means").
+    pub reproducible: Reproducibility,
 }
 
 /// A stage kind: its descriptor, its params struct, and what it knows about its references.
@@ -216,6 +240,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<TokenizerParams>(),
     KindEntry::of::<PretrainParams>(),
     KindEntry::of::<DeployParams>(),
+    KindEntry::of::<EvalParams>(),
 ];
 
 /// The kinds whose stages produce one of `types`, in table order (for hints).
@@ -286,6 +311,7 @@ mod tests {
                 ("tokenizer", ArtifactType::Tokenizer),
                 ("pretrain", ArtifactType::Model),
                 ("deploy", ArtifactType::Bundle),
+                ("eval", ArtifactType::EvalReport),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));

@@ -6,7 +6,7 @@
 //! resolution without the vocabulary ([`ModelParams::resolve`]) lets loading refuse shapes that
 //! cannot work (heads that do not divide the width, …) before any upstream stage runs.
 
-use super::{Invalid, KindInfo, Runner, StageKind};
+use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind, Tolerance};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -484,6 +484,10 @@ impl StageKind for PretrainParams {
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),
+        reproducible: Reproducibility::SameMachine(&[Tolerance {
+            metric: "val_loss",
+            relative: 0.01,
+        }]),
     };
 
     fn references(&self) -> Vec<Reference> {

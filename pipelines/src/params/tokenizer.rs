@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{Invalid, KindInfo, LocalFilesError, Runner, StageKind};
+use super::{Invalid, KindInfo, LocalFilesError, Reproducibility, Runner, StageKind};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -114,6 +114,8 @@ impl StageKind for TokenizerParams {
         produces: ArtifactType::Tokenizer,
         runner: Runner::InProcess,
         headline: Some("bytes_per_token_val"),
+        // Merge ties break by bytes, and shards are written in document order.
+        reproducible: Reproducibility::Exact,
     };
 
     fn references(&self) -> Vec<Reference> {

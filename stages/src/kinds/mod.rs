@@ -1,7 +1,9 @@
 //! One module per stage kind, named as the kind is in manifests. `torch_job` runs the kinds
-//! whose work is done in `binarylm-torch`; `pretrain` holds only that kind's `show` summary.
+//! whose work is done in `binarylm-torch`; `pretrain` and `eval` hold only those kinds' `show`
+//! summaries.
 
 pub mod data;
+pub mod eval;
 pub mod pretrain;
 pub mod tokenizer;
 pub mod torch_job;

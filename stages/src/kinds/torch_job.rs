@@ -69,6 +69,7 @@ impl StageKind for TorchJobKind {
             format: TORCH_JOB_FORMAT,
             kind: self.name.to_string(),
             stage: ctx.stage.name.clone(),
+            manifest_dir: ctx.manifest.dir.clone(),
             params: ctx.stage.params.clone(),
             inputs: ctx.inputs.clone(),
             out_dir: ctx.out_dir.clone(),
@@ -123,7 +124,7 @@ impl StageKind for TorchJobKind {
                             total,
                             message,
                         }) => {
-                            if length != Some(total) {
+                            if let Some(total) = total.filter(|&t| length != Some(t)) {
                                 progress.set_length(total);
                                 length = Some(total);
                             }
@@ -136,12 +137,14 @@ impl StageKind for TorchJobKind {
                             metrics: m,
                             headline,
                             device,
+                            libtorch,
                         }) => {
                             if let Ok(mut slot) = metrics.lock() {
                                 *slot = Some(StageMetrics {
                                     metrics: m,
                                     headline,
                                     device,
+                                    libtorch,
                                 });
                             }
                         }

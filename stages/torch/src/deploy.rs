@@ -192,13 +192,14 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DeployE
 pub fn run(
     job: &TorchJob,
     params: &DeployParams,
-    obs: &mut dyn Observer,
+    obs: &dyn Observer,
 ) -> Result<Deployed, DeployError> {
     let choice: DeviceChoice = params.device.parse()?;
     let dev = device::resolve(choice)?;
     let out = &job.out_dir;
 
-    obs.progress(0, STEPS, "packaging");
+    obs.phase("packaging");
+    obs.progress(0, Some(STEPS));
     package(job, params, out)?;
     let context = read_config(out)
         .map_err(|e| DeployError::Serving(e.into()))?
@@ -211,7 +212,8 @@ pub fn run(
     }
     obs.log(&format!("bundle written to {}", out.display()));
 
-    obs.progress(1, STEPS, "starting the server");
+    obs.phase("starting the server");
+    obs.progress(1, Some(STEPS));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -249,7 +251,8 @@ pub fn run(
         server.shutdown().await;
         Ok::<_, DeployError>((report?, load_s))
     })?;
-    obs.progress(2, STEPS, "smoke test passed");
+    obs.phase("smoke test passed");
+    obs.progress(2, Some(STEPS));
     obs.log(&format!(
         "smoke test: completion {} tokens in {:.3} s ({:.1} tokens/s): {:?}",
         report.completion_tokens,
@@ -265,7 +268,8 @@ pub fn run(
         report.chat_text
     ));
     write_json(&out.join(SMOKE_FILE), &report.outcome())?;
-    obs.progress(STEPS, STEPS, "done");
+    obs.phase("done");
+    obs.progress(STEPS, Some(STEPS));
     Ok(Deployed {
         smoke: report,
         load_s,

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{DeployParams, PretrainParams, TorchJob};
+use pipelines::{DeployParams, EvalParams, PretrainParams, TorchJob};
 
 use crate::train::Observer;
-use crate::{deploy, pretrain};
+use crate::{deploy, eval, pretrain};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub type RunError = Box<dyn std::error::Error + Send + Sync>;
 /// How `binarylm-torch` runs one kind.
 pub struct TorchKind {
     pub name: &'static str,
-    pub run: fn(&TorchJob, &mut dyn Observer) -> Result<Finished, RunError>,
+    pub run: fn(&TorchJob, &dyn Observer) -> Result<Finished, RunError>,
 }
 
 /// Every kind this executable runs.
@@ -35,6 +35,10 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "deploy",
         run: run_deploy,
+    },
+    TorchKind {
+        name: "eval",
+        run: run_eval,
     },
 ];
 
@@ -56,7 +60,7 @@ fn params<K: 'static>(job: &TorchJob) -> Result<&K, RunError> {
     })
 }
 
-fn run_pretrain(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError> {
+fn run_pretrain(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
     let trained = pretrain::run(job, params::<PretrainParams>(job)?, obs)?;
     Ok(Finished {
         metrics: trained.summary.metrics(&trained.run),
@@ -64,11 +68,19 @@ fn run_pretrain(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunE
     })
 }
 
-fn run_deploy(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError> {
+fn run_deploy(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
     let deployed = deploy::run(job, params::<DeployParams>(job)?, obs)?;
     Ok(Finished {
         metrics: deployed.metrics(),
         device: deployed.device.clone(),
+    })
+}
+
+fn run_eval(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
+    let evaluated = eval::run(job, params::<EvalParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: evaluated.results.metrics(),
+        device: evaluated.device,
     })
 }
 

@@ -59,7 +59,7 @@ pub use pipelines::artifacts::PretrainSummary as Summary;
 pub fn run(
     job: &TorchJob,
     params: &PretrainParams,
-    obs: &mut dyn Observer,
+    obs: &dyn Observer,
 ) -> Result<Trained, PretrainError> {
     device::set_threads(job.threads);
     let choice: DeviceChoice = params.device.parse()?;

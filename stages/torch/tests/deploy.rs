@@ -12,12 +12,13 @@ use stages_torch::train::Observer;
 use tch::Device;
 use tokenizer::{train_char, CharConfig, DEFAULT_SPECIAL_TOKENS};
 
-struct Quiet(Vec<String>);
+struct Quiet(std::cell::RefCell<Vec<String>>);
 
 impl Observer for Quiet {
-    fn progress(&mut self, _step: u64, _total: u64, _message: &str) {}
-    fn log(&mut self, line: &str) {
-        self.0.push(line.to_string());
+    fn phase(&self, _text: &str) {}
+    fn progress(&self, _done: u64, _total: Option<u64>) {}
+    fn log(&self, line: &str) {
+        self.0.borrow_mut().push(line.to_string());
     }
 }
 
@@ -63,6 +64,7 @@ fn job(root: &Path, mut params: serde_json::Value, inputs: &[(&str, &Path)]) -> 
         format: pipelines::TORCH_JOB_FORMAT,
         kind: "deploy".into(),
         stage: "api".into(),
+        manifest_dir: root.to_path_buf(),
         params,
         inputs: inputs
             .iter()
@@ -91,15 +93,19 @@ fn a_model_is_bundled_served_and_smoke_tested() {
         "smoke": {"prompt": "once", "chat": "hi", "max_tokens": 5},
     });
     let j = job(root.path(), params, &[("base", &base)]);
-    let mut obs = Quiet(Vec::new());
-    let d = deploy::run(&j, deploy_params(&j), &mut obs).unwrap();
+    let obs = Quiet(Default::default());
+    let d = deploy::run(&j, deploy_params(&j), &obs).unwrap();
 
     assert_eq!(d.smoke.model, "demo");
     assert!(d.smoke.completion_tokens <= 5);
     assert!(d.smoke.chat_tokens <= 5);
     let m = d.metrics();
     assert!(m["completion_latency_s"] > 0.0 && m["chat_latency_s"] > 0.0);
-    assert!(obs.0.iter().any(|l| l.contains("smoke test: completion")));
+    assert!(obs
+        .0
+        .borrow()
+        .iter()
+        .any(|l| l.contains("smoke test: completion")));
 
     let out = root.path().join("out");
     for f in [
@@ -131,7 +137,7 @@ fn a_model_is_bundled_served_and_smoke_tested() {
 fn inputs_that_cannot_work_fail_clearly() {
     let root = tempfile::tempdir().unwrap();
     let base = model_dir(root.path(), 0);
-    let mut obs = Quiet(Vec::new());
+    let obs = Quiet(Default::default());
 
     // A smoke test longer than the context.
     let j = job(
@@ -139,7 +145,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "device": "cpu", "smoke": {"max_tokens": 48}}),
         &[("base", &base)],
     );
-    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &obs).unwrap_err();
     assert!(
         matches!(e, DeployError::SmokeTooLong { context: 48, .. }),
         "{e}"
@@ -154,7 +160,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "tokenizer": "notok", "device": "cpu"}),
         &[("base", &base), ("notok", &empty)],
     );
-    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &obs).unwrap_err();
     assert!(matches!(e, DeployError::NoTokenizer { .. }), "{e}");
     assert!(
         e.to_string().contains("`notok`") && e.to_string().contains("tokenizer stage"),
@@ -169,7 +175,7 @@ fn inputs_that_cannot_work_fail_clearly() {
         serde_json::json!({"model": "base", "device": "cpu", "smoke": {"max_tokens": 4}}),
         &[("base", &small)],
     );
-    let e = deploy::run(&j, deploy_params(&j), &mut obs).unwrap_err();
+    let e = deploy::run(&j, deploy_params(&j), &obs).unwrap_err();
     assert!(
         matches!(e, DeployError::Serving(ServingError::Load(_))),
         "{e}"

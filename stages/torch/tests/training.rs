@@ -52,15 +52,20 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Stops the run after step `stop_at`: the loop asks `cancelled()` once after every step but
+/// the last, so the n-th question comes after step n.
 struct Quiet {
     stop_at: Option<u64>,
+    asked: std::cell::Cell<u64>,
 }
 
 impl Observer for Quiet {
-    fn progress(&mut self, _: u64, _: u64, _: &str) {}
-    fn log(&mut self, _: &str) {}
-    fn should_stop(&mut self, step: u64) -> bool {
-        self.stop_at == Some(step)
+    fn phase(&self, _: &str) {}
+    fn progress(&self, _: u64, _: Option<u64>) {}
+    fn log(&self, _: &str) {}
+    fn cancelled(&self) -> bool {
+        self.asked.set(self.asked.get() + 1);
+        self.stop_at == Some(self.asked.get())
     }
 }
 
@@ -82,7 +87,14 @@ fn run(
         work_dir: work,
         peak_flops: Some(1e12),
     };
-    let result = train::train(&mut model, &input, &mut Quiet { stop_at });
+    let result = train::train(
+        &mut model,
+        &input,
+        &Quiet {
+            stop_at,
+            asked: Default::default(),
+        },
+    );
     (model, result)
 }
 
@@ -179,7 +191,15 @@ fn too_little_data_is_a_clear_error() {
         work_dir: work.path(),
         peak_flops: None,
     };
-    let err = train::train(&mut model, &input, &mut Quiet { stop_at: None }).unwrap_err();
+    let err = train::train(
+        &mut model,
+        &input,
+        &Quiet {
+            stop_at: None,
+            asked: Default::default(),
+        },
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("the train split has 10 tokens"),
         "{err}"

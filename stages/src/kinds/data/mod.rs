@@ -26,6 +26,7 @@ pub mod testing;
 use std::path::Path;
 use std::time::Instant;
 
+use common::observe::Observer;
 use pipelines::{DataParams, DataSource, Dedup, SourceSpec, SplitName};
 use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
@@ -55,16 +56,6 @@ impl StageKind for DataKind {
             .build()
             .map_err(|e| StageError::Failed(format!("starting the worker threads: {e}")))?;
         let downloads = ctx.cache_dir.clone();
-        let cancelled = || ctx.cancel.is_cancelled();
-        let progress = |p: Progress| match p {
-            Progress::Phase(msg) => ctx.progress.set_message(msg),
-            Progress::Count { done, total } => {
-                if let Some(t) = total {
-                    ctx.progress.set_length(t);
-                }
-                ctx.progress.set_position(done);
-            }
-        };
         let started = Instant::now();
         let stats = pool
             .install(|| {
@@ -75,8 +66,7 @@ impl StageKind for DataKind {
                     out: &ctx.out_dir,
                     scratch: &ctx.work_dir.join("data-scratch"),
                     downloads: &downloads,
-                    cancelled: &cancelled,
-                    progress: &progress,
+                    observer: ctx,
                 })
             })
             .map_err(|e| match e {
@@ -130,15 +120,8 @@ pub fn metrics(stats: &Stats, seconds: f64) -> StageMetrics {
         metrics,
         headline: None,
         device: Some("cpu".to_string()),
+        libtorch: None,
     }
-}
-
-/// What the stage reports while it runs.
-pub enum Progress {
-    /// What it is doing now.
-    Phase(String),
-    /// Items (documents, bytes) done of a total, if known.
-    Count { done: u64, total: Option<u64> },
 }
 
 /// Everything one build needs.
@@ -153,9 +136,9 @@ pub struct Build<'a> {
     pub scratch: &'a Path,
     /// The download cache for `url:` sources.
     pub downloads: &'a Path,
-    /// Polled between batches.
-    pub cancelled: &'a dyn Fn() -> bool,
-    pub progress: &'a dyn Fn(Progress),
+    /// Progress (phases, documents or bytes read), log lines, and cancellation, polled
+    /// between batches.
+    pub observer: &'a dyn Observer,
 }
 
 /// Band hashes of the kept documents, for near-duplicate resolution after the first pass.
@@ -195,17 +178,17 @@ pub fn build(b: &Build) -> Result<Stats, DataError> {
 
     // Pass 1: read, clean, deduplicate exactly, sign, park on disk.
     for (i, source) in params.sources.iter().enumerate() {
-        if (b.cancelled)() {
+        if b.observer.cancelled() {
             return Err(DataError::Cancelled);
         }
-        (b.progress)(Progress::Phase(format!(
+        b.observer.phase(&format!(
             "reading source {}/{}: {}",
             i + 1,
             params.sources.len(),
             describe(source)
-        )));
+        ));
         let mut sink = |docs: Vec<Doc>| -> Result<(), DataError> {
-            if (b.cancelled)() {
+            if b.observer.cancelled() {
                 return Err(DataError::Cancelled);
             }
             seen += docs.len() as u64;
@@ -233,10 +216,7 @@ pub fn build(b: &Build) -> Result<Stats, DataError> {
             for c in &kept {
                 spill.push(&c.hash, &c.doc)?;
             }
-            (b.progress)(Progress::Count {
-                done: seen,
-                total: None,
-            });
+            b.observer.progress(seen, None);
             Ok(())
         };
         let env = sources::Env {
@@ -244,8 +224,7 @@ pub fn build(b: &Build) -> Result<Stats, DataError> {
             seed: b.seed,
             utf8: params.clean.invalid_utf8,
             downloads: b.downloads,
-            cancelled: b.cancelled,
-            download_progress: &|done, total| (b.progress)(Progress::Count { done, total }),
+            observer: b.observer,
         };
         let totals = sources::read(&env, i, source, &mut sink)?;
         stats.sources.push(stats::SourceStats {
@@ -268,7 +247,7 @@ pub fn build(b: &Build) -> Result<Stats, DataError> {
     // Near-duplicates: resolved over the whole corpus, preferring the smallest content hash.
     let mut dropped: Vec<u128> = Vec::new();
     if let (Some(h), Some(p)) = (&hasher, &params.clean.near_dedup) {
-        (b.progress)(Progress::Phase("grouping near-duplicates".to_string()));
+        b.observer.phase("grouping near-duplicates");
         let mut order: Vec<u32> = (0..near.keys.len() as u32).collect();
         order.sort_unstable_by_key(|&i| (near.keys[i as usize], i));
         let sigs: Vec<Option<&[u64]>> = order
@@ -318,20 +297,17 @@ pub fn build(b: &Build) -> Result<Stats, DataError> {
     }
 
     // Pass 2: buckets in hash order → split → Parquet.
-    (b.progress)(Progress::Phase("writing the splits".to_string()));
+    b.observer.phase("writing the splits");
     let shape = params.shape();
     let mut train = output::SplitWriter::create(&b.out.join(TRAIN_FILE), shape)?;
     let mut val = output::SplitWriter::create(&b.out.join(VAL_FILE), shape)?;
     let mut splitter = split::Splitter::new(params.split.selection());
     let mut histogram = stats::Histogram::default();
     for i in 0..spill::BUCKETS {
-        if (b.cancelled)() {
+        if b.observer.cancelled() {
             return Err(DataError::Cancelled);
         }
-        (b.progress)(Progress::Count {
-            done: i as u64,
-            total: Some(spill::BUCKETS as u64),
-        });
+        b.observer.progress(i as u64, Some(spill::BUCKETS as u64));
         for (hash, doc) in spill::read_bucket(&spill_dir, i)? {
             if dropped.binary_search(&clean::key(&hash)).is_ok() {
                 continue;

@@ -1,19 +1,9 @@
 //! Errors of the tokenizer stage.
 
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
-    #[error("cannot read {path}: {message}\nhint: the `data` input must be a data stage's output (train.parquet, val.parquet)")]
-    Table { path: PathBuf, message: String },
-    #[error("{path} has columns [{found}], none of the record shapes binarylm encodes\nhint: expected `text`, or `prompt` + `response`, or `prompt` + `chosen` + `rejected`")]
-    Shape { path: PathBuf, found: String },
-    #[error("{path}: column `{column}` is {found}, not text")]
-    NotText {
-        path: PathBuf,
-        column: String,
-        found: String,
-    },
+    #[error("{0}")]
+    Records(#[from] records::RecordsError),
     #[error("the train split has no text to train a tokenizer on\nhint: check the data stage's filters (`binarylm show <data stage>`)")]
     EmptyCorpus,
     #[error("{0}")]

@@ -9,6 +9,7 @@ pub mod render;
 use std::path::Path;
 use std::time::Instant;
 
+use common::observe::Observer;
 use pipelines::{TokenizerModel, TokenizerParams};
 use rayon::prelude::*;
 use runtime::{StageContext, StageError, StageKind, StageMetrics};
@@ -36,22 +37,13 @@ impl StageKind for TokenizerStage {
         let data_dir = ctx.inputs.get(&params.data).ok_or_else(|| {
             StageError::Failed(format!("input `{}` was not provided", params.data))
         })?;
-        let cancelled = || ctx.cancel.is_cancelled();
-        let progress = |phase: &str, done: usize, total: usize| {
-            ctx.progress.set_message(phase.to_string());
-            ctx.progress.set_length(total as u64);
-            ctx.progress.set_position(done as u64);
-        };
-        let log = |line: &str| ctx.log.line(line);
         let summary = build(
             &ctx.manifest.dir,
             params,
             data_dir,
             &ctx.out_dir,
             ctx.threads,
-            &cancelled,
-            &progress,
-            &log,
+            ctx,
         )
         .map_err(|e| match e {
             TokenizeError::Cancelled
@@ -99,22 +91,21 @@ impl Summary {
             metrics,
             headline: None,
             device: Some("cpu".to_string()),
+            libtorch: None,
         }
     }
 }
 
 /// Runs the whole stage: reads the splits from `data_dir`, trains or loads the tokenizer (a
-/// `pretrained` path is relative to `manifest_dir`), and writes everything into `out`.
-#[allow(clippy::too_many_arguments)]
+/// `pretrained` path is relative to `manifest_dir`), and writes everything into `out`, reporting
+/// to `obs` and stopping when it asks.
 pub fn build(
     manifest_dir: &Path,
     params: &TokenizerParams,
     data_dir: &Path,
     out: &Path,
     threads: usize,
-    cancelled: &(dyn Fn() -> bool + Sync),
-    progress: &(dyn Fn(&str, usize, usize) + Sync),
-    log: &dyn Fn(&str),
+    obs: &(dyn Observer + Sync),
 ) -> Result<Summary, TokenizeError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
@@ -125,13 +116,13 @@ pub fn build(
         let path = data_dir.join(format!("{name}.parquet"));
         splits.push(records::read_split(&path)?);
     }
-    if cancelled() {
+    if obs.cancelled() {
         return Err(TokenizeError::Cancelled);
     }
 
     let started = Instant::now();
-    let tok = pool.install(|| obtain(manifest_dir, params, &splits[0], cancelled, progress))?;
-    log(&format!(
+    let tok = pool.install(|| obtain(manifest_dir, params, &splits[0], obs))?;
+    obs.log(&format!(
         "tokenizer: {:?}, {} ids, {} merges, in {:.2}s",
         tok.kind(),
         tok.vocab_size(),
@@ -163,11 +154,12 @@ pub fn build(
     let mut val_unigram = Vec::new();
     for (name, records) in SPLITS.iter().zip(&splits) {
         let mut writer = SplitWriter::create(out, name, tok.vocab_size(), eos_id)?;
+        obs.phase(&format!("encoding {name}"));
         for (i, batch) in records.chunks(BATCH).enumerate() {
-            if cancelled() {
+            if obs.cancelled() {
                 return Err(TokenizeError::Cancelled);
             }
-            progress(&format!("encoding {name}"), i * BATCH, records.len());
+            obs.progress((i * BATCH) as u64, Some(records.len() as u64));
             let encoded: Vec<Vec<u32>> = pool.install(|| {
                 batch
                     .par_iter()
@@ -178,20 +170,20 @@ pub fn build(
                 writer.push(ids, r.text_bytes())?;
             }
         }
-        progress(&format!("encoding {name}"), records.len(), records.len());
+        obs.progress(records.len() as u64, Some(records.len() as u64));
         if *name == "train" {
             train_unigram = writer.unigram().to_vec();
         } else {
             val_unigram = writer.unigram().to_vec();
         }
         let meta = writer.finish()?;
-        log(&format!(
+        obs.log(&format!(
             "{name}: {} documents, {} tokens, {:.3} bytes/token, unigram entropy {:.4} nats",
             meta.documents, meta.tokens, meta.bytes_per_token, meta.unigram_entropy_nats
         ));
         metas.push((name.to_string(), meta));
     }
-    log(&format!(
+    obs.log(&format!(
         "encoded in {:.2}s",
         started.elapsed().as_secs_f64()
     ));
@@ -218,8 +210,7 @@ fn obtain(
     manifest_dir: &Path,
     params: &TokenizerParams,
     train: &[Record],
-    cancelled: &(dyn Fn() -> bool + Sync),
-    progress: &(dyn Fn(&str, usize, usize) + Sync),
+    obs: &(dyn Observer + Sync),
 ) -> Result<Tokenizer, TokenizeError> {
     if let Some(path) = &params.pretrained {
         return Ok(Tokenizer::from_file(manifest_dir.join(path))?);
@@ -239,6 +230,7 @@ fn obtain(
         return Err(TokenizeError::EmptyCorpus);
     }
     let special_tokens = params.special_tokens();
+    obs.phase("training");
     let tok = match params.model.unwrap_or(TokenizerModel::Bpe) {
         TokenizerModel::Char => tokenizer::train_char(
             &texts,
@@ -255,8 +247,8 @@ fn obtain(
                 min_frequency: params.min_frequency(),
                 special_tokens,
             },
-            cancelled,
-            &|done, total| progress("training", done, total),
+            &|| obs.cancelled(),
+            &|done, total| obs.progress(done as u64, Some(total as u64)),
         )?,
     };
     Ok(tok)

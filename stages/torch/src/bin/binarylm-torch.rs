@@ -80,6 +80,7 @@ fn doctor(json: bool) -> ExitCode {
     let ok = (sum - 14.0).abs() < 1e-6;
     let report = serde_json::json!({
         "libtorch": option_env!("BINARYLM_LIBTORCH_LIB"),
+        "libtorch_version": option_env!("BINARYLM_LIBTORCH_VERSION"),
         "cuda_backend_linked": device::cuda_backend_linked(),
         "cuda_devices": device::cuda_device_count(),
         "device": device::describe(auto),
@@ -90,7 +91,8 @@ fn doctor(json: bool) -> ExitCode {
         println!("{report}");
     } else {
         println!(
-            "libtorch:     {}",
+            "libtorch:     {} ({})",
+            option_env!("BINARYLM_LIBTORCH_VERSION").unwrap_or("version unknown"),
             option_env!("BINARYLM_LIBTORCH_LIB").unwrap_or("?")
         );
         println!(
@@ -120,8 +122,14 @@ fn doctor(json: bool) -> ExitCode {
     }
 }
 
-/// Reports progress as JSON lines on stdout and log lines on stderr.
-struct JsonLines;
+/// Reports progress as JSON lines on stdout and log lines on stderr. Cancellation needs no
+/// channel: `binarylm` stops a torch stage by ending its process group, and the stage resumes
+/// from its last checkpoint.
+#[derive(Default)]
+struct JsonLines {
+    /// The last phase, sent with each progress event.
+    phase: std::sync::Mutex<String>,
+}
 
 fn emit(event: &TorchEvent) {
     let mut out = std::io::stdout().lock();
@@ -135,15 +143,22 @@ fn emit(event: &TorchEvent) {
 }
 
 impl Observer for JsonLines {
-    fn progress(&mut self, step: u64, total: u64, message: &str) {
+    fn phase(&self, text: &str) {
+        if let Ok(mut phase) = self.phase.lock() {
+            *phase = text.to_string();
+        }
+    }
+
+    fn progress(&self, done: u64, total: Option<u64>) {
+        let message = self.phase.lock().map(|p| p.clone()).unwrap_or_default();
         emit(&TorchEvent::Progress {
-            step,
+            step: done,
             total,
-            message: message.to_string(),
+            message,
         });
     }
 
-    fn log(&mut self, line: &str) {
+    fn log(&self, line: &str) {
         eprintln!("{line}");
     }
 }
@@ -170,7 +185,7 @@ fn run_stage(job_path: &Path) -> ExitCode {
         eprintln!("error: binarylm-torch has no stage kind `{}`", job.kind);
         return ExitCode::from(2);
     };
-    match (kind.run)(&job, &mut JsonLines) {
+    match (kind.run)(&job, &JsonLines::default()) {
         Ok(done) => {
             emit(&TorchEvent::Metrics {
                 metrics: done.metrics,
@@ -178,6 +193,7 @@ fn run_stage(job_path: &Path) -> ExitCode {
                     .and_then(|k| k.headline)
                     .map(str::to_string),
                 device: Some(done.device),
+                libtorch: option_env!("BINARYLM_LIBTORCH_VERSION").map(str::to_string),
             });
             ExitCode::SUCCESS
         }

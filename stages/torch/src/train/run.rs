@@ -15,15 +15,10 @@ use super::schedule::Schedule;
 use super::tokens::TokenSource;
 use crate::model::{Gpt, ModelError};
 
-/// What the loop reports to (a progress bar, a log) and asks whether to stop.
-pub trait Observer {
-    fn progress(&mut self, step: u64, total: u64, message: &str);
-    fn log(&mut self, line: &str);
-    /// Asked after each step; `true` stops the run there (as a kill would, but cleanly).
-    fn should_stop(&mut self, _step: u64) -> bool {
-        false
-    }
-}
+/// What the loop reports to (a progress bar, a log) and asks whether to stop: the same
+/// observer every stage kind uses. `cancelled()` is asked after each step; `true` stops the run
+/// there, with its checkpoint written (as a kill would, but cleanly).
+pub use common::observe::Observer;
 
 /// The inputs of a run besides the model.
 pub struct TrainInput<'a> {
@@ -81,7 +76,7 @@ const TORCH_STREAM: u64 = 3;
 pub fn train(
     model: &mut Gpt,
     input: &TrainInput,
-    obs: &mut dyn Observer,
+    obs: &dyn Observer,
 ) -> Result<TrainSummary, TrainError> {
     let p = input.params;
     let cfg = model.config().clone();
@@ -240,7 +235,8 @@ pub fn train(
                     msg.push_str(&format!(" val {v:.4}"));
                 }
                 obs.log(&format!("step {done}/{}: {msg}", p.steps));
-                obs.progress(done, p.steps, &msg);
+                obs.phase(&msg);
+                obs.progress(done, Some(p.steps));
             }
         }
         if done % p.checkpoint_every == 0 || last {
@@ -257,7 +253,7 @@ pub fn train(
             let weights = named_weights(model);
             checkpoint::write(input.work_dir, &state, &weights, &opt.state())?;
         }
-        if !last && obs.should_stop(done) {
+        if !last && obs.cancelled() {
             return Err(TrainError::Stopped { step: done });
         }
     }

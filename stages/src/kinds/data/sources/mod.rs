@@ -90,9 +90,8 @@ pub struct Env<'a> {
     pub utf8: InvalidUtf8,
     /// Where downloads are cached by SHA-256.
     pub downloads: &'a Path,
-    pub cancelled: &'a dyn Fn() -> bool,
-    /// Download progress: (bytes so far, total if known).
-    pub download_progress: &'a dyn Fn(u64, Option<u64>),
+    /// Download progress (bytes so far, total if known) and cancellation.
+    pub observer: &'a dyn common::observe::Observer,
 }
 
 /// Reads source number `index` into `sink`, batch by batch.
@@ -147,8 +146,8 @@ pub fn read(
                     cache: env.downloads,
                     policy: download::RetryPolicy::default(),
                 },
-                env.download_progress,
-                env.cancelled,
+                &|done, total| env.observer.progress(done, total),
+                &|| env.observer.cancelled(),
             )?;
             let files = [file];
             match format {
