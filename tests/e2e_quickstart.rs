@@ -1,6 +1,7 @@
-//! The README's quickstart manifest runs end to end — data → tokenizer → pretrain → deploy —
-//! trains a model clearly better than the unigram baseline, serves it for the deploy smoke
-//! test, samples text from it, and is cached the second time.
+//! The README's quickstart manifest runs end to end — data → tokenizer → pretrain → deploy,
+//! and eval — trains a model clearly better than the unigram baseline, serves it for the deploy
+//! smoke test, scores it on held-out stories, samples text from it, and is cached the second
+//! time.
 
 mod common;
 use common::{ran, stage, Project};
@@ -15,7 +16,7 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     );
     let (r, j) = p.run_json(&[]);
     r.ok();
-    assert_eq!(ran(&j), ["api", "base", "corpus", "tok"]); // sorted by name
+    assert_eq!(ran(&j), ["api", "base", "corpus", "scores", "tok"]); // sorted by name
 
     let corpus = stage(&j, "corpus");
     assert_eq!(corpus["headline"], "documents_train");
@@ -39,6 +40,18 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
 
     let api = &stage(&j, "api")["metrics"];
     assert!(api["chat_tokens_per_s"].as_f64().unwrap() > 0.0, "{api}");
+
+    // Held-out bits per byte, against the unigram baseline in the same unit (nats per token
+    // over bytes per token).
+    let bytes_per_token = stage(&j, "tok")["metrics"]["bytes_per_token_val"]
+        .as_f64()
+        .unwrap();
+    let unigram_bpb = unigram / std::f64::consts::LN_2 / bytes_per_token;
+    let scores = &stage(&j, "scores")["metrics"];
+    let bpb = scores["base/corpus.val/bits_per_byte"].as_f64().unwrap();
+    let se = scores["base/corpus.val/bits_per_byte_stderr"].as_f64().unwrap();
+    assert!(bpb > 0.0 && bpb < unigram_bpb / 2.0, "{bpb} vs unigram {unigram_bpb}");
+    assert!(se > 0.0 && se < bpb / 10.0, "stderr {se}");
 
     let (r, j) = p.run_json(&[]);
     r.ok();
