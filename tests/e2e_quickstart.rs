@@ -49,8 +49,13 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     let unigram_bpb = unigram / std::f64::consts::LN_2 / bytes_per_token;
     let scores = &stage(&j, "scores")["metrics"];
     let bpb = scores["base/corpus.val/bits_per_byte"].as_f64().unwrap();
-    let se = scores["base/corpus.val/bits_per_byte_stderr"].as_f64().unwrap();
-    assert!(bpb > 0.0 && bpb < unigram_bpb / 2.0, "{bpb} vs unigram {unigram_bpb}");
+    let se = scores["base/corpus.val/bits_per_byte_stderr"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        bpb > 0.0 && bpb < unigram_bpb / 2.0,
+        "{bpb} vs unigram {unigram_bpb}"
+    );
     assert!(se > 0.0 && se < bpb / 10.0, "stderr {se}");
 
     let (r, j) = p.run_json(&[]);

@@ -47,6 +47,7 @@ pub use params::{
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
 pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
+pub use params::{QuantScheme, QuantizeParams};
 pub use schema::json_schema;
 pub use span::Span;
 

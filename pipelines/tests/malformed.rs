@@ -413,3 +413,14 @@ fn eval_model_is_tokenizer() {
         &[("manifest::wrong-artifact-type", 7, 14)],
     );
 }
+
+#[test]
+fn quantize_bad_values() {
+    check(
+        "quantize_bad_values",
+        &[
+            ("manifest::invalid-value", 9, 17),
+            ("manifest::invalid-value", 14, 17),
+        ],
+    );
+}

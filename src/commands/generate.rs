@@ -12,6 +12,8 @@ use crate::error::CliError;
 
 /// The files that make a directory a model `binarylm-torch` can load.
 const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// A quantized model (`quantize` stage) holds its weights here instead of model.safetensors.
+const QUANTIZED_WEIGHTS: &str = "quantized.safetensors";
 
 /// A model artifact's directory: given directly, or a stage name / digest resolved in the
 /// workspace (the stage's latest result, as `binarylm show` picks it).
@@ -40,13 +42,14 @@ pub fn locate_model_dir(
         .iter()
         .copied()
         .filter(|f| !dir.join(f).is_file())
+        .filter(|f| !(*f == "model.safetensors" && dir.join(QUANTIZED_WEIGHTS).is_file()))
         .collect();
     if !missing.is_empty() {
         return Err(CliError::input(format!(
             "{what} is not a model: it has no {}",
             missing.join(", ")
         ))
-        .with_hint("name a stage of kind `pretrain` (or a directory holding config.json, model.safetensors and tokenizer.json)"));
+        .with_hint("name a model stage (`pretrain`, `quantize`), or a directory holding config.json, model.safetensors and tokenizer.json"));
     }
     Ok(dir)
 }

@@ -12,6 +12,7 @@ mod data;
 mod deploy;
 mod eval;
 mod pretrain;
+mod quantize;
 mod tokenizer;
 
 pub use command::CommandParams;
@@ -26,6 +27,7 @@ pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
 };
+pub use quantize::{QuantScheme, QuantizeParams};
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
@@ -241,6 +243,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<PretrainParams>(),
     KindEntry::of::<DeployParams>(),
     KindEntry::of::<EvalParams>(),
+    KindEntry::of::<QuantizeParams>(),
 ];
 
 /// The kinds whose stages produce one of `types`, in table order (for hints).
@@ -312,13 +315,14 @@ mod tests {
                 ("pretrain", ArtifactType::Model),
                 ("deploy", ArtifactType::Bundle),
                 ("eval", ArtifactType::EvalReport),
+                ("quantize", ArtifactType::QuantizedModel),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));
         assert_eq!(crate::produces("sft"), None);
         assert_eq!(
             kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
-            ["pretrain"]
+            ["pretrain", "quantize"]
         );
     }
 

@@ -17,7 +17,7 @@ use serve::smoke::{SmokeReport, SmokeRequest};
 use serve::{ApiKeys, ServerConfig};
 
 use crate::device::{self, DeviceChoice, DeviceError};
-use crate::model::{CONFIG_FILE, WEIGHTS_FILE};
+use crate::model::CONFIG_FILE;
 use crate::server::engine::{read_config, ServePrecision};
 use crate::server::{
     self, BundleInfo, ServeOptions, ServingError, BUNDLE_FILE, BUNDLE_FORMAT, SERVER_CONFIG_FILE,
@@ -114,7 +114,8 @@ fn input<'j>(job: &'j TorchJob, stage: &str) -> Result<&'j PathBuf, DeployError>
 /// files, so the bundle served below is exactly what `binarylm serve` will serve.
 fn package(job: &TorchJob, params: &DeployParams, out: &Path) -> Result<(), DeployError> {
     let model_dir = input(job, &params.model)?;
-    for file in [CONFIG_FILE, WEIGHTS_FILE] {
+    let weights = crate::model::quantized::weight_files(model_dir);
+    for &file in std::iter::once(&CONFIG_FILE).chain(weights) {
         if !model_dir.join(file).is_file() {
             return Err(DeployError::NotAModel {
                 stage: params.model.clone(),
@@ -149,11 +150,11 @@ fn package(job: &TorchJob, params: &DeployParams, out: &Path) -> Result<(), Depl
         }
     };
     std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
-    for (from, name) in [
-        (model_dir.join(CONFIG_FILE), CONFIG_FILE),
-        (model_dir.join(WEIGHTS_FILE), WEIGHTS_FILE),
-        (tokenizer, TOKENIZER_FILE),
-    ] {
+    let files = std::iter::once(CONFIG_FILE)
+        .chain(weights.iter().copied())
+        .map(|name| (model_dir.join(name), name))
+        .chain(std::iter::once((tokenizer, TOKENIZER_FILE)));
+    for (from, name) in files {
         let to = out.join(name);
         std::fs::copy(&from, &to).map_err(io(format!(
             "copying {} to {}",

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{DeployParams, EvalParams, PretrainParams, TorchJob};
+use pipelines::{DeployParams, EvalParams, PretrainParams, QuantizeParams, TorchJob};
 
 use crate::train::Observer;
-use crate::{deploy, eval, pretrain};
+use crate::{deploy, eval, pretrain, quantize};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,10 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "eval",
         run: run_eval,
+    },
+    TorchKind {
+        name: "quantize",
+        run: run_quantize,
     },
 ];
 
@@ -81,6 +85,14 @@ fn run_eval(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
     Ok(Finished {
         metrics: evaluated.results.metrics(),
         device: evaluated.device,
+    })
+}
+
+fn run_quantize(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
+    let done = quantize::run(job, params::<QuantizeParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: done.metrics,
+        device: done.device,
     })
 }
 

@@ -285,16 +285,16 @@ fn encode(tok: &Tokenizer, pieces: &[Piece]) -> Result<Vec<u32>, TokenizerError>
     tok.encode_segments(&segments)
 }
 
-/// Bits per byte, perplexity and nats per token of `docs`.
-fn perplexity(
+/// Per document: negative log-likelihood (nats), tokens predicted, UTF-8 bytes. Each document
+/// is encoded after `eos` and every token predicted once, in windows of the model's context.
+pub fn score_documents(
     model: &crate::model::Gpt,
     tok: &Tokenizer,
     eos: u32,
     docs: &[Record],
-    params: &EvalParams,
-    seed: u64,
+    batch: usize,
     obs: &dyn Observer,
-) -> Result<Vec<(String, Score)>, TokenizerError> {
+) -> Result<Vec<(f64, f64, f64)>, TokenizerError> {
     let block = model.config().block_size;
     let mut requests = Vec::new();
     // Per document: its requests' range, tokens predicted, bytes.
@@ -314,49 +314,54 @@ fn perplexity(
         }
         spans.push((first..requests.len(), ids.len() - 1, d.text_bytes()));
     }
-    let scored = loglikelihood(model, &requests, params.batch_size, obs);
-    let nll: Vec<f64> = spans
-        .iter()
-        .map(|(range, _, _)| -scored[range.clone()].iter().map(|s| s.logprob).sum::<f64>())
-        .collect();
-    let tokens: Vec<f64> = spans.iter().map(|s| s.1 as f64).collect();
-    let bytes: Vec<f64> = spans.iter().map(|s| s.2 as f64).collect();
-    let ratio = |num: &[f64], den: &[f64], idx: &[usize]| {
-        let d: f64 = idx.iter().map(|&i| den[i]).sum();
-        if d > 0.0 {
-            idx.iter().map(|&i| num[i]).sum::<f64>() / d
-        } else {
-            0.0
-        }
-    };
+    let scored = loglikelihood(model, &requests, batch, obs);
+    Ok(spans
+        .into_iter()
+        .map(|(range, tokens, bytes)| {
+            let nll = -scored[range].iter().map(|s| s.logprob).sum::<f64>();
+            (nll, tokens as f64, bytes as f64)
+        })
+        .collect())
+}
+
+/// Total nats over total tokens, and over total bytes in bits: (nll per token, bits per byte)
+/// of the documents `idx` picks from `scores` (as [`score_documents`] returns them).
+pub fn rates(scores: &[(f64, f64, f64)], idx: &[usize]) -> (f64, f64) {
+    let (mut nll, mut tokens, mut bytes) = (0.0, 0.0, 0.0);
+    for &i in idx {
+        nll += scores[i].0;
+        tokens += scores[i].1;
+        bytes += scores[i].2;
+    }
+    let per = |d: f64| if d > 0.0 { nll / d } else { 0.0 };
+    (per(tokens), per(bytes) / std::f64::consts::LN_2)
+}
+
+/// Bits per byte, perplexity and nats per token of `docs`.
+fn perplexity(
+    model: &crate::model::Gpt,
+    tok: &Tokenizer,
+    eos: u32,
+    docs: &[Record],
+    params: &EvalParams,
+    seed: u64,
+    obs: &dyn Observer,
+) -> Result<Vec<(String, Score)>, TokenizerError> {
+    let scores = score_documents(model, tok, eos, docs, params.batch_size, obs)?;
     let all: Vec<usize> = (0..docs.len()).collect();
-    let per_token = |idx: &[usize]| ratio(&nll, &tokens, idx);
-    let bpb = |idx: &[usize]| ratio(&nll, &bytes, idx) / std::f64::consts::LN_2;
+    let per_token = |idx: &[usize]| rates(&scores, idx).0;
+    let bpb = |idx: &[usize]| rates(&scores, idx).1;
     let ppl = |idx: &[usize]| per_token(idx).exp();
     let n = docs.len();
     let b = params.bootstrap;
+    let score = |f: &dyn Fn(&[usize]) -> f64| Score {
+        value: f(&all),
+        stderr: stats::bootstrap_stderr(n, b, seed, f),
+    };
     Ok(vec![
-        (
-            "bits_per_byte".to_string(),
-            Score {
-                value: bpb(&all),
-                stderr: stats::bootstrap_stderr(n, b, seed, bpb),
-            },
-        ),
-        (
-            "nll".to_string(),
-            Score {
-                value: per_token(&all),
-                stderr: stats::bootstrap_stderr(n, b, seed, per_token),
-            },
-        ),
-        (
-            "ppl".to_string(),
-            Score {
-                value: ppl(&all),
-                stderr: stats::bootstrap_stderr(n, b, seed, ppl),
-            },
-        ),
+        ("bits_per_byte".to_string(), score(&bpb)),
+        ("nll".to_string(), score(&per_token)),
+        ("ppl".to_string(), score(&ppl)),
     ])
 }
 

@@ -66,6 +66,8 @@ pub enum ModelError {
     },
     #[error("token id {id} is outside the vocabulary (size {vocab_size})")]
     BadToken { id: i64, vocab_size: usize },
+    #[error("{path}: not a valid quantized model: {what}")]
+    Quantized { path: String, what: String },
     #[error("{0}")]
     Shape(String),
 }
@@ -172,6 +174,16 @@ impl Gpt {
             context: format!("loading weights from {}", path.display()),
             source,
         })
+    }
+
+    /// Replaces the weights with those of the model artifact in `dir`: its `model.safetensors`,
+    /// or its quantized weights, dequantized.
+    pub fn load_dir(&mut self, dir: &Path) -> Result<(), ModelError> {
+        if super::quantized::is_quantized(dir) {
+            super::quantized::load_quantized(self, dir)
+        } else {
+            self.load(&dir.join(WEIGHTS_FILE))
+        }
     }
 
     /// The fp32 residual stream after the embeddings for tokens `idx` at `positions`.
@@ -354,7 +366,8 @@ impl Gpt {
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 
-/// Loads the model of a `pretrain` artifact directory (`config.json` + `model.safetensors`).
+/// Loads the model of a model artifact directory: `config.json` + `model.safetensors`, or a
+/// quantized model's `quantized.safetensors`, dequantized (`super::quantized`).
 pub fn load_artifact(dir: &Path, device: Device) -> Result<(Gpt, ModelConfig), ModelError> {
     let config_path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
@@ -366,6 +379,6 @@ pub fn load_artifact(dir: &Path, device: Device) -> Result<(Gpt, ModelConfig), M
         source,
     })?;
     let mut model = Gpt::new(&cfg, device)?;
-    model.load(&dir.join(WEIGHTS_FILE))?;
+    model.load_dir(dir)?;
     Ok((model, cfg))
 }

@@ -9,6 +9,7 @@ mod kv_cache;
 mod linear;
 mod mlp;
 mod norm;
+pub mod quantized;
 mod rope;
 
 pub use config::{swiglu_hidden, ConfigError, ModelConfig};

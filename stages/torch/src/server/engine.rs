@@ -12,7 +12,7 @@ use serve::{Codec, Engine, EngineError, Logits, ModelInfo, PrefillOutput, Specia
 use tch::{Device, Kind, Tensor};
 use tokenizer::{Tokenizer, BOS_NAMES, EOS_NAMES, PAD_NAMES};
 
-use crate::model::{Gpt, KvCache, ModelConfig, ModelError, CONFIG_FILE, WEIGHTS_FILE};
+use crate::model::{Gpt, KvCache, ModelConfig, ModelError, CONFIG_FILE};
 
 /// Why a model could not be prepared for serving.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +174,7 @@ impl TorchEngine {
         vocab: usize,
     ) -> Result<TorchEngine, LoadError> {
         let mut model = Gpt::new(cfg, device)?;
-        model.load(&dir.join(WEIGHTS_FILE))?;
+        model.load_dir(dir)?;
         model.set_compute_kind(precision.kind(device));
         Ok(TorchEngine::new(model, vocab))
     }
@@ -268,7 +268,7 @@ pub fn prepare(model_dir: &Path, tokenizer: &Path, name: &str) -> Result<Prepare
     let config = read_config(model_dir)?;
     let codec = Arc::new(TokenizerCodec::load(tokenizer)?);
     check_vocab(&config, codec.as_ref(), tokenizer)?;
-    let weights = model_dir.join(WEIGHTS_FILE);
+    let weights = model_dir.join(crate::model::quantized::weight_files(model_dir)[0]);
     let meta = std::fs::metadata(&weights).map_err(|source| LoadError::Io {
         path: weights.clone(),
         source,
