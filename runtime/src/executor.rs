@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{StageContext, StageLog, StageProgress};
 use crate::error::{RuntimeError, StageError};
+use crate::fetch::{FetchRequest, Fetcher};
 use crate::fingerprints;
 use crate::kind::Kinds;
 use crate::plan::{decide, short, Decision};
@@ -44,6 +45,8 @@ pub struct RunOptions {
     /// Fired by Ctrl-C / SIGTERM.
     pub cancel: CancellationToken,
     pub reporter: Reporter,
+    /// `--pull`: asked for a stage's result before the stage runs.
+    pub fetcher: Option<Arc<dyn Fetcher>>,
 }
 
 impl RunOptions {
@@ -57,6 +60,7 @@ impl RunOptions {
             locked: false,
             cancel: CancellationToken::new(),
             reporter,
+            fetcher: None,
         }
     }
 }
@@ -80,6 +84,7 @@ struct Shared {
     keep_going: bool,
     force: BTreeSet<String>,
     lock: Option<Lockfile>,
+    fetcher: Option<Arc<dyn Fetcher>>,
     run_id: String,
     log_dir: PathBuf,
     reports: Mutex<BTreeMap<usize, StageReport>>,
@@ -154,6 +159,12 @@ impl StageAction {
             Decision::Reuse(found) => return self.reuse(report, &fp, *found),
             Decision::Run(reasons) => reasons,
         };
+        if !forced {
+            if let Some(found) = self.fetch(&fp).await {
+                report.reasons = vec![format!("pulled from {}", found.0)];
+                return self.reuse(report, &fp, found.1);
+            }
+        }
 
         // Wait for a slot in the budget (or for the run to be cancelled).
         let grant = tokio::select! {
@@ -202,6 +213,42 @@ impl StageAction {
                 short(&entry.fingerprint)
             )),
             None => Err("not in pipeline.lock (run without --locked to update it)".to_string()),
+        }
+    }
+
+    /// `--pull`: the result of this fingerprint from the remote, if it has it (with the
+    /// remote's name). A remote that fails is a cache miss: the stage runs, which is always
+    /// correct, only slower.
+    async fn fetch(&self, fp: &str) -> Option<(String, StageResult)> {
+        let sh = &self.shared;
+        let fetcher = sh.fetcher.as_ref()?;
+        let stage = &sh.manifest.stages[self.idx];
+        let request = FetchRequest {
+            manifest: sh.manifest.path.to_string_lossy().into_owned(),
+            stage: stage.name.clone(),
+            fingerprint: fp.to_string(),
+            digest: sh
+                .lock
+                .as_ref()
+                .and_then(|l| l.stages.get(&stage.name))
+                .map(|e| e.digest.clone()),
+        };
+        let source = fetcher.describe();
+        match fetcher.fetch(sh.registry.clone(), request).await {
+            Ok(Some(found)) => {
+                sh.reporter
+                    .say(&format!("↓ {} pulled from {source}", stage.name));
+                Some((source, found))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                sh.reporter.say(&format!(
+                    "! {}: could not pull from {source}, running it: {}",
+                    stage.name,
+                    first_line(&e)
+                ));
+                None
+            }
         }
     }
 
@@ -502,6 +549,7 @@ pub async fn run(
         keep_going: opts.keep_going,
         force: opts.force.iter().cloned().collect(),
         lock,
+        fetcher: opts.fetcher.clone(),
         run_id: run_id.clone(),
         log_dir: registry.log_dir(&run_id),
         reports: Mutex::new(BTreeMap::new()),
