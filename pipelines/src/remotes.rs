@@ -11,6 +11,8 @@ use crate::yaml::Node;
 /// The schema text of `remotes:` (also the hint when it is malformed).
 pub(crate) const REMOTES_DOC: &str = "Remote caches for `binarylm push`/`pull`, by name: each a directory path (relative to the manifest) or `s3://bucket/prefix`, written as a string or as a mapping with `url` and optional `endpoint`, `region`, `default`. Optional.";
 
+const URL_HINT: &str = "a remote is a directory path or `s3://bucket/prefix` (`endpoint` and `region` are for S3 only), e.g. `remotes: { team: /mnt/shared/cache }`";
+
 /// One remote cache, as written in a manifest or a workspace's config file.
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -142,7 +144,7 @@ pub(crate) fn check_remotes(
                 value.span,
                 value.width,
                 format!("remote `{name}`: {problem}"),
-                Some(REMOTES_DOC.to_string()),
+                Some(URL_HINT.to_string()),
             );
             continue;
         }
@@ -151,14 +153,61 @@ pub(crate) fn check_remotes(
         }
         out.insert(name.to_string(), config);
     }
-    if let [_, second, ..] = defaults.as_slice() {
+    if let [first, second, ..] = defaults.as_slice() {
         r.at(
             ErrorCode::InvalidValue,
             second.span,
             second.width,
-            "more than one remote says `default: true`",
+            format!(
+                "remotes `{}` and `{}` both say `default: true`",
+                first.text().unwrap_or(""),
+                second.text().unwrap_or("")
+            ),
             Some("mark one remote as the default".to_string()),
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAGES: &str = "stages:\n  prep: { kind: command, run: make }\n";
+
+    #[test]
+    fn string_and_mapping_forms_and_no_effect_on_stages() {
+        let with = format!(
+            "name: p\nremotes:\n  team: ../cache\n  bucket:\n    url: s3://b/x\n    endpoint: http://localhost:9000\n    default: true\n{STAGES}"
+        );
+        let m =
+            crate::parse(&with, std::path::Path::new("p.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.remotes["team"], RemoteConfig::from_url("../cache"));
+        let bucket = &m.remotes["bucket"];
+        assert_eq!(bucket.endpoint.as_deref(), Some("http://localhost:9000"));
+        assert!(bucket.default);
+        let without = crate::parse(
+            &format!("name: p\n{STAGES}"),
+            std::path::Path::new("p.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(without.remotes.is_empty());
+        // Remotes name places, not content: the stages (what fingerprints hash) are the same.
+        assert_eq!(m.stages[0].params, without.stages[0].params);
+        assert_eq!(m.seed, without.seed);
+    }
+
+    #[test]
+    fn problems() {
+        let problem = |url: &str| RemoteConfig::from_url(url).problem();
+        assert_eq!(problem("/mnt/x"), None);
+        assert_eq!(problem("file:///mnt/x"), None);
+        assert_eq!(problem("s3://bucket"), None);
+        assert!(problem("s3:///prefix").is_some());
+        assert!(problem("https://host/x").is_some());
+        assert!(problem("  ").is_some());
+        assert!(
+            valid_remote_name("team-2") && !valid_remote_name("Team") && !valid_remote_name("-x")
+        );
+    }
 }

@@ -71,8 +71,8 @@ fn bad_remotes() {
             ("manifest::invalid-value", 3, 8),
             ("manifest::unknown-key", 4, 31),
             ("manifest::invalid-value", 5, 3),
-            ("manifest::invalid-value", 8, 8),
             ("manifest::invalid-value", 7, 3),
+            ("manifest::invalid-value", 8, 8),
         ],
     );
 }

@@ -53,9 +53,17 @@ impl Remote {
                 region.as_deref(),
             )?,
         };
+        let location = match &resolved.location {
+            // `../cache` from a manifest reads better as the directory it is.
+            Location::Dir(dir) => dir
+                .canonicalize()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| dir.display().to_string()),
+            other => other.to_string(),
+        };
         Ok(Remote {
             name: resolved.name.clone(),
-            location: resolved.location.to_string(),
+            location,
             store,
         })
     }

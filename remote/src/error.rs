@@ -52,7 +52,7 @@ pub enum RemoteError {
     },
 
     #[error(
-        "remote `{name}`: refused `{key}`: {detail}; nothing was stored\nhint: the remote copy \
+        "remote `{name}`: refused `{key}`: {detail}; the artifact it belongs to was not stored\nhint: the remote copy \
          is damaged or was altered; delete it from the remote and push it again from a \
          workspace that holds a good copy"
     )]
