@@ -479,3 +479,39 @@ fn remote_add_list_and_diff_of_two_lockfiles() {
     d.ok();
     assert!(d.stdout.contains("vocab_size"), "{}", d.stdout);
 }
+
+#[test]
+fn two_pushers_at_once_are_safe() {
+    let remote = remote_dir();
+    let text = manifest(remote.path(), 64);
+    // Two workspaces that built the same artifacts push them to one remote at the same time.
+    let a = clone_of(&text, None);
+    let (_, ja) = a.run_json(&[]);
+    let a2 = clone_of(&text, None);
+    let (_, ja2) = a2.run_json(&[]);
+    assert_eq!(digests(&ja), digests(&ja2));
+    let spawn = |p: &Project| {
+        p.cmd(&["push"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn push")
+    };
+    let (one, two) = (spawn(&a), spawn(&a2));
+    for child in [one, two] {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_remote_consistent(remote.path());
+
+    let b = clone_of(&text, Some(&a));
+    b.run(&["pull"]).ok();
+    b.run(&["verify"]).ok();
+    let (rb, jb) = b.run_json(&["--locked"]);
+    rb.ok();
+    assert!(outcomes(&jb).values().all(|s| s == "cached"), "{jb}");
+}
