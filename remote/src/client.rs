@@ -79,7 +79,7 @@ impl Remote {
             location: self.location.clone(),
             action,
             key: key.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -24,7 +24,7 @@ pub(crate) fn open(name: &str, dir: &Path) -> Result<Arc<dyn ObjectStore>> {
         .map_err(|source| RemoteError::Setup {
             name: name.to_string(),
             location: dir.display().to_string(),
-            source,
+            source: Box::new(source),
         })?
         // Blobs are written once and never appended to; dropping a key cleans up its folders.
         .with_automatic_cleanup(true);

@@ -37,8 +37,9 @@ pub enum RemoteError {
     Setup {
         name: String,
         location: String,
+        // Boxed: object_store's error is large, and every `Result` here would carry its size.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     #[error("remote `{name}` ({location}): could not {action} `{key}`: {source}")]
@@ -47,8 +48,9 @@ pub enum RemoteError {
         location: String,
         action: &'static str,
         key: String,
+        // Boxed: object_store's error is large, and every `Result` here would carry its size.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     #[error(

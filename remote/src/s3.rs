@@ -31,7 +31,7 @@ pub(crate) fn open(
     let store = builder.build().map_err(|source| RemoteError::Setup {
         name: name.to_string(),
         location: format!("s3://{bucket}/{prefix}"),
-        source,
+        source: Box::new(source),
     })?;
     Ok(if prefix.is_empty() {
         Arc::new(store)

@@ -201,7 +201,7 @@ async fn story(remote: &Remote, raw: Arc<dyn ObjectStore>) {
         .await
         .expect_err("not there yet");
     assert!(matches!(err, RemoteError::NotOnRemote { .. }), "{err}");
-    let t = remote::push(remote, &a, &[three.clone()], true)
+    let t = remote::push(remote, &a, std::slice::from_ref(&three), true)
         .await
         .expect("resume");
     assert_eq!(
