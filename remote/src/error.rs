@@ -42,7 +42,11 @@ pub enum RemoteError {
         source: Box<object_store::Error>,
     },
 
-    #[error("remote `{name}` ({location}): could not {action} `{key}`: {source}")]
+    #[error(
+        "remote `{name}` ({location}): could not {action} `{key}`: {source}\nhint: check that \
+         the remote is reachable and writable; for S3, the bucket, `endpoint`, `region` and the \
+         AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables"
+    )]
     Store {
         name: String,
         location: String,
