@@ -101,6 +101,8 @@ the same fingerprint runs again.")]
     /// Manage the remote caches of this workspace (.binarylm/config.yaml).
     #[command(subcommand, after_help = REMOTE_HELP)]
     Remote(RemoteCommand),
+    /// List the recorded runs of the workspace, newest first (their ids are what `diff` takes).
+    Runs(RunsArgs),
     /// Compare two runs or two lockfiles: params, inputs and metrics that differ, side by side.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
@@ -258,8 +260,8 @@ or in this workspace's .binarylm/config.yaml (`binarylm remote add NAME URL`), o
 --remote. S3 credentials come from the standard AWS variables (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION), never from the manifest.
 
-Every file is checked on arrival: a remote object whose bytes do not hash to its digest is
-refused and nothing is stored. Transfers are atomic on both sides and resumable: an
+Every file is checked on arrival: a remote file whose bytes do not hash to what its artifact
+lists is refused, and that artifact is not stored. Transfers are atomic on both sides and resumable: an
 interrupted push or pull leaves no partial object and skips what is complete when run again;
 two pushes at once are safe.
 
@@ -268,10 +270,11 @@ Examples:
   binarylm push base tok --remote team   two stages
   binarylm pull && binarylm run --locked in a fresh clone: nothing runs
   binarylm run --pull                    fetch what the remote has, run the rest
+  binarylm run --pull --remote bucket    the same, from another remote
   binarylm remote add team /mnt/shared/binarylm-cache --default";
 
 const DIFF_HELP: &str = "\
-A and B are run ids (`binarylm status` lists recent runs) or lockfiles (pipeline.lock, or a
+A and B are run ids (`binarylm runs` lists them; a unique prefix will do) or lockfiles (pipeline.lock, or a
 copy from another branch or colleague). For each stage in either, diff shows the params,
 input artifacts and metrics that differ (params and inputs come from this workspace's
 registry; a lockfile stage it has never seen shows only its fingerprint, digest and metrics).
@@ -368,6 +371,16 @@ pub struct RemoteRemoveArgs {
         value_name = "MANIFEST"
     )]
     pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show only the N most recent runs.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the run records as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

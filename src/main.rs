@@ -51,6 +51,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Push(args) => commands::transfer::push(args, g),
         Command::Pull(args) => commands::transfer::pull(args, g),
         Command::Remote(cmd) => commands::remote::remote(cmd, g),
+        Command::Runs(args) => commands::runs::runs(args, g),
         Command::Diff(args) => commands::diff::diff(args, g),
         Command::Tokenize(args) => commands::tokenize::tokenize(args, g),
         Command::Generate(args) => commands::generate::generate(args, g),

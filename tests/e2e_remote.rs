@@ -465,10 +465,11 @@ fn remote_add_list_and_diff_of_two_lockfiles() {
         text_out.stdout
     );
 
-    // Two runs by id.
-    let runs = a.run(&["status", "--json"]);
+    // Two runs by id, as `binarylm runs` lists them.
+    let runs = a.run(&["runs", "--json"]);
     runs.ok();
-    let ids: Vec<String> = runs.json()["recent_runs"]
+    let ids: Vec<String> = runs
+        .json()
         .as_array()
         .expect("runs")
         .iter()

@@ -178,7 +178,7 @@ fn not_found(spec: &str) -> CliError {
     CliError::input(format!(
         "`{spec}` is neither a lockfile nor a run of this workspace"
     ))
-    .with_hint("give a path to a pipeline.lock, or a run id (`binarylm status` lists recent runs)")
+    .with_hint("give a path to a pipeline.lock, or a run id (`binarylm runs` lists them)")
 }
 
 fn view_of(r: &StageResult) -> StageView {

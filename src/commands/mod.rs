@@ -5,6 +5,7 @@ pub mod maintenance;
 pub mod plan;
 pub mod remote;
 pub mod run;
+pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod show;
