@@ -56,7 +56,14 @@ impl Registry {
             fs::create_dir_all(parent)
                 .map_err(|e| RegistryError::io("create directory", parent, e))?;
         }
-        fs::rename(dir, &dest).map_err(|e| RegistryError::io("move the object into", &dest, e))?;
+        if let Err(e) = fs::rename(dir, &dest) {
+            // A stage of this process may have stored the same content meanwhile: then the
+            // object is there, and this copy is not needed.
+            if !dest.is_dir() {
+                return Err(RegistryError::io("move the object into", &dest, e));
+            }
+            remove_tree(dir)?;
+        }
         if let Some(parent) = dest.parent() {
             sync_dir(parent);
         }

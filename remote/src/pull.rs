@@ -5,8 +5,9 @@
 //! object once more before the rename that makes it visible. Files land under `tmp/` first, so
 //! a kill leaves no partial object; a re-run keeps the files already verified there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::TryStreamExt;
 use registry::{ObjectMeta, Registry, StageResult};
@@ -214,6 +215,13 @@ async fn receive(
     meta: &ObjectMeta,
     progress: &Progress,
 ) -> Result<usize> {
+    // `run --pull` fetches for several stages at once, and two of them may want one object:
+    // one assembles it while the other waits, then finds it stored.
+    let slot = in_flight(&meta.digest);
+    let _guard = slot.lock().await;
+    if registry.has_object(&meta.digest) {
+        return Ok(0);
+    }
     let incoming = registry.incoming_dir(&meta.digest)?;
     let partial = incoming.with_extension("partial");
     std::fs::create_dir_all(&partial).map_err(|e| RemoteError::io("create", &partial, e))?;
@@ -262,6 +270,19 @@ async fn receive(
         .await
         .map_err(|e| RemoteError::Task(e.to_string()))??;
     Ok(fetched)
+}
+
+/// The lock of one object's assembly in this process (the workspace lock keeps other
+/// processes out).
+fn in_flight(digest: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static SLOTS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut slots = SLOTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Drop the slots nobody holds, so the map stays as small as the transfers in flight.
+    slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+    slots.entry(digest.to_string()).or_default().clone()
 }
 
 /// Move a verified download to its place in the object's folder.

@@ -213,6 +213,26 @@ async fn story(remote: &Remote, raw: Arc<dyn ObjectStore>) {
         .await
         .expect("pull");
     assert!(d.has_object(&three.digest));
+
+    // Two stages whose outputs are the same bytes, fetched at once (as `run --pull` does for
+    // parallel stages): both get it, the object is assembled once and verifies.
+    let four = produce(&a, "four", "same bytes");
+    let five = produce(&a, "five", "same bytes");
+    assert_eq!(four.digest, five.digest);
+    assert_ne!(four.fingerprint, five.fingerprint);
+    remote::push(remote, &a, &[four.clone(), five.clone()], true)
+        .await
+        .expect("push");
+    let e_dir = tempfile::tempdir().expect("tempdir");
+    let e = Registry::open(e_dir.path()).expect("open e");
+    let (w4, w5) = (wanted(&four), wanted(&five));
+    let (x, y) = tokio::join!(
+        remote::fetch(remote, &e, "/e/pipeline.yaml", &w4),
+        remote::fetch(remote, &e, "/e/pipeline.yaml", &w5),
+    );
+    assert_eq!(x.expect("four").map(|r| r.stage), Some("four".to_string()));
+    assert_eq!(y.expect("five").map(|r| r.stage), Some("five".to_string()));
+    assert!(e.verify().expect("verify").is_clean());
 }
 
 fn runtime() -> tokio::runtime::Runtime {
