@@ -29,6 +29,12 @@ Examples:
   binarylm lineage train              which artifacts it was built from
   binarylm compare base sft           two stages' metrics side by side
   binarylm gc --dry-run               what garbage collection would remove
+  binarylm push --remote /mnt/team/cache
+                                      share this pipeline's artifacts through a directory
+  binarylm pull && binarylm run --locked
+                                      fetch a colleague's artifacts, then check they reproduce
+  binarylm diff pipeline.lock ../other/pipeline.lock
+                                      what params, inputs and metrics differ
 
 Exit codes: 0 success, 1 a stage failed (or verify/--locked found a difference),
 2 bad input (manifest, arguments, missing files), 130 interrupted.";
@@ -99,6 +105,20 @@ Examples:
     Schema,
     /// Show the libtorch build, devices and workspace this binary would use.
     Doctor,
+    /// Send stages' artifacts (default: every stage in pipeline.lock) to a remote cache.
+    #[command(after_help = REMOTE_HELP)]
+    Push(TransferArgs),
+    /// Fetch stages' artifacts (default: every stage in pipeline.lock) from a remote cache.
+    #[command(after_help = REMOTE_HELP)]
+    Pull(TransferArgs),
+    /// Manage the remote caches of this workspace (.binarylm/config.yaml).
+    #[command(subcommand, after_help = REMOTE_HELP)]
+    Remote(RemoteCommand),
+    /// List the recorded runs of the workspace, newest first (their ids are what `diff` takes).
+    Runs(RunsArgs),
+    /// Compare two runs or two lockfiles: params, inputs and metrics that differ, side by side.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Show how a tokenizer cuts text into tokens: the pieces and their ids.
     #[command(after_help = "\
 Examples:
@@ -221,7 +241,171 @@ pub struct RunArgs {
     #[arg(long)]
     pub locked: bool,
 
+    /// Before running a stage that is not cached here, fetch its result from the remote cache
+    /// when the remote has it (see `binarylm push --help`).
+    #[arg(long)]
+    pub pull: bool,
+
+    /// The remote for --pull: a configured name, a directory, or s3://bucket/prefix (default:
+    /// the default remote). Used only with --pull.
+    #[arg(long, env = "BINARYLM_REMOTE", value_name = "REMOTE")]
+    pub remote: Option<String>,
+
     /// Print the run report as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const REMOTE_HELP: &str = "\
+A remote cache holds artifacts by content digest, so a colleague (or a CI job) reuses what
+was computed once instead of recomputing it. It is a directory on a shared file system or an
+S3-compatible bucket, named in the manifest
+
+  remotes:
+    team: /mnt/shared/binarylm-cache          # a directory (relative to the manifest)
+    bucket:
+      url: s3://my-bucket/binarylm
+      endpoint: http://minio.local:9000       # S3-compatible servers; default: AWS
+      region: eu-west-1
+      default: true                           # used when --remote is not given
+
+or in this workspace's .binarylm/config.yaml (`binarylm remote add NAME URL`), or given with
+--remote. S3 credentials come from the standard AWS variables (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION), never from the manifest.
+
+Every file is checked on arrival: a remote file whose bytes do not hash to what its artifact
+lists is refused, and that artifact is not stored. Transfers are atomic on both sides and resumable: an
+interrupted push or pull leaves no partial object and skips what is complete when run again;
+two pushes at once are safe.
+
+Examples:
+  binarylm push                          every stage in ./pipeline.lock, to the default remote
+  binarylm push base tok --remote team   two stages
+  binarylm pull && binarylm run --locked in a fresh clone: nothing runs
+  binarylm run --pull                    fetch what the remote has, run the rest
+  binarylm run --pull --remote bucket    the same, from another remote
+  binarylm remote add team /mnt/shared/binarylm-cache --default";
+
+const DIFF_HELP: &str = "\
+A and B are run ids (`binarylm runs` lists them; a unique prefix will do) or lockfiles (pipeline.lock, or a
+copy from another branch or colleague). For each stage in either, diff shows the params,
+input artifacts and metrics that differ (params and inputs come from this workspace's
+registry; a lockfile stage it has never seen shows only its fingerprint, digest and metrics).
+Metrics show B - A and the relative change.
+
+Examples:
+  binarylm diff 20261130T010203Z-ab12cd34 20261130T020304Z-ef56ab78
+  binarylm diff pipeline.lock /tmp/theirs.lock
+  binarylm diff pipeline.lock other.lock --all --json";
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Stages to transfer (default: every stage in the lockfile).
+    #[arg(value_name = "STAGE")]
+    pub stages: Vec<String>,
+
+    /// The pipeline manifest whose lockfile names the stages.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "pipeline.yaml",
+        value_name = "MANIFEST"
+    )]
+    pub manifest: PathBuf,
+
+    /// A configured remote's name, a directory, or s3://bucket/prefix (default: the default
+    /// remote).
+    #[arg(short, long, env = "BINARYLM_REMOTE", value_name = "REMOTE")]
+    pub remote: Option<String>,
+
+    /// Print what was transferred as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add (or replace) a remote in .binarylm/config.yaml.
+    Add(RemoteAddArgs),
+    /// List the remotes of the workspace and the manifest.
+    List(RemoteListArgs),
+    /// Remove a remote from .binarylm/config.yaml.
+    Remove(RemoteRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddArgs {
+    /// Name to use with --remote (lowercase letters, digits, `_`, `-`).
+    pub name: String,
+    /// A directory (stored as an absolute path) or s3://bucket/prefix.
+    pub url: String,
+    /// S3-compatible server to use instead of AWS (e.g. http://localhost:9000).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Make it the remote used when --remote is not given.
+    #[arg(long)]
+    pub default: bool,
+    /// The manifest whose workspace to configure.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "pipeline.yaml",
+        value_name = "MANIFEST"
+    )]
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteListArgs {
+    /// The manifest whose remotes to list.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "pipeline.yaml",
+        value_name = "MANIFEST"
+    )]
+    pub manifest: PathBuf,
+    /// Print as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteRemoveArgs {
+    pub name: String,
+    /// The manifest whose workspace to configure.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "pipeline.yaml",
+        value_name = "MANIFEST"
+    )]
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Show only the N most recent runs.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the run records as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// A run id or a lockfile path.
+    pub a: String,
+    /// A run id or a lockfile path.
+    pub b: String,
+    /// Also list stages and values that did not change.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the comparison as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -61,6 +61,21 @@ impl From<registry::RegistryError> for CliError {
     }
 }
 
+impl From<remote::RemoteError> for CliError {
+    fn from(e: remote::RemoteError) -> Self {
+        let code = if e.is_input_error() {
+            EXIT_INPUT
+        } else {
+            EXIT_FAILURE
+        };
+        CliError {
+            code,
+            message: chain(&e),
+            hint: None,
+        }
+    }
+}
+
 impl From<runtime::RuntimeError> for CliError {
     fn from(e: runtime::RuntimeError) -> Self {
         let code = if e.is_input_error() {

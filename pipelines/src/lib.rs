@@ -20,6 +20,7 @@ mod load;
 mod local;
 mod manifest;
 mod params;
+mod remotes;
 mod schema;
 mod span;
 mod yaml;
@@ -48,6 +49,7 @@ pub use params::{
 pub use params::{DeployParams, DeployServer, DeploySmoke};
 pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
 pub use params::{QuantScheme, QuantizeParams};
+pub use remotes::{valid_remote_name, RemoteConfig};
 pub use schema::json_schema;
 pub use span::Span;
 

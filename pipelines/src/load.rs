@@ -9,6 +9,7 @@ use crate::de::{from_node, Issue, IssueKind};
 use crate::diagnostics::{nearest, ErrorCode, ManifestErrors, Reporter};
 use crate::manifest::{Manifest, Resources, Stage};
 use crate::params::{find_kind, kinds_producing, KindEntry, KINDS};
+use crate::remotes::{self, RemoteConfig};
 use crate::schema;
 use crate::yaml::{parse_tree, Node, NodeValue, TreeError, ALIAS_NODE_BUDGET, MAX_DEPTH};
 
@@ -18,7 +19,7 @@ pub const DEFAULT_SEED: u64 = 1337;
 /// Longest stage name accepted.
 const MAX_STAGE_NAME: usize = 64;
 
-const TOP_LEVEL_KEYS: &[&str] = &["name", "seed", "stages"];
+const TOP_LEVEL_KEYS: &[&str] = &["name", "seed", "stages", "remotes"];
 
 /// Keys every stage may have besides its kind's own params.
 const STAGE_KEYS: &[&str] = &["kind", "resources"];
@@ -72,7 +73,7 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestErrors> {
     let absolute = absolute(path);
     match (parsed, reporter.finish()) {
         (_, Some(errors)) => Err(errors),
-        (Some((name, seed, stages)), None) => {
+        (Some((name, seed, stages, remotes)), None) => {
             let dir = absolute
                 .parent()
                 .map(Path::to_path_buf)
@@ -83,6 +84,7 @@ pub fn parse(source: &str, path: &Path) -> Result<Manifest, ManifestErrors> {
                 name,
                 seed,
                 stages,
+                remotes,
             })
         }
         (None, None) => {
@@ -165,7 +167,7 @@ fn report_tree_error(error: &TreeError, r: &mut Reporter<'_>) {
 }
 
 /// Validates the whole document; returns name, seed and stages if the top level was usable.
-fn check_root(root: &Node, r: &mut Reporter<'_>) -> Option<(String, u64, Vec<Stage>)> {
+fn check_root(root: &Node, r: &mut Reporter<'_>) -> Option<(String, u64, Vec<Stage>, Remotes)> {
     let Some(entries) = root.as_map() else {
         r.at(
             ErrorCode::NotAMapping,
@@ -191,6 +193,7 @@ fn check_root(root: &Node, r: &mut Reporter<'_>) -> Option<(String, u64, Vec<Sta
     let mut name = None;
     let mut seed = DEFAULT_SEED;
     let mut stages = None;
+    let mut remotes = Remotes::new();
     let mut seen = HashSet::new();
     for (key, value) in entries {
         let text = key.text().unwrap_or("");
@@ -214,6 +217,7 @@ fn check_root(root: &Node, r: &mut Reporter<'_>) -> Option<(String, u64, Vec<Sta
                 Err(issues) => report_issues(issues, &Where::top("seed"), r),
             },
             "stages" => stages = Some(check_stages(value, r)),
+            "remotes" => remotes = remotes::check_remotes(value, r, report_remote_issues),
             other => r.at(
                 ErrorCode::UnknownKey,
                 key.span,
@@ -237,7 +241,14 @@ fn check_root(root: &Node, r: &mut Reporter<'_>) -> Option<(String, u64, Vec<Sta
             );
         }
     }
-    Some((name?, seed, stages?))
+    Some((name?, seed, stages?, remotes))
+}
+
+/// Remote names → their config, as `remotes:` gives them.
+type Remotes = BTreeMap<String, RemoteConfig>;
+
+fn report_remote_issues(issues: Vec<Issue>, prefix: &str, r: &mut Reporter<'_>) {
+    report_issues(issues, &Where::top(prefix), r);
 }
 
 /// Reports repeated keys in every mapping; in `stages` they are duplicate stage names.

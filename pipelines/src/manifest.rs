@@ -21,6 +21,8 @@ pub struct Manifest {
     pub seed: u64,
     /// In file order.
     pub stages: Vec<Stage>,
+    /// `remotes:`, by name: where `push`/`pull` share artifacts. Never part of a fingerprint.
+    pub remotes: std::collections::BTreeMap<String, crate::RemoteConfig>,
 }
 
 impl Manifest {

@@ -26,6 +26,7 @@ pub(crate) fn top_level_doc(key: &str) -> Option<&'static str> {
         "name" => Some(NAME_DOC),
         "seed" => Some(SEED_DOC),
         "stages" => Some(STAGES_DOC),
+        "remotes" => Some(crate::remotes::REMOTES_DOC),
         _ => None,
     }
 }
@@ -68,6 +69,9 @@ fn property_doc(schema: &Value, field: &str) -> Option<String> {
 pub fn json_schema() -> Value {
     let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let resources = generator.subschema_for::<Resources>().to_value();
+    let remote = generator
+        .subschema_for::<crate::remotes::RemoteConfig>()
+        .to_value();
 
     let mut defs = Map::new();
     let mut variants = Vec::new();
@@ -134,6 +138,17 @@ pub fn json_schema() -> Value {
                 "propertyNames": { "pattern": STAGE_NAME_PATTERN },
                 "additionalProperties": { "$ref": "#/$defs/Stage" },
                 "description": STAGES_DOC,
+            },
+            "remotes": {
+                "type": "object",
+                "propertyNames": { "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$" },
+                "additionalProperties": {
+                    "oneOf": [
+                        { "type": "string", "minLength": 1 },
+                        remote,
+                    ],
+                },
+                "description": crate::remotes::REMOTES_DOC,
             },
         },
         "$defs": defs,

@@ -64,6 +64,20 @@ fn missing_stages() {
 }
 
 #[test]
+fn bad_remotes() {
+    check(
+        "bad_remotes",
+        &[
+            ("manifest::invalid-value", 3, 8),
+            ("manifest::unknown-key", 4, 31),
+            ("manifest::invalid-value", 5, 3),
+            ("manifest::invalid-value", 7, 3),
+            ("manifest::invalid-value", 8, 8),
+        ],
+    );
+}
+
+#[test]
 fn unknown_top_level_key() {
     check("unknown_top_level_key", &[("manifest::unknown-key", 2, 1)]);
 }

@@ -147,6 +147,13 @@ pub enum RegistryError {
         hint: &'static str,
     },
 
+    #[error(
+        "refused object {digest}: its content hashes to {found}, so it was altered or damaged \
+         on the way\nhint: nothing was stored; the copy it came from is corrupt (push it again \
+         from a workspace that holds a good copy, or run the stage)"
+    )]
+    DigestMismatch { digest: String, found: String },
+
     #[error("no run `{id}` in the registry\nhint: `binarylm status` lists the recorded runs")]
     RunNotFound { id: String },
 

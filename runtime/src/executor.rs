@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{StageContext, StageLog, StageProgress};
 use crate::error::{RuntimeError, StageError};
+use crate::fetch::{FetchRequest, Fetcher};
 use crate::fingerprints;
 use crate::kind::Kinds;
 use crate::lock_check;
@@ -45,6 +46,8 @@ pub struct RunOptions {
     /// Fired by Ctrl-C / SIGTERM.
     pub cancel: CancellationToken,
     pub reporter: Reporter,
+    /// `--pull`: asked for a stage's result before the stage runs.
+    pub fetcher: Option<Arc<dyn Fetcher>>,
 }
 
 impl RunOptions {
@@ -58,6 +61,7 @@ impl RunOptions {
             locked: false,
             cancel: CancellationToken::new(),
             reporter,
+            fetcher: None,
         }
     }
 }
@@ -83,6 +87,7 @@ struct Shared {
     lock: Option<Lockfile>,
     /// Under `--locked`: the stages accepted within tolerance rather than byte for byte.
     tolerated: Mutex<BTreeSet<String>>,
+    fetcher: Option<Arc<dyn Fetcher>>,
     run_id: String,
     log_dir: PathBuf,
     reports: Mutex<BTreeMap<usize, StageReport>>,
@@ -157,6 +162,12 @@ impl StageAction {
             Decision::Reuse(found) => return self.reuse(report, &fp, &input, *found),
             Decision::Run(reasons) => reasons,
         };
+        if !forced {
+            if let Some(found) = self.fetch(&fp).await {
+                report.reasons = vec![format!("pulled from {}", found.0)];
+                return self.reuse(report, &fp, &input, found.1);
+            }
+        }
 
         // Wait for a slot in the budget (or for the run to be cancelled).
         let grant = tokio::select! {
@@ -234,6 +245,42 @@ impl StageAction {
             .filter(|name| tolerated.contains(*name))
             .cloned()
             .collect()
+    }
+
+    /// `--pull`: the result of this fingerprint from the remote, if it has it (with the
+    /// remote's name). A remote that fails is a cache miss: the stage runs, which is always
+    /// correct, only slower.
+    async fn fetch(&self, fp: &str) -> Option<(String, StageResult)> {
+        let sh = &self.shared;
+        let fetcher = sh.fetcher.as_ref()?;
+        let stage = &sh.manifest.stages[self.idx];
+        let request = FetchRequest {
+            manifest: sh.manifest.path.to_string_lossy().into_owned(),
+            stage: stage.name.clone(),
+            fingerprint: fp.to_string(),
+            digest: sh
+                .lock
+                .as_ref()
+                .and_then(|l| l.stages.get(&stage.name))
+                .map(|e| e.digest.clone()),
+        };
+        let source = fetcher.describe();
+        match fetcher.fetch(sh.registry.clone(), request).await {
+            Ok(Some(found)) => {
+                sh.reporter
+                    .say(&format!("↓ {} pulled from {source}", stage.name));
+                Some((source, found))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                sh.reporter.say(&format!(
+                    "! {}: could not pull from {source}, running it: {}",
+                    stage.name,
+                    first_line(&e)
+                ));
+                None
+            }
+        }
     }
 
     /// A cached result of the same fingerprint: report it instead of running.
@@ -571,6 +618,7 @@ pub async fn run(
         force: opts.force.iter().cloned().collect(),
         lock,
         tolerated: Mutex::new(BTreeSet::new()),
+        fetcher: opts.fetcher.clone(),
         run_id: run_id.clone(),
         log_dir: registry.log_dir(&run_id),
         reports: Mutex::new(BTreeMap::new()),

@@ -19,7 +19,8 @@ pub struct StageReport {
     pub headline: Option<String>,
     /// Why it did not succeed (failed, skipped, cancelled).
     pub error: Option<String>,
-    /// Why it ran (empty when cached).
+    /// Why it ran; for a result pulled from a remote cache (`run --pull`), where it came from;
+    /// empty when cached locally.
     pub reasons: Vec<String>,
     pub log: Option<String>,
     /// What the artifact was computed with (this run, or the run that made a cached result).

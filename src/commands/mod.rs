@@ -1,14 +1,18 @@
 pub mod compare;
+pub mod diff;
 pub mod doctor;
 pub mod generate;
 pub mod maintenance;
 pub mod plan;
+pub mod remote;
 pub mod run;
+pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod show;
 pub mod status;
 pub mod tokenize;
+pub mod transfer;
 
 /// Writes a value as pretty JSON on stdout (the one document `--json` promises).
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), crate::error::CliError> {

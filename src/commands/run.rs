@@ -29,6 +29,10 @@ pub fn run(args: &RunArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     opts.keep_going = args.keep_going;
     opts.force = args.force.clone();
     opts.locked = args.locked;
+    if args.pull {
+        let remote = super::remote::open(args.remote.as_deref(), &ws, &manifest)?;
+        opts.fetcher = Some(Arc::new(super::remote::RemoteFetcher { remote }));
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

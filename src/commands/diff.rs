@@ -1,0 +1,534 @@
+//! `binarylm diff A B`: two runs or two lockfiles, stage by stage — the params, inputs and
+//! metrics that differ (like `dvc params diff` and `dvc metrics diff` in one table).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use registry::{Lockfile, Registry, StageResult};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::{DiffArgs, GlobalArgs};
+use crate::error::CliError;
+use crate::workspace;
+
+/// One side's view of a stage.
+#[derive(Debug, Default, Clone)]
+struct StageView {
+    kind: Option<String>,
+    fingerprint: Option<String>,
+    digest: Option<String>,
+    /// Flattened params (`train.lr`), when the registry knows the fingerprint.
+    params: Option<BTreeMap<String, Value>>,
+    inputs: Option<BTreeMap<String, String>>,
+    seed: Option<u64>,
+    metrics: BTreeMap<String, f64>,
+}
+
+/// What A or B is.
+#[derive(Debug, Serialize)]
+struct Side {
+    /// "run" or "lockfile".
+    kind: &'static str,
+    /// The run id or the lockfile's path.
+    name: String,
+    #[serde(skip)]
+    stages: BTreeMap<String, StageView>,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    /// "kind", "fingerprint", "digest", "param", "input", "seed" or "metric".
+    what: &'static str,
+    /// The param, input or metric name; empty for the others.
+    key: String,
+    a: Value,
+    b: Value,
+    changed: bool,
+    /// Metrics only: b - a and (b - a) / |a|.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relative: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct StageDiff {
+    stage: String,
+    /// "a" or "b" when the stage is only on that side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only_in: Option<&'static str>,
+    /// Params and inputs were unknown on a side (a lockfile stage this registry never saw).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unknown_params: Vec<&'static str>,
+    rows: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    a: Side,
+    b: Side,
+    stages: Vec<StageDiff>,
+}
+
+pub fn diff(args: &DiffArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let needs_registry = !(is_file(&args.a) && is_file(&args.b));
+    // Lockfiles alone need no workspace, but one (when there is one) adds params and inputs.
+    let ws = match workspace::find_workspace(g.workspace.as_deref()) {
+        Ok(ws) => Some(ws),
+        Err(e) if needs_registry => return Err(e),
+        Err(_) => None,
+    };
+    let opened = match &ws {
+        Some(ws) => Some(workspace::open(ws, g.quiet)?),
+        None => None,
+    };
+    let registry = opened.as_ref().map(|o| o.registry.as_ref());
+    let a = side(&args.a, registry)?;
+    let b = side(&args.b, registry)?;
+    let stages = compare(&a, &b, args.all);
+    let report = Report { a, b, stages };
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_file(s: &str) -> bool {
+    Path::new(s).is_file()
+}
+
+/// A lockfile (an existing file) or a run id (or a unique prefix of one).
+fn side(spec: &str, registry: Option<&Registry>) -> Result<Side, CliError> {
+    if is_file(spec) {
+        let lock = Lockfile::read(Path::new(spec))?
+            .ok_or_else(|| CliError::input(format!("cannot read lockfile `{spec}`")))?;
+        let stages = lock
+            .stages
+            .into_iter()
+            .map(|(name, l)| {
+                let mut view = registry
+                    .and_then(|r| r.result_record(&l.fingerprint).ok().flatten())
+                    .map(|r| view_of(&r))
+                    .unwrap_or_default();
+                view.kind = Some(l.kind);
+                view.fingerprint = Some(l.fingerprint);
+                view.digest = Some(l.digest);
+                // The lockfile's metrics are what it recorded; they win over the registry's.
+                if !l.metrics.is_empty() || view.metrics.is_empty() {
+                    view.metrics = l.metrics;
+                }
+                (name, view)
+            })
+            .collect();
+        return Ok(Side {
+            kind: "lockfile",
+            name: spec.to_string(),
+            stages,
+        });
+    }
+    let Some(registry) = registry else {
+        return Err(not_found(spec));
+    };
+    let runs = registry.runs()?;
+    let matching: Vec<_> = runs.iter().filter(|r| r.id.starts_with(spec)).collect();
+    let run = match matching.as_slice() {
+        [one] => *one,
+        [] => return Err(not_found(spec)),
+        many => match many.iter().find(|r| r.id == spec) {
+            Some(exact) => *exact,
+            None => {
+                return Err(CliError::input(format!(
+                    "`{spec}` matches {} runs ({}…)",
+                    many.len(),
+                    many.iter()
+                        .take(3)
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .with_hint("give more characters of the run id"))
+            }
+        },
+    };
+    let mut stages = BTreeMap::new();
+    for o in &run.outcomes {
+        let mut view = match &o.fingerprint {
+            Some(fp) => registry
+                .result_record(fp)?
+                .map(|r| view_of(&r))
+                .unwrap_or_default(),
+            None => StageView::default(),
+        };
+        view.fingerprint = o.fingerprint.clone();
+        view.digest = o.digest.clone();
+        stages.insert(o.stage.clone(), view);
+    }
+    Ok(Side {
+        kind: "run",
+        name: run.id.clone(),
+        stages,
+    })
+}
+
+fn not_found(spec: &str) -> CliError {
+    CliError::input(format!(
+        "`{spec}` is neither a lockfile nor a run of this workspace"
+    ))
+    .with_hint("give a path to a pipeline.lock, or a run id (`binarylm runs` lists them)")
+}
+
+fn view_of(r: &StageResult) -> StageView {
+    let fi = &r.fingerprint_input;
+    let mut params = BTreeMap::new();
+    flatten("", fi.get("params").unwrap_or(&Value::Null), &mut params);
+    StageView {
+        kind: Some(r.kind.clone()),
+        fingerprint: Some(r.fingerprint.clone()),
+        digest: Some(r.digest.clone()),
+        params: Some(params),
+        inputs: Some(r.inputs.clone()),
+        seed: fi.get("seed").and_then(Value::as_u64),
+        metrics: r.metrics.clone(),
+    }
+}
+
+/// `{"train": {"lr": 1}}` → `train.lr = 1`; lists as `sources[0].path`.
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        Value::Null if prefix.is_empty() => {}
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+fn compare(a: &Side, b: &Side, all: bool) -> Vec<StageDiff> {
+    let mut names: Vec<&String> = a.stages.keys().chain(b.stages.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let (va, vb) = (a.stages.get(name), b.stages.get(name));
+        let (va, vb, only_in) = match (va, vb) {
+            (Some(x), Some(y)) => (x.clone(), y.clone(), None),
+            (Some(x), None) => (x.clone(), StageView::default(), Some("a")),
+            (None, Some(y)) => (StageView::default(), y.clone(), Some("b")),
+            (None, None) => continue,
+        };
+        let mut rows = Vec::new();
+        let mut push = |what: &'static str, key: &str, x: Value, y: Value| {
+            let changed = x != y;
+            let (delta, relative) = match (what, x.as_f64(), y.as_f64()) {
+                ("metric", Some(x), Some(y)) if changed => {
+                    (Some(y - x), (x != 0.0).then(|| (y - x) / x.abs()))
+                }
+                _ => (None, None),
+            };
+            if changed || all {
+                rows.push(Row {
+                    what,
+                    key: key.to_string(),
+                    a: x,
+                    b: y,
+                    changed,
+                    delta,
+                    relative,
+                });
+            }
+        };
+        let opt = |s: &Option<String>| s.clone().map(Value::String).unwrap_or(Value::Null);
+        push("kind", "", opt(&va.kind), opt(&vb.kind));
+        if only_in.is_none() {
+            let mut unknown = Vec::new();
+            if let (Some(pa), Some(pb)) = (&va.params, &vb.params) {
+                for key in union(pa.keys(), pb.keys()) {
+                    let get =
+                        |m: &BTreeMap<String, Value>| m.get(key).cloned().unwrap_or(Value::Null);
+                    push("param", key, get(pa), get(pb));
+                }
+            } else {
+                if va.params.is_none() {
+                    unknown.push("a");
+                }
+                if vb.params.is_none() {
+                    unknown.push("b");
+                }
+            }
+            if let (Some(ia), Some(ib)) = (&va.inputs, &vb.inputs) {
+                for key in union(ia.keys(), ib.keys()) {
+                    let get = |m: &BTreeMap<String, String>| {
+                        m.get(key)
+                            .cloned()
+                            .map(Value::String)
+                            .unwrap_or(Value::Null)
+                    };
+                    push("input", key, get(ia), get(ib));
+                }
+            }
+            if va.seed.is_some() && vb.seed.is_some() {
+                push("seed", "", va.seed.into(), vb.seed.into());
+            }
+            push(
+                "fingerprint",
+                "",
+                opt(&va.fingerprint),
+                opt(&vb.fingerprint),
+            );
+            push("digest", "", opt(&va.digest), opt(&vb.digest));
+            for key in union(va.metrics.keys(), vb.metrics.keys()) {
+                let get = |m: &BTreeMap<String, f64>| {
+                    m.get(key).copied().map(Value::from).unwrap_or(Value::Null)
+                };
+                push("metric", key, get(&va.metrics), get(&vb.metrics));
+            }
+            if !rows.is_empty() || all {
+                out.push(StageDiff {
+                    stage: name.clone(),
+                    only_in,
+                    unknown_params: unknown,
+                    rows,
+                });
+            }
+        } else {
+            out.push(StageDiff {
+                stage: name.clone(),
+                only_in,
+                unknown_params: Vec::new(),
+                rows,
+            });
+        }
+    }
+    out
+}
+
+fn union<'a>(
+    a: impl Iterator<Item = &'a String>,
+    b: impl Iterator<Item = &'a String>,
+) -> Vec<&'a String> {
+    let mut keys: Vec<&String> = a.chain(b).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn render(report: &Report) -> String {
+    let mut lines: Vec<[String; 5]> = vec![[
+        "stage".into(),
+        "what".into(),
+        format!("A ({})", short_name(&report.a.name)),
+        format!("B ({})", short_name(&report.b.name)),
+        "change".into(),
+    ]];
+    let mut notes = Vec::new();
+    for s in &report.stages {
+        if let Some(side) = s.only_in {
+            lines.push([
+                s.stage.clone(),
+                format!("only in {}", side.to_uppercase()),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            continue;
+        }
+        for side in &s.unknown_params {
+            notes.push(format!(
+                "note: stage `{}`: params and inputs of {} are unknown here (its fingerprint is not in this workspace's registry)",
+                s.stage,
+                side.to_uppercase()
+            ));
+        }
+        for r in &s.rows {
+            let what = if r.key.is_empty() {
+                r.what.to_string()
+            } else {
+                format!("{} {}", r.what, r.key)
+            };
+            let change = match (r.delta, r.relative) {
+                (Some(d), Some(rel)) => format!("{d:+.4} ({:+.1}%)", rel * 100.0),
+                (Some(d), None) => format!("{d:+.4}"),
+                _ if r.changed => String::new(),
+                _ => "=".to_string(),
+            };
+            lines.push([
+                s.stage.clone(),
+                what,
+                cell(&r.a, r.what),
+                cell(&r.b, r.what),
+                change,
+            ]);
+        }
+    }
+    let mut out = String::new();
+    if lines.len() == 1 {
+        out.push_str(&format!(
+            "no differences between {} `{}` and {} `{}`\n",
+            report.a.kind, report.a.name, report.b.kind, report.b.name
+        ));
+    } else {
+        let widths: Vec<usize> = (0..5)
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for l in &lines {
+            let text = (0..5)
+                .map(|i| format!("{:w$}", l[i], w = widths[i]))
+                .collect::<Vec<_>>()
+                .join("  ");
+            out.push_str(text.trim_end());
+            out.push('\n');
+        }
+    }
+    for n in notes {
+        out.push_str(&n);
+        out.push('\n');
+    }
+    out
+}
+
+fn short_name(name: &str) -> String {
+    if name.chars().count() > 40 {
+        let tail: String = name
+            .chars()
+            .rev()
+            .take(39)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("…{tail}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// A value as shown in the table: hashes shortened, metrics with 4 decimals, absent as `-`.
+fn cell(v: &Value, what: &str) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) if matches!(what, "fingerprint" | "digest" | "input") => {
+            s.get(..12).unwrap_or(s).to_string()
+        }
+        Value::String(s) => s.clone(),
+        Value::Number(n) if what == "metric" => n
+            .as_f64()
+            .map(|f| format!("{f:.4}"))
+            .unwrap_or_else(|| n.to_string()),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(lr: f64, loss: f64, tok: &str) -> StageView {
+        StageView {
+            kind: Some("pretrain".into()),
+            fingerprint: Some(format!("fp{lr}")),
+            digest: Some("d".into()),
+            params: Some(BTreeMap::from([
+                ("train.lr".to_string(), Value::from(lr)),
+                ("train.steps".to_string(), Value::from(30)),
+            ])),
+            inputs: Some(BTreeMap::from([("tok".to_string(), tok.to_string())])),
+            seed: Some(5),
+            metrics: BTreeMap::from([("val_loss".to_string(), loss)]),
+        }
+    }
+
+    fn side(stages: Vec<(&str, StageView)>) -> Side {
+        Side {
+            kind: "run",
+            name: "r".into(),
+            stages: stages
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lists_changed_params_inputs_and_metrics_only() {
+        let a = side(vec![
+            ("base", view(0.01, 2.0, "t1")),
+            ("gone", view(1.0, 1.0, "t")),
+        ]);
+        let b = side(vec![
+            ("base", view(0.02, 1.5, "t1")),
+            ("new", view(1.0, 1.0, "t")),
+        ]);
+        let diffs = compare(&a, &b, false);
+        let base = diffs.iter().find(|d| d.stage == "base").expect("base");
+        let whats: Vec<(&str, &str)> = base.rows.iter().map(|r| (r.what, r.key.as_str())).collect();
+        assert_eq!(
+            whats,
+            [
+                ("param", "train.lr"),
+                ("fingerprint", ""),
+                ("metric", "val_loss")
+            ]
+        );
+        let metric = &base.rows[2];
+        assert_eq!(metric.delta, Some(-0.5));
+        assert_eq!(metric.relative, Some(-0.25));
+        assert_eq!(
+            diffs
+                .iter()
+                .find(|d| d.stage == "gone")
+                .and_then(|d| d.only_in),
+            Some("a")
+        );
+        assert_eq!(
+            diffs
+                .iter()
+                .find(|d| d.stage == "new")
+                .and_then(|d| d.only_in),
+            Some("b")
+        );
+        let text = render(&Report {
+            a,
+            b,
+            stages: diffs,
+        });
+        assert!(text.contains("param train.lr"), "{text}");
+        assert!(text.contains("-0.5000 (-25.0%)"), "{text}");
+        assert!(!text.contains("train.steps"), "{text}");
+    }
+
+    #[test]
+    fn flattens_nested_params() {
+        let mut out = BTreeMap::new();
+        flatten(
+            "",
+            &serde_json::json!({"a": {"b": 1, "c": [true, {"d": "x"}]}, "e": {}}),
+            &mut out,
+        );
+        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a.b", "a.c[0]", "a.c[1].d", "e"]);
+    }
+}
