@@ -227,6 +227,7 @@ fn push_then_pull_into_a_fresh_clone_and_locked_runs_nothing() {
     let show = b.run(&["show", "base", "--json"]);
     show.ok();
     let base_a = common::stage(&ja, "base");
+    assert!(base_a["metrics"]["val_loss"].as_f64().is_some(), "{base_a}");
     assert_eq!(
         show.json()["metrics"]["val_loss"],
         base_a["metrics"]["val_loss"]
