@@ -36,6 +36,40 @@ stages:
     )
 }
 
+/// The quickstart's shape, small: data, tokenizer, a pretrained model and its deploy bundle
+/// (seconds on a CPU).
+fn quickstart(remote: &Path) -> String {
+    format!(
+        r#"
+name: shared-quickstart
+seed: 5
+remotes:
+  team: {remote}
+stages:
+  corpus:
+    kind: data
+    sources: [{{ synthetic: {{ generator: stories, documents: 300 }} }}]
+    split: {{ val_fraction: 0.1 }}
+  tok:
+    kind: tokenizer
+    data: corpus
+    vocab_size: 400
+  base:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: {{preset: tiny, n_layer: 2, n_embd: 32, n_head: 2, block_size: 32}}
+    train: {{steps: 30, batch_size: 4, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 10, eval_batches: 2, log_every: 5}}
+  api:
+    kind: deploy
+    model: base
+    device: cpu
+    smoke: {{ max_tokens: 6 }}
+"#,
+        remote = remote.display(),
+    )
+}
+
 /// A project with the manifest, and (optionally) a lockfile copied from another.
 fn clone_of(manifest_text: &str, lock_from: Option<&Project>) -> Project {
     let p = Project::new();
@@ -137,7 +171,7 @@ fn digests(report: &serde_json::Value) -> Vec<(String, String)> {
 #[test]
 fn push_then_pull_into_a_fresh_clone_and_locked_runs_nothing() {
     let remote = remote_dir();
-    let text = manifest(remote.path(), 1);
+    let text = quickstart(remote.path());
     let a = clone_of(&text, None);
     let (ra, ja) = a.run_json(&[]);
     ra.ok();
@@ -146,10 +180,10 @@ fn push_then_pull_into_a_fresh_clone_and_locked_runs_nothing() {
     pushed.ok();
     let pj = pushed.json();
     assert_eq!(pj["remote"], "team");
-    assert_eq!(pj["objects"], 3, "{pj}");
-    assert_eq!(pj["records"], 3, "{pj}");
+    assert_eq!(pj["objects"], 4, "{pj}");
+    assert_eq!(pj["records"], 4, "{pj}");
     assert!(
-        pushed.stderr.contains("pushed 3 objects"),
+        pushed.stderr.contains("pushed 4 objects"),
         "{}",
         pushed.stderr
     );
@@ -159,12 +193,13 @@ fn push_then_pull_into_a_fresh_clone_and_locked_runs_nothing() {
     let again = a.run(&["push", "--json"]);
     again.ok();
     assert_eq!(again.json()["objects"], 0);
-    assert_eq!(again.json()["objects_present"], 3);
+    assert_eq!(again.json()["objects_present"], 4);
 
+    // A fresh clone: the manifest and the lockfile, nothing else.
     let b = clone_of(&text, Some(&a));
     let pulled = b.run(&["pull", "--json"]);
     pulled.ok();
-    assert_eq!(pulled.json()["objects"], 3, "{}", pulled.stdout);
+    assert_eq!(pulled.json()["objects"], 4, "{}", pulled.stdout);
     let started = Instant::now();
     let (rb, jb) = b.run_json(&["--locked"]);
     rb.ok();
@@ -176,12 +211,27 @@ fn push_then_pull_into_a_fresh_clone_and_locked_runs_nothing() {
         started.elapsed()
     );
 
-    // The pulled workspace knows its stages: status, show and verify work.
+    // The pulled workspace knows its stages: status, show and verify work, and the model's
+    // metrics travelled with its record.
     let status = b.run(&["status", "--json"]);
     status.ok();
-    let show = b.run(&["show", "tok"]);
+    assert!(
+        status.json()["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "up_to_date"),
+        "{}",
+        status.stdout
+    );
+    let show = b.run(&["show", "base", "--json"]);
     show.ok();
-    assert!(show.stdout.contains("tokenizer"), "{}", show.stdout);
+    let base_a = common::stage(&ja, "base");
+    assert!(base_a["metrics"]["val_loss"].as_f64().is_some(), "{base_a}");
+    assert_eq!(
+        show.json()["metrics"]["val_loss"],
+        base_a["metrics"]["val_loss"]
+    );
     b.run(&["verify"]).ok();
 }
 

@@ -1,5 +1,6 @@
 //! `binarylm diff A B`: two runs or two lockfiles, stage by stage — the params, inputs and
-//! metrics that differ (like `dvc params diff` and `dvc metrics diff` in one table).
+//! metrics that differ (like `dvc params diff` and `dvc metrics diff` in one table). This file
+//! reads the two sides; `compare` lines them up, `render` prints the table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,12 @@ use crate::cli::{DiffArgs, GlobalArgs};
 use crate::error::CliError;
 use crate::workspace;
 
+mod compare;
+mod render;
+
+use compare::compare;
+use render::render;
+
 /// One side's view of a stage.
 #[derive(Debug, Default, Clone)]
 struct StageView {
@@ -25,7 +32,6 @@ struct StageView {
     seed: Option<u64>,
     metrics: BTreeMap<String, f64>,
 }
-
 /// What A or B is.
 #[derive(Debug, Serialize)]
 struct Side {
@@ -36,7 +42,6 @@ struct Side {
     #[serde(skip)]
     stages: BTreeMap<String, StageView>,
 }
-
 #[derive(Debug, Serialize)]
 struct Row {
     /// "kind", "fingerprint", "digest", "param", "input", "seed" or "metric".
@@ -52,7 +57,6 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     relative: Option<f64>,
 }
-
 #[derive(Debug, Serialize)]
 struct StageDiff {
     stage: String,
@@ -64,14 +68,12 @@ struct StageDiff {
     unknown_params: Vec<&'static str>,
     rows: Vec<Row>,
 }
-
 #[derive(Debug, Serialize)]
 struct Report {
     a: Side,
     b: Side,
     stages: Vec<StageDiff>,
 }
-
 pub fn diff(args: &DiffArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     let needs_registry = !(is_file(&args.a) && is_file(&args.b));
     // Lockfiles alone need no workspace, but one (when there is one) adds params and inputs.
@@ -218,227 +220,6 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
         other => {
             out.insert(prefix.to_string(), other.clone());
         }
-    }
-}
-
-fn compare(a: &Side, b: &Side, all: bool) -> Vec<StageDiff> {
-    let mut names: Vec<&String> = a.stages.keys().chain(b.stages.keys()).collect();
-    names.sort();
-    names.dedup();
-    let mut out = Vec::new();
-    for name in names {
-        let (va, vb) = (a.stages.get(name), b.stages.get(name));
-        let (va, vb, only_in) = match (va, vb) {
-            (Some(x), Some(y)) => (x.clone(), y.clone(), None),
-            (Some(x), None) => (x.clone(), StageView::default(), Some("a")),
-            (None, Some(y)) => (StageView::default(), y.clone(), Some("b")),
-            (None, None) => continue,
-        };
-        let mut rows = Vec::new();
-        let mut push = |what: &'static str, key: &str, x: Value, y: Value| {
-            let changed = x != y;
-            let (delta, relative) = match (what, x.as_f64(), y.as_f64()) {
-                ("metric", Some(x), Some(y)) if changed => {
-                    (Some(y - x), (x != 0.0).then(|| (y - x) / x.abs()))
-                }
-                _ => (None, None),
-            };
-            if changed || all {
-                rows.push(Row {
-                    what,
-                    key: key.to_string(),
-                    a: x,
-                    b: y,
-                    changed,
-                    delta,
-                    relative,
-                });
-            }
-        };
-        let opt = |s: &Option<String>| s.clone().map(Value::String).unwrap_or(Value::Null);
-        push("kind", "", opt(&va.kind), opt(&vb.kind));
-        if only_in.is_none() {
-            let mut unknown = Vec::new();
-            if let (Some(pa), Some(pb)) = (&va.params, &vb.params) {
-                for key in union(pa.keys(), pb.keys()) {
-                    let get =
-                        |m: &BTreeMap<String, Value>| m.get(key).cloned().unwrap_or(Value::Null);
-                    push("param", key, get(pa), get(pb));
-                }
-            } else {
-                if va.params.is_none() {
-                    unknown.push("a");
-                }
-                if vb.params.is_none() {
-                    unknown.push("b");
-                }
-            }
-            if let (Some(ia), Some(ib)) = (&va.inputs, &vb.inputs) {
-                for key in union(ia.keys(), ib.keys()) {
-                    let get = |m: &BTreeMap<String, String>| {
-                        m.get(key)
-                            .cloned()
-                            .map(Value::String)
-                            .unwrap_or(Value::Null)
-                    };
-                    push("input", key, get(ia), get(ib));
-                }
-            }
-            if va.seed.is_some() && vb.seed.is_some() {
-                push("seed", "", va.seed.into(), vb.seed.into());
-            }
-            push(
-                "fingerprint",
-                "",
-                opt(&va.fingerprint),
-                opt(&vb.fingerprint),
-            );
-            push("digest", "", opt(&va.digest), opt(&vb.digest));
-            for key in union(va.metrics.keys(), vb.metrics.keys()) {
-                let get = |m: &BTreeMap<String, f64>| {
-                    m.get(key).copied().map(Value::from).unwrap_or(Value::Null)
-                };
-                push("metric", key, get(&va.metrics), get(&vb.metrics));
-            }
-            if !rows.is_empty() || all {
-                out.push(StageDiff {
-                    stage: name.clone(),
-                    only_in,
-                    unknown_params: unknown,
-                    rows,
-                });
-            }
-        } else {
-            out.push(StageDiff {
-                stage: name.clone(),
-                only_in,
-                unknown_params: Vec::new(),
-                rows,
-            });
-        }
-    }
-    out
-}
-
-fn union<'a>(
-    a: impl Iterator<Item = &'a String>,
-    b: impl Iterator<Item = &'a String>,
-) -> Vec<&'a String> {
-    let mut keys: Vec<&String> = a.chain(b).collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
-fn render(report: &Report) -> String {
-    let mut lines: Vec<[String; 5]> = vec![[
-        "stage".into(),
-        "what".into(),
-        format!("A ({})", short_name(&report.a.name)),
-        format!("B ({})", short_name(&report.b.name)),
-        "change".into(),
-    ]];
-    let mut notes = Vec::new();
-    for s in &report.stages {
-        if let Some(side) = s.only_in {
-            lines.push([
-                s.stage.clone(),
-                format!("only in {}", side.to_uppercase()),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-            continue;
-        }
-        for side in &s.unknown_params {
-            notes.push(format!(
-                "note: stage `{}`: params and inputs of {} are unknown here (its fingerprint is not in this workspace's registry)",
-                s.stage,
-                side.to_uppercase()
-            ));
-        }
-        for r in &s.rows {
-            let what = if r.key.is_empty() {
-                r.what.to_string()
-            } else {
-                format!("{} {}", r.what, r.key)
-            };
-            let change = match (r.delta, r.relative) {
-                (Some(d), Some(rel)) => format!("{d:+.4} ({:+.1}%)", rel * 100.0),
-                (Some(d), None) => format!("{d:+.4}"),
-                _ if r.changed => String::new(),
-                _ => "=".to_string(),
-            };
-            lines.push([
-                s.stage.clone(),
-                what,
-                cell(&r.a, r.what),
-                cell(&r.b, r.what),
-                change,
-            ]);
-        }
-    }
-    let mut out = String::new();
-    if lines.len() == 1 {
-        out.push_str(&format!(
-            "no differences between {} `{}` and {} `{}`\n",
-            report.a.kind, report.a.name, report.b.kind, report.b.name
-        ));
-    } else {
-        let widths: Vec<usize> = (0..5)
-            .map(|i| {
-                lines
-                    .iter()
-                    .map(|l| l[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for l in &lines {
-            let text = (0..5)
-                .map(|i| format!("{:w$}", l[i], w = widths[i]))
-                .collect::<Vec<_>>()
-                .join("  ");
-            out.push_str(text.trim_end());
-            out.push('\n');
-        }
-    }
-    for n in notes {
-        out.push_str(&n);
-        out.push('\n');
-    }
-    out
-}
-
-fn short_name(name: &str) -> String {
-    if name.chars().count() > 40 {
-        let tail: String = name
-            .chars()
-            .rev()
-            .take(39)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        format!("…{tail}")
-    } else {
-        name.to_string()
-    }
-}
-
-/// A value as shown in the table: hashes shortened, metrics with 4 decimals, absent as `-`.
-fn cell(v: &Value, what: &str) -> String {
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) if matches!(what, "fingerprint" | "digest" | "input") => {
-            s.get(..12).unwrap_or(s).to_string()
-        }
-        Value::String(s) => s.clone(),
-        Value::Number(n) if what == "metric" => n
-            .as_f64()
-            .map(|f| format!("{f:.4}"))
-            .unwrap_or_else(|| n.to_string()),
-        other => other.to_string(),
     }
 }
 
