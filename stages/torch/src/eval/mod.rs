@@ -9,7 +9,8 @@
 //!   tokenizer.
 //! - `choice`: each choice's log-likelihood after the question (see [`score`]); `acc` counts
 //!   the questions whose likeliest choice is right, `acc_norm` the same with each likelihood
-//!   divided by the choice's length in characters.
+//!   divided by the choice's length in characters (without the space joining it to the
+//!   prompt, as lm-evaluation-harness counts). Per-question scores go to `samples.jsonl`.
 
 pub mod items;
 mod pair;
@@ -80,6 +81,9 @@ pub struct Evaluated {
     pub results: EvalResults,
     pub device: String,
 }
+
+/// A task's scores by metric name, in report order.
+type Metrics = Vec<(String, Score)>;
 
 /// One line of [`SAMPLES_FILE`].
 #[derive(Debug, Clone, serde::Serialize)]
@@ -416,7 +420,7 @@ fn choice(
     params: &EvalParams,
     seed: u64,
     obs: &dyn Observer,
-) -> Result<(Vec<(String, Score)>, Vec<Picks>), TokenizerError> {
+) -> Result<(Metrics, Vec<Picks>), TokenizerError> {
     let mut requests = Vec::new();
     for q in questions {
         for c in &q.choices {

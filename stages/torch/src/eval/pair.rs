@@ -2,9 +2,9 @@
 //! lm-evaluation-harness makes them for a causal model, so the same question gets the same
 //! tokens here and through `binarylm serve` driven by `lm_eval`:
 //!
-//! - whitespace at the end of the context moves to the start of the continuation (`"Answer: "`
-//!   + `"A"` is scored as `"Answer:"` + `" A"`: byte-level BPE vocabularies hold `" A"`, and the
-//!   model saw the space joined to the word in training);
+//! - whitespace at the end of the context moves to the start of the continuation: `"Answer: "`
+//!   then `"A"` is scored as `"Answer:"` then `" A"` (byte-level BPE vocabularies hold `" A"`,
+//!   and the model saw the space joined to the word in training);
 //! - the continuation's tokens are those of the *whole* text after the context's own tokens:
 //!   `encode(context + continuation)[len(encode(context))..]`. Encoding the continuation alone
 //!   gives different tokens wherever a merge crosses the boundary.
