@@ -12,7 +12,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,10 @@ metric_list:
 "#;
 
 const QUESTIONS: usize = 40;
+
+/// lm_eval takes ~30 s here (most of it importing); a stuck one is stopped long before cargo's
+/// own patience runs out.
+const LM_EVAL_DEADLINE: Duration = Duration::from_secs(600);
 
 /// 40 questions in the story world's vocabulary, with 2 to 4 choices of different lengths (so
 /// `acc_norm` can pick differently from `acc`), some not ASCII (lengths count characters, not
@@ -235,6 +239,40 @@ fn find_output(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
     found.pop().unwrap()
 }
 
+/// Runs `cmd` with its output in `log`, killed after `deadline` (lm_eval retries a silent server
+/// for minutes; a hung test would say nothing). Returns its status and the log.
+fn run_logged(mut cmd: Command, log: &Path, deadline: Duration) -> (ExitStatus, String) {
+    let file = std::fs::File::create(log).expect("create lm_eval log");
+    let mut child = cmd
+        .stdout(file.try_clone().expect("log handle"))
+        .stderr(file)
+        .spawn()
+        .expect("start lm_eval");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for lm_eval") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            panic!(
+                "lm_eval still running after {deadline:?}; its log ends:\n{}",
+                tail(&text)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    (status, std::fs::read_to_string(log).unwrap_or_default())
+}
+
+/// The last 60 lines of a log.
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -280,7 +318,8 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
     let server = Server::start(&p, "base");
     let out = p.file("lm_eval_out");
     let started = Instant::now();
-    let run = Command::new(&python)
+    let mut lm_eval = Command::new(&python);
+    lm_eval
         .args([
             "-m",
             "lm_eval",
@@ -305,16 +344,12 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
         .env("HF_HOME", p.file("hf"))
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lm_eval");
-    let log =
-        String::from_utf8_lossy(&run.stderr).into_owned() + &String::from_utf8_lossy(&run.stdout);
+        .stdin(Stdio::null());
+    let (status, log) = run_logged(lm_eval, &p.file("lm_eval.log"), LM_EVAL_DEADLINE);
     assert!(
-        run.status.success(),
-        "lm_eval failed ({}):\n{}",
-        run.status,
-        &log[log.len().saturating_sub(6000)..]
+        status.success(),
+        "lm_eval failed ({status}):\n{}",
+        tail(&log)
     );
     eprintln!("lm_eval took {:.1?}", started.elapsed());
     assert!(
