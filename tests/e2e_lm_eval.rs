@@ -1,7 +1,9 @@
 //! Parity with EleutherAI's lm-evaluation-harness: a tiny model trained by `binarylm run`
 //! (data → tokenizer → pretrain) and scored by an `eval` stage on a local JSONL quiz, then
 //! served by `binarylm serve` and scored again by `lm_eval --model local-completions` on the
-//! same JSONL through a task YAML of ours. Both must give the same `acc` and `acc_norm`.
+//! same JSONL through a task YAML of ours; the same questions in ARC's layout are scored with
+//! lm_eval's own `arc_easy` definition. Both must give the same `acc` and `acc_norm`, and the
+//! same log-likelihood for every choice.
 //!
 //! Accuracies are counts over the same questions, so any difference means the two sides built
 //! different prompts, tokenized them differently or normalised differently. lm_eval runs from
@@ -49,6 +51,7 @@ stages:
     bootstrap: 20
     tasks:
       - { task: choice, path: tasks/quiz.jsonl, name: quiz }
+      - { task: choice, path: tasks/arc.jsonl, format: arc, name: arc }
 "#;
 
 /// The model's window, which lm_eval is told (`max_length`). The quiz's prompts are shorter, so
@@ -74,6 +77,22 @@ metric_list:
   - metric: acc_norm
     aggregation: mean
     higher_is_better: true
+"#;
+
+/// The quiz again in ARC's layout, scored with lm-evaluation-harness's own `arc_easy` task
+/// definition (its prompt, choices and target, from the installed package) with only the data
+/// pointed at the local file: our `arc` format is checked against theirs, not a transcription.
+const ARC_YAML: &str = r#"include: ARC_EASY_YAML
+task: binarylm_arc
+tag: []
+dataset_path: json
+dataset_name: null
+dataset_kwargs:
+  data_files:
+    test: ARC_PATH
+training_split: null
+validation_split: null
+test_split: test
 "#;
 
 const QUESTIONS: usize = 40;
@@ -142,6 +161,44 @@ fn quiz() -> String {
         lines.push('\n');
     }
     lines
+}
+
+/// The quiz in ARC's layout: `choices: {text, label}` lettered A, B, …, and `answerKey`.
+fn arc(quiz: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in quiz.lines().enumerate() {
+        let q: Value = serde_json::from_str(line).unwrap();
+        let texts = q["choices"].as_array().unwrap();
+        let labels: Vec<String> = (0..texts.len())
+            .map(|k| char::from(b'A' + k as u8).to_string())
+            .collect();
+        let key = &labels[q["answer"].as_u64().unwrap() as usize];
+        out.push_str(
+            &serde_json::json!({
+                "id": format!("q{i}"),
+                "question": q["question"],
+                "choices": { "text": texts, "label": labels },
+                "answerKey": key,
+            })
+            .to_string(),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+/// lm-evaluation-harness's own `arc_easy.yaml` in the venv holding `python`.
+fn arc_easy_yaml(python: &Path) -> PathBuf {
+    let lib = python.parent().unwrap().parent().unwrap().join("lib");
+    std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("{}: {e}", lib.display()))
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .join("site-packages/lm_eval/tasks/arc/arc_easy.yaml")
+        })
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no lm_eval/tasks/arc/arc_easy.yaml under {}", lib.display()))
 }
 
 /// lm-evaluation-harness's venv, as scripts/env.sh names it. Missing is a failure, not a skip:
@@ -283,37 +340,41 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
     let python = lm_eval_python();
     let p = Project::new();
     p.write("pipeline.yaml", MANIFEST);
-    p.write("tasks/quiz.jsonl", &quiz());
-    let quiz_path = p.file("tasks/quiz.jsonl");
+    let quiz = quiz();
+    p.write("tasks/quiz.jsonl", &quiz);
+    p.write("tasks/arc.jsonl", &arc(&quiz));
     p.write(
         "lm_eval_tasks/binarylm_quiz.yaml",
-        &TASK_YAML.replace("QUIZ_PATH", &quiz_path.display().to_string()),
+        &TASK_YAML.replace(
+            "QUIZ_PATH",
+            &p.file("tasks/quiz.jsonl").display().to_string(),
+        ),
+    );
+    p.write(
+        "lm_eval_tasks/binarylm_arc.yaml",
+        &ARC_YAML
+            .replace(
+                "ARC_EASY_YAML",
+                &arc_easy_yaml(&python).display().to_string(),
+            )
+            .replace("ARC_PATH", &p.file("tasks/arc.jsonl").display().to_string()),
     );
 
     let (ran, report) = p.run_json(&["--threads", "2"]);
     ran.ok();
     assert!(outcomes(&report).values().all(|o| o == "ran"), "{report}");
     let digest = stage(&report, "scores")["digest"].as_str().unwrap();
-    let ours = read_json(
-        &p.workspace()
-            .join("objects")
-            .join(&digest[..2])
-            .join(digest)
-            .join("results.json"),
-    );
-    let quiz = ours["tasks"]
-        .as_array()
+    let artifact = p
+        .workspace()
+        .join("objects")
+        .join(&digest[..2])
+        .join(digest);
+    let ours = read_json(&artifact.join("results.json"));
+    let our_samples: Vec<Value> = std::fs::read_to_string(artifact.join("samples.jsonl"))
         .unwrap()
-        .iter()
-        .find(|t| t["name"] == "quiz")
-        .unwrap_or_else(|| panic!("no quiz task in {ours}"));
-    assert_eq!(quiz["items"], QUESTIONS, "{quiz}");
-    let metric = |name: &str| {
-        quiz["scores"][0]["metrics"][name]["value"]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{name}: {quiz}"))
-    };
-    let (acc, acc_norm) = (metric("acc"), metric("acc_norm"));
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
 
     let server = Server::start(&p, "base");
     let out = p.file("lm_eval_out");
@@ -331,12 +392,12 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
             "model=base,base_url={}/v1/completions,tokenizer_backend=remote,max_length={}",
             server.url, BLOCK_SIZE
         ))
-        .args(["--tasks", "binarylm_quiz", "--include_path"])
+        .args(["--tasks", "binarylm_quiz,binarylm_arc", "--include_path"])
         .arg(p.file("lm_eval_tasks"))
         .args(["--batch_size", "16", "--log_samples", "--output_path"])
         .arg(&out)
         .current_dir(p.path())
-        // Nothing beyond the loopback server: the task reads a local file, the tokenizer is
+        // Nothing beyond the loopback server: the tasks read local files, the tokenizer is
         // the server's, and the datasets cache lives in the scratch project.
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_DATASETS_OFFLINE", "1")
@@ -359,59 +420,83 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
     drop(server);
 
     let theirs = read_json(&find_output(&out, "results_", ".json"));
-    let r = &theirs["results"]["binarylm_quiz"];
+    let quiz_choices = |doc: &Value| doc["choices"].clone();
+    let arc_choices = |doc: &Value| doc["choices"]["text"].clone();
+    for (ours_name, theirs_name, choices_of) in [
+        (
+            "quiz",
+            "binarylm_quiz",
+            &quiz_choices as &dyn Fn(&Value) -> Value,
+        ),
+        ("arc", "binarylm_arc", &arc_choices),
+    ] {
+        let samples: Vec<&Value> = our_samples
+            .iter()
+            .filter(|s| s["task"] == ours_name)
+            .collect();
+        let their_samples = std::fs::read_to_string(find_output(
+            &out,
+            &format!("samples_{theirs_name}_"),
+            ".jsonl",
+        ))
+        .unwrap();
+        same_scores(&ours, ours_name, &theirs, theirs_name);
+        same_questions(&samples, &their_samples, choices_of, theirs_name);
+    }
+}
+
+/// `acc` and `acc_norm` of the eval stage's task `ours_name` and lm_eval's `theirs_name`.
+fn same_scores(ours: &Value, ours_name: &str, theirs: &Value, theirs_name: &str) {
+    let task = ours["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == ours_name)
+        .unwrap_or_else(|| panic!("no {ours_name} task in {ours}"));
+    assert_eq!(task["items"], QUESTIONS, "{task}");
     assert_eq!(
-        theirs["n-samples"]["binarylm_quiz"]["effective"], QUESTIONS,
+        theirs["n-samples"][theirs_name]["effective"], QUESTIONS,
         "{theirs}"
     );
-    let (their_acc, their_norm) = (
-        r["acc,none"].as_f64().unwrap_or_else(|| panic!("{r}")),
-        r["acc_norm,none"].as_f64().unwrap_or_else(|| panic!("{r}")),
-    );
-    assert!(
-        (their_acc - acc).abs() < 1e-6,
-        "acc: lm_eval {their_acc}, eval stage {acc}"
-    );
-    assert!(
-        (their_norm - acc_norm).abs() < 1e-6,
-        "acc_norm: lm_eval {their_norm}, eval stage {acc_norm}"
-    );
+    for metric in ["acc", "acc_norm"] {
+        let mine = task["scores"][0]["metrics"][metric]["value"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{metric}: {task}"));
+        let r = &theirs["results"][theirs_name];
+        let other = r[format!("{metric},none")]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{metric}: {r}"));
+        assert!(
+            (mine - other).abs() < 1e-6,
+            "{ours_name} {metric}: lm_eval {other}, eval stage {mine}"
+        );
+    }
+}
 
-    // Question by question: the same prompts, the same log-likelihood for every choice, the
-    // same picks. Counts could agree by chance; 100-odd log-likelihoods cannot.
-    let ours_samples: Vec<Value> = std::fs::read_to_string(
-        p.workspace()
-            .join("objects")
-            .join(&digest[..2])
-            .join(digest)
-            .join("samples.jsonl"),
-    )
-    .unwrap()
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
-    assert_eq!(ours_samples.len(), QUESTIONS);
-    let their_samples =
-        std::fs::read_to_string(find_output(&out, "samples_binarylm_quiz", ".jsonl")).unwrap();
+/// Question by question: the same prompts, the same log-likelihood for every choice, the same
+/// lengths and picks. Counts could agree by chance; 100-odd log-likelihoods cannot.
+fn same_questions(ours: &[&Value], theirs: &str, choices_of: &dyn Fn(&Value) -> Value, task: &str) {
+    assert_eq!(ours.len(), QUESTIONS, "{task}");
     let mut compared = 0;
-    for line in their_samples.lines() {
+    for line in theirs.lines() {
         let s: Value = serde_json::from_str(line).unwrap();
         let i = s["doc_id"].as_u64().unwrap() as usize;
-        let mine = &ours_samples[i];
+        let mine = ours[i];
         assert_eq!(mine["index"], i);
         let doc = &s["doc"];
-        let choices: Vec<&str> = doc["choices"]
+        let choices: Vec<String> = choices_of(doc)
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c.as_str().unwrap())
+            .map(|c| c.as_str().unwrap().to_string())
             .collect();
         let args = &s["arguments"];
         for (k, choice) in choices.iter().enumerate() {
             let arg = &args[format!("gen_args_{k}")];
             assert_eq!(
                 arg["arg_0"].as_str().unwrap(),
-                format!("Question: {}\nAnswer:", doc["question"].as_str().unwrap())
+                format!("Question: {}\nAnswer:", doc["question"].as_str().unwrap()),
+                "{task} question {i}"
             );
             assert_eq!(arg["arg_1"].as_str().unwrap(), format!(" {choice}"));
         }
@@ -428,17 +513,21 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        assert_eq!(lls.len(), our_lls.len(), "question {i}");
+        assert_eq!(lls.len(), our_lls.len(), "{task} question {i}");
         for (k, (a, b)) in lls.iter().zip(&our_lls).enumerate() {
             assert!(
                 (a - b).abs() < LOGLIK_TOLERANCE,
-                "question {i} choice {k} ({:?}): lm_eval {a}, eval stage {b}",
+                "{task} question {i} choice {k} ({:?}): lm_eval {a}, eval stage {b}",
                 choices[k]
             );
         }
         // acc_norm divides by the choice's characters, without the delimiter's space.
         let lengths: Vec<u64> = choices.iter().map(|c| c.chars().count() as u64).collect();
-        assert_eq!(mine["lengths"], serde_json::json!(lengths), "question {i}");
+        assert_eq!(
+            mine["lengths"],
+            serde_json::json!(lengths),
+            "{task} question {i}"
+        );
         let argmax =
             |v: &[f64]| (0..v.len()).fold(0, |best, j| if v[j] > v[best] { j } else { best });
         let norm: Vec<f64> = lls
@@ -446,13 +535,12 @@ fn lm_eval_local_completions_matches_the_eval_stage() {
             .zip(&lengths)
             .map(|(l, n)| l / *n as f64)
             .collect();
-        assert_eq!(mine["pred"], argmax(&lls), "question {i}");
-        assert_eq!(mine["pred_norm"], argmax(&norm), "question {i}");
-        assert_eq!(
-            s["acc"].as_f64(),
-            Some(f64::from(u8::from(argmax(&lls) == mine["answer"])))
-        );
+        assert_eq!(mine["pred"], argmax(&lls), "{task} question {i}");
+        assert_eq!(mine["pred_norm"], argmax(&norm), "{task} question {i}");
+        // Their gold answer is ours (for ARC: the position of `answerKey` among the labels).
+        let gold = s["target"].as_str().unwrap_or_default().parse::<u64>().ok();
+        assert_eq!(gold, mine["answer"].as_u64(), "{task} question {i}: {s}");
         compared += 1;
     }
-    assert_eq!(compared, QUESTIONS);
+    assert_eq!(compared, QUESTIONS, "{task}");
 }
