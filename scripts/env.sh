@@ -3,6 +3,8 @@
 #
 #   BINARYLM_REPO     the repository root (derived from this file's location)
 #   BINARYLM_VENV     the Python virtualenv holding the torch wheel (default: <repo>/.venv)
+#   BINARYLM_LMEVAL_VENV  a separate virtualenv holding lm-evaluation-harness, for the parity
+#                     test (default: $BINARYLM_VENV-lm-eval; scripts/requirements-lm-eval.txt)
 #   CARGO_TARGET_DIR  cargo's build directory (default: ~/.cache/binarylm/target, shared by clones)
 #   LIBTORCH          the absolute, symlink-free path of <repo>/.libtorch, once setup.sh made it
 #
@@ -16,6 +18,11 @@ export BINARYLM_VENV="${BINARYLM_VENV:-$BINARYLM_REPO/.venv}"
 case "$BINARYLM_VENV" in
     /*) ;;
     *) BINARYLM_VENV="$PWD/$BINARYLM_VENV" ;; # a relative path is taken from where we run
+esac
+export BINARYLM_LMEVAL_VENV="${BINARYLM_LMEVAL_VENV:-$BINARYLM_VENV-lm-eval}"
+case "$BINARYLM_LMEVAL_VENV" in
+    /*) ;;
+    *) BINARYLM_LMEVAL_VENV="$PWD/$BINARYLM_LMEVAL_VENV" ;;
 esac
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/binarylm/target}"
 

@@ -119,6 +119,34 @@ if [ -f "$test_reqs" ]; then
     fi
 fi
 
+# --- lm-evaluation-harness (the parity test) -------------------------------------------------
+# Its own venv, so its ~70 dependencies never move the torch venv's packages; the same Python.
+# A stamp holding the requirements' digest keeps reruns from calling pip while they are unchanged.
+lmeval_reqs="$BINARYLM_REPO/scripts/requirements-lm-eval.txt"
+lmeval_venv="$BINARYLM_LMEVAL_VENV"
+if [ -f "$lmeval_reqs" ]; then
+    stamp="$lmeval_venv/.binarylm-requirements-lm-eval.sha256"
+    digest="$(sha256sum "$lmeval_reqs" | cut -d' ' -f1)"
+    if [ -x "$lmeval_venv/bin/python" ] && ! python_ok "$lmeval_venv/bin/python"; then
+        say "the venv at $lmeval_venv has a broken or too old Python; recreating it"
+        rm -rf "$lmeval_venv"
+    fi
+    if [ "$(cat "$stamp" 2>/dev/null || true)" = "$digest" ]; then
+        say "lm-evaluation-harness already installed in $lmeval_venv"
+    else
+        if [ ! -x "$lmeval_venv/bin/python" ]; then
+            say "creating virtualenv for lm-evaluation-harness at $lmeval_venv"
+            "$venv/bin/python" -m venv "$lmeval_venv" ||
+                die "could not create $lmeval_venv (install python3-venv?)"
+        fi
+        say "installing lm-evaluation-harness from scripts/requirements-lm-eval.txt (~760 MB)"
+        "$lmeval_venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r "$lmeval_reqs"
+        "$lmeval_venv/bin/python" -c 'import lm_eval, tenacity' ||
+            die "lm_eval does not import in $lmeval_venv after pip install"
+        printf '%s\n' "$digest" >"$stamp"
+    fi
+fi
+
 # --- .libtorch ------------------------------------------------------------------------------
 torch_dir="$("$venv/bin/python" -c \
     'import importlib.util; print(importlib.util.find_spec("torch").submodule_search_locations[0])')"

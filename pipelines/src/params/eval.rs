@@ -9,7 +9,8 @@ use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
 /// `kind: eval` — every model in `models` scored on every task in `tasks`; the artifact holds
-/// `results.json`, a Markdown table (`results.md`) and a chart (`results.svg`).
+/// `results.json`, a Markdown table (`results.md`), a chart (`results.svg`) and, for
+/// multiple-choice tasks, each question's scores (`samples.jsonl`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvalParams {
@@ -147,7 +148,9 @@ impl StageKind for EvalParams {
     const INFO: KindInfo = KindInfo {
         name: "eval",
         // 1: first version.
-        version: 1,
+        // 2: acc_norm divides by the choice without its joining space, continuations are
+        //    tokenized as lm-evaluation-harness does, and samples.jsonl is written.
+        version: 2,
         produces: ArtifactType::EvalReport,
         runner: Runner::Torch,
         // Scores are per model and task; there is no single number to headline.

@@ -34,19 +34,25 @@ impl Piece {
 pub struct Question {
     pub context: Vec<Piece>,
     pub choices: Vec<Vec<Piece>>,
+    /// What `acc_norm` divides each choice's log-likelihood by: the characters of the choice
+    /// itself, without the space that joins it to the prompt and without special tokens.
+    /// lm-evaluation-harness divides by `len(choice)` of the choice before its target
+    /// delimiter is prepended, so counting the space would change which choice wins.
+    pub lengths: Vec<usize>,
     /// Index of the right choice.
     pub answer: usize,
 }
 
-/// Characters of text in `pieces` (what `acc_norm` divides by, as lm-evaluation-harness does).
-pub fn text_chars(pieces: &[Piece]) -> usize {
-    pieces
+/// The continuations of `choices` (each after a space, the target delimiter) and their
+/// `acc_norm` lengths (without it).
+fn spaced<S: AsRef<str>>(choices: &[S]) -> (Vec<Vec<Piece>>, Vec<usize>) {
+    choices
         .iter()
-        .map(|p| match p {
-            Piece::Text(t) => t.chars().count(),
-            Piece::Special(_) => 0,
+        .map(|c| {
+            let c = c.as_ref();
+            (vec![Piece::Text(format!(" {c}"))], c.chars().count())
         })
-        .sum()
+        .unzip()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,23 +161,20 @@ fn qa(question: &str) -> Vec<Piece> {
     vec![Piece::Text(format!("Question: {question}\nAnswer:"))]
 }
 
-fn after_space(choice: &str) -> Vec<Piece> {
-    vec![Piece::Text(format!(" {choice}"))]
-}
-
 fn question(v: &serde_json::Value, format: ChoiceFormat) -> Result<Question, String> {
     let q = match format {
-        ChoiceFormat::Generic => Question {
-            context: qa(&text(v, "question")?),
-            choices: strings(
+        ChoiceFormat::Generic => {
+            let (choices, lengths) = spaced(&strings(
                 v.get("choices").unwrap_or(&serde_json::Value::Null),
                 "choices",
-            )?
-            .iter()
-            .map(|c| after_space(c))
-            .collect(),
-            answer: index(v, "answer")?,
-        },
+            )?);
+            Question {
+                context: qa(&text(v, "question")?),
+                choices,
+                lengths,
+                answer: index(v, "answer")?,
+            }
+        }
         ChoiceFormat::Mmlu => {
             let choices = strings(
                 v.get("choices").unwrap_or(&serde_json::Value::Null),
@@ -185,11 +188,12 @@ fn question(v: &serde_json::Value, format: ChoiceFormat) -> Result<Question, Str
                 prompt.push_str(&format!("\n{}. {c}", letter(i)));
             }
             prompt.push_str("\nAnswer:");
+            let letters: Vec<String> = (0..choices.len()).map(|i| letter(i).to_string()).collect();
+            let (choices, lengths) = spaced(&letters);
             Question {
                 context: vec![Piece::Text(prompt)],
-                choices: (0..choices.len())
-                    .map(|i| after_space(&letter(i).to_string()))
-                    .collect(),
+                choices,
+                lengths,
                 answer: index(v, "answer")?,
             }
         }
@@ -210,20 +214,23 @@ fn question(v: &serde_json::Value, format: ChoiceFormat) -> Result<Question, Str
                 .iter()
                 .position(|l| *l == key)
                 .ok_or_else(|| format!("`answerKey` {key} is not one of the labels {labels:?}"))?;
+            let (choices, lengths) = spaced(&texts);
             Question {
                 context: qa(&text(v, "question")?),
-                choices: texts.iter().map(|c| after_space(c)).collect(),
+                choices,
+                lengths,
                 answer,
             }
         }
-        ChoiceFormat::Piqa => Question {
-            context: qa(&text(v, "goal")?),
-            choices: vec![
-                after_space(&text(v, "sol1")?),
-                after_space(&text(v, "sol2")?),
-            ],
-            answer: index(v, "label")?,
-        },
+        ChoiceFormat::Piqa => {
+            let (choices, lengths) = spaced(&[text(v, "sol1")?, text(v, "sol2")?]);
+            Question {
+                context: qa(&text(v, "goal")?),
+                choices,
+                lengths,
+                answer: index(v, "label")?,
+            }
+        }
         ChoiceFormat::Hellaswag => {
             let ctx = match text(v, "ctx") {
                 Ok(c) => c,
@@ -240,12 +247,12 @@ fn question(v: &serde_json::Value, format: ChoiceFormat) -> Result<Question, Str
                 v.get("endings").unwrap_or(&serde_json::Value::Null),
                 "endings",
             )?;
+            let endings: Vec<String> = endings.iter().map(|e| hellaswag_clean(e)).collect();
+            let (choices, lengths) = spaced(&endings);
             Question {
                 context: vec![Piece::Text(hellaswag_clean(&context))],
-                choices: endings
-                    .iter()
-                    .map(|e| after_space(&hellaswag_clean(e)))
-                    .collect(),
+                choices,
+                lengths,
                 answer: index(v, "label")?,
             }
         }
@@ -315,6 +322,8 @@ pub fn from_preferences(stage: &str, records: &[Record]) -> Result<Vec<Question>
                     vec![Piece::Text(response.clone()), Piece::Special(records::END)],
                     vec![Piece::Text(rejected.clone()), Piece::Special(records::END)],
                 ],
+                // No delimiter here: the answer follows the assistant marker directly.
+                lengths: vec![response.chars().count(), rejected.chars().count()],
                 answer: 0,
             }),
             Record::Chat { rejected: None, .. } => {
@@ -379,6 +388,7 @@ pub fn with_shots(
         out.push(Question {
             context,
             choices: q.choices.clone(),
+            lengths: q.lengths.clone(),
             answer: q.answer,
         });
     }
@@ -411,6 +421,8 @@ mod tests {
         .unwrap();
         assert_eq!(texts(&arc.context), "Question: Which is a gas?\nAnswer:");
         assert_eq!(texts(&arc.choices[1]), " steam");
+        // acc_norm divides by the choice's own characters, not the joining space.
+        assert_eq!(arc.lengths, vec![3, 5]);
         assert_eq!(arc.answer, 1);
 
         let mmlu = one(
@@ -467,6 +479,7 @@ mod tests {
                     vec![Piece::Text(format!(" right{i}"))],
                     vec![Piece::Text(" wrong".into())],
                 ],
+                lengths: vec![format!("right{i}").len(), 5],
                 answer: 0,
             })
             .collect();

@@ -9,9 +9,11 @@
 //!   tokenizer.
 //! - `choice`: each choice's log-likelihood after the question (see [`score`]); `acc` counts
 //!   the questions whose likeliest choice is right, `acc_norm` the same with each likelihood
-//!   divided by the choice's length in characters.
+//!   divided by the choice's length in characters (without the space joining it to the
+//!   prompt, as lm-evaluation-harness counts). Per-question scores go to `samples.jsonl`.
 
 pub mod items;
+mod pair;
 mod report;
 pub mod score;
 pub mod stats;
@@ -21,16 +23,20 @@ use std::path::{Path, PathBuf};
 use pipelines::artifacts::{EvalResults, EvalTaskResult, ModelScores, Score, EVAL_RESULTS_FILE};
 use pipelines::{EvalParams, EvalTask, TaskKind, TorchJob};
 use records::Record;
-use tokenizer::{Segment, Tokenizer, TokenizerError, EOS_NAMES};
+use tokenizer::{Tokenizer, TokenizerError, EOS_NAMES};
 
 use crate::device::{self, DeviceChoice, DeviceError};
 use crate::model::{load_artifact, ModelError};
 use crate::train::Observer;
-use items::{ItemsError, Piece, Question};
+use items::{ItemsError, Question};
 use score::{loglikelihood, Request};
 
 pub const MARKDOWN_FILE: &str = "results.md";
 pub const CHART_FILE: &str = "results.svg";
+/// One line per model × multiple-choice question: every choice's log-likelihood, what
+/// `acc_norm` divided it by, and the picks (as lm-evaluation-harness's `--log_samples`), so a
+/// score can be traced to its questions and compared choice by choice with another scorer.
+pub const SAMPLES_FILE: &str = "samples.jsonl";
 const TOKENIZER_FILE: &str = "tokenizer.json";
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +80,30 @@ pub enum EvalError {
 pub struct Evaluated {
     pub results: EvalResults,
     pub device: String,
+}
+
+/// A task's scores by metric name, in report order.
+type Metrics = Vec<(String, Score)>;
+
+/// One line of [`SAMPLES_FILE`].
+#[derive(Debug, Clone, serde::Serialize)]
+struct Sample<'a> {
+    model: &'a str,
+    task: &'a str,
+    /// The question's position in the task (0-based, in file or split order).
+    index: usize,
+    loglikelihoods: Vec<f64>,
+    lengths: &'a [usize],
+    answer: usize,
+    pred: usize,
+    pred_norm: usize,
+}
+
+/// What one choice question scored: its choices' log-likelihoods and the two picks.
+struct Picks {
+    loglikelihoods: Vec<f64>,
+    pred: usize,
+    pred_norm: usize,
 }
 
 /// What one task scores, as text, before any model's tokenizer sees it.
@@ -128,6 +158,7 @@ pub fn run(
             })
             .collect(),
     };
+    let mut samples = String::new();
     for model_name in &params.models {
         let dir = input(job, model_name)?;
         let (model, _) = load_artifact(&dir, dev).map_err(|source| EvalError::Model {
@@ -163,11 +194,28 @@ pub fn run(
                         }
                     })?
                 }
-                Items::Questions(questions) => choice(&model, &tok, questions, params, seed, obs)
-                    .map_err(|source| EvalError::Tokenizer {
-                    model: model_name.clone(),
-                    source,
-                })?,
+                Items::Questions(questions) => {
+                    let (metrics, picks) = choice(&model, &tok, questions, params, seed, obs)
+                        .map_err(|source| EvalError::Tokenizer {
+                            model: model_name.clone(),
+                            source,
+                        })?;
+                    for (index, (q, p)) in questions.iter().zip(picks).enumerate() {
+                        let line = Sample {
+                            model: model_name,
+                            task: name,
+                            index,
+                            loglikelihoods: p.loglikelihoods,
+                            lengths: &q.lengths,
+                            answer: q.answer,
+                            pred: p.pred,
+                            pred_norm: p.pred_norm,
+                        };
+                        samples.push_str(&serde_json::to_string(&line).expect("sample serializes"));
+                        samples.push('\n');
+                    }
+                    metrics
+                }
             };
             for (metric, score) in &metrics {
                 obs.log(&format!(
@@ -190,6 +238,10 @@ pub fn run(
         .map_err(io(format!("writing {EVAL_RESULTS_FILE}")))?;
     std::fs::write(out.join(MARKDOWN_FILE), results.markdown())
         .map_err(io(format!("writing {MARKDOWN_FILE}")))?;
+    if !samples.is_empty() {
+        std::fs::write(out.join(SAMPLES_FILE), samples)
+            .map_err(io(format!("writing {SAMPLES_FILE}")))?;
+    }
     report::chart(&results, &out.join(CHART_FILE)).map_err(EvalError::Plot)?;
     Ok(Evaluated {
         results,
@@ -280,11 +332,6 @@ fn resolve(dir: &Path, path: &str) -> PathBuf {
     }
 }
 
-fn encode(tok: &Tokenizer, pieces: &[Piece]) -> Result<Vec<u32>, TokenizerError> {
-    let segments: Vec<Segment<'_>> = pieces.iter().map(Piece::segment).collect();
-    tok.encode_segments(&segments)
-}
-
 /// Per document: negative log-likelihood (nats), tokens predicted, UTF-8 bytes. Each document
 /// is encoded after `eos` and every token predicted once, in windows of the model's context.
 pub fn score_documents(
@@ -365,7 +412,7 @@ fn perplexity(
     ])
 }
 
-/// `acc` and `acc_norm` of `questions`.
+/// `acc` and `acc_norm` of `questions`, and what each question scored.
 fn choice(
     model: &crate::model::Gpt,
     tok: &Tokenizer,
@@ -373,20 +420,21 @@ fn choice(
     params: &EvalParams,
     seed: u64,
     obs: &dyn Observer,
-) -> Result<Vec<(String, Score)>, TokenizerError> {
+) -> Result<(Metrics, Vec<Picks>), TokenizerError> {
     let mut requests = Vec::new();
     for q in questions {
-        let context = encode(tok, &q.context)?;
         for c in &q.choices {
+            let (context, continuation) = pair::encode_pair(tok, &q.context, c)?;
             requests.push(Request {
-                context: context.clone(),
-                continuation: encode(tok, c)?,
+                context,
+                continuation,
             });
         }
     }
     let scored = loglikelihood(model, &requests, params.batch_size, obs);
     let mut hit = Vec::with_capacity(questions.len());
     let mut hit_norm = Vec::with_capacity(questions.len());
+    let mut picks = Vec::with_capacity(questions.len());
     let mut next = 0;
     for q in questions {
         let scores = &scored[next..next + q.choices.len()];
@@ -394,17 +442,23 @@ fn choice(
         let raw: Vec<f64> = scores.iter().map(|s| s.logprob).collect();
         let norm: Vec<f64> = scores
             .iter()
-            .zip(&q.choices)
-            .map(|(s, c)| s.logprob / items::text_chars(c).max(1) as f64)
+            .zip(&q.lengths)
+            .map(|(s, &chars)| s.logprob / chars.max(1) as f64)
             .collect();
-        hit.push(f64::from(u8::from(argmax(&raw) == q.answer)));
-        hit_norm.push(f64::from(u8::from(argmax(&norm) == q.answer)));
+        let (pred, pred_norm) = (argmax(&raw), argmax(&norm));
+        hit.push(f64::from(u8::from(pred == q.answer)));
+        hit_norm.push(f64::from(u8::from(pred_norm == q.answer)));
+        picks.push(Picks {
+            loglikelihoods: raw,
+            pred,
+            pred_norm,
+        });
     }
     let mean = |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len() as f64;
     let all: Vec<usize> = (0..questions.len()).collect();
     let n = questions.len();
     let b = params.bootstrap;
-    Ok(vec![
+    let metrics = vec![
         (
             "acc".to_string(),
             Score {
@@ -419,7 +473,8 @@ fn choice(
                 stderr: stats::bootstrap_stderr(n, b, seed, |i| mean(&hit_norm, i)),
             },
         ),
-    ])
+    ];
+    Ok((metrics, picks))
 }
 
 /// The first index of the largest value (as numpy's argmax: ties go to the earlier choice).
