@@ -66,3 +66,89 @@ impl PretrainSummary {
         m
     }
 }
+
+/// An sft artifact's summary file.
+pub const SFT_SUMMARY_FILE: &str = "summary.json";
+
+/// `summary.json` of an sft artifact: what the fine-tuning produced, determined by the
+/// stage's inputs alone (the run's timings go to [`SftRun`], as for pretrain).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftSummary {
+    pub steps: u64,
+    /// Parameters of the model.
+    pub params: usize,
+    /// Parameters the optimizer updated: all of them, or the LoRA adapters'.
+    pub trainable_params: usize,
+    /// `full` or `lora`.
+    pub method: String,
+    /// Training conversations used, and those left out for not fitting in the context.
+    pub examples: usize,
+    pub examples_too_long: usize,
+    /// Packed rows of `block_size` tokens the examples filled.
+    pub rows: usize,
+    /// Assistant tokens (the ones the loss counts) seen by the optimizer.
+    pub target_tokens_seen: u64,
+    pub train_loss: f64,
+    /// Mean loss per assistant token of the `val` split.
+    pub val_loss: f64,
+    /// The same for the model before fine-tuning.
+    pub val_loss_before: f64,
+    /// Greedy answers equal to the reference, over `eval_examples` val prompts (None when
+    /// `eval.examples` is 0), before and after fine-tuning.
+    pub exact_match: Option<f64>,
+    pub exact_match_before: Option<f64>,
+    pub eval_examples: usize,
+    /// `bf16` or `fp32`: the dtype of the matrix products.
+    pub precision: String,
+}
+
+/// What one run of an sft stage measured: the registry's record, never the artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SftRun {
+    pub tokens_per_s: f64,
+    pub elapsed_s: f64,
+    pub resumed_from: Option<u64>,
+    /// Bytes of the trainable parameters, their gradients and the AdamW moments.
+    pub train_state_bytes: u64,
+}
+
+impl SftSummary {
+    /// The stage metrics `binarylm` records (headline `val_loss`).
+    pub fn metrics(&self, run: &SftRun) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([
+            ("val_loss".to_string(), self.val_loss),
+            ("val_loss_before".to_string(), self.val_loss_before),
+            ("train_loss".to_string(), self.train_loss),
+            ("steps".to_string(), self.steps as f64),
+            ("params".to_string(), self.params as f64),
+            ("trainable_params".to_string(), self.trainable_params as f64),
+            ("examples".to_string(), self.examples as f64),
+            (
+                "examples_too_long".to_string(),
+                self.examples_too_long as f64,
+            ),
+            ("rows".to_string(), self.rows as f64),
+            (
+                "target_tokens_seen".to_string(),
+                self.target_tokens_seen as f64,
+            ),
+            ("tokens_per_s".to_string(), run.tokens_per_s),
+            ("elapsed_s".to_string(), run.elapsed_s),
+            (
+                "train_state_bytes".to_string(),
+                run.train_state_bytes as f64,
+            ),
+        ]);
+        if let Some(a) = self.exact_match {
+            m.insert("exact_match".to_string(), a);
+        }
+        if let Some(a) = self.exact_match_before {
+            m.insert("exact_match_before".to_string(), a);
+        }
+        if let Some(step) = run.resumed_from {
+            m.insert("resumed_from_step".to_string(), step as f64);
+        }
+        m
+    }
+}

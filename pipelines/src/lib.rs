@@ -46,6 +46,7 @@ pub use params::{
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke};
 pub use params::{KindInfo, LocalFilesError, Runner};
+pub use params::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use schema::json_schema;
 pub use span::Span;
 

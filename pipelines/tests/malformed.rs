@@ -392,3 +392,49 @@ fn pretrain_static_checks() {
         ],
     );
 }
+
+#[test]
+fn sft_bad_values() {
+    check(
+        "sft_bad_values",
+        &[
+            ("manifest::invalid-value", 16, 13),
+            ("manifest::invalid-value", 17, 13),
+            ("manifest::invalid-value", 19, 10),
+            ("manifest::invalid-value", 20, 14),
+            ("manifest::invalid-value", 21, 16),
+            ("manifest::invalid-value", 22, 23),
+            ("manifest::invalid-value", 23, 29),
+        ],
+    );
+}
+
+#[test]
+fn sft_unknown_lora_target() {
+    check(
+        "sft_unknown_lora_target",
+        &[("manifest::invalid-value", 16, 26)],
+    );
+}
+
+#[test]
+fn sft_model_is_tokenizer() {
+    check(
+        "sft_model_is_tokenizer",
+        &[
+            ("manifest::wrong-artifact-type", 14, 12),
+            ("manifest::wrong-artifact-type", 15, 11),
+        ],
+    );
+}
+
+#[test]
+fn sft_warmup_beyond_steps() {
+    check(
+        "sft_warmup_beyond_steps",
+        &[
+            ("manifest::invalid-value", 16, 39),
+            ("manifest::invalid-value", 16, 48),
+        ],
+    );
+}

@@ -51,6 +51,7 @@ pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<Strin
         "data" => kinds::data::render::render,
         "tokenizer" => kinds::tokenizer::render::render,
         "pretrain" => kinds::pretrain::render,
+        "sft" => kinds::sft::render,
         _ => return None,
     };
     Some(render(dir))

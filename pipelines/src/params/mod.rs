@@ -11,6 +11,7 @@ mod command;
 mod data;
 mod deploy;
 mod pretrain;
+mod sft;
 mod tokenizer;
 
 pub use command::CommandParams;
@@ -24,6 +25,7 @@ pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
 };
+pub use sft::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
@@ -215,6 +217,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<CommandParams>(),
     KindEntry::of::<TokenizerParams>(),
     KindEntry::of::<PretrainParams>(),
+    KindEntry::of::<SftParams>(),
     KindEntry::of::<DeployParams>(),
 ];
 
@@ -285,14 +288,16 @@ mod tests {
                 ("command", ArtifactType::Files),
                 ("tokenizer", ArtifactType::Tokenizer),
                 ("pretrain", ArtifactType::Model),
+                ("sft", ArtifactType::Model),
                 ("deploy", ArtifactType::Bundle),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));
-        assert_eq!(crate::produces("sft"), None);
+        assert_eq!(crate::produces("sft"), Some(ArtifactType::Model));
+        assert_eq!(crate::produces("dpo"), None);
         assert_eq!(
             kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
-            ["pretrain"]
+            ["pretrain", "sft"]
         );
     }
 
@@ -324,7 +329,7 @@ mod tests {
         let p = base.params.get::<PretrainParams>().expect("typed access");
         assert_eq!(p.model.n_layer, Some(2));
         assert!(base.params.get::<DataParams>().is_none());
-        let unknown = serde_json::json!({ "kind": "sft" });
+        let unknown = serde_json::json!({ "kind": "dpo" });
         assert!(serde_json::from_value::<StageParams>(unknown).is_err());
     }
 }

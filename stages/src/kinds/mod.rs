@@ -1,7 +1,8 @@
 //! One module per stage kind, named as the kind is in manifests. `torch_job` runs the kinds
-//! whose work is done in `binarylm-torch`; `pretrain` holds only that kind's `show` summary.
+//! whose work is done in `binarylm-torch`; `pretrain` and `sft` hold only those kinds' `show` summaries.
 
 pub mod data;
 pub mod pretrain;
+pub mod sft;
 pub mod tokenizer;
 pub mod torch_job;

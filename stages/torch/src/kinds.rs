@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{DeployParams, PretrainParams, TorchJob};
+use pipelines::{DeployParams, PretrainParams, SftParams, TorchJob};
 
 use crate::train::Observer;
-use crate::{deploy, pretrain};
+use crate::{deploy, pretrain, sft};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,10 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "pretrain",
         run: run_pretrain,
+    },
+    TorchKind {
+        name: "sft",
+        run: run_sft,
     },
     TorchKind {
         name: "deploy",
@@ -61,6 +65,14 @@ fn run_pretrain(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunE
     Ok(Finished {
         metrics: trained.summary.metrics(&trained.run),
         device: trained.device,
+    })
+}
+
+fn run_sft(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError> {
+    let tuned = sft::run(job, params::<SftParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: tuned.summary.metrics(&tuned.run),
+        device: tuned.device,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The part of binarylm that links libtorch (through `tch`). Its `binarylm-torch` executable
 //! runs this work so that the `binarylm` CLI itself never loads libtorch.
 //!
-//! A kind's code is under the kind's name (`pretrain`, `deploy`; `kinds` is the table
+//! A kind's code is under the kind's name (`pretrain`, `sft`, `deploy`; `kinds` is the table
 //! `run-stage` dispatches on); the commands under theirs (`generate`, `server`: the model
 //! server's torch side, whose HTTP half is the torch-free `serve` crate); the code they share
 //! beneath them (`model`, `train`, `device`).
@@ -13,6 +13,7 @@ pub mod kinds;
 pub mod model;
 pub mod pretrain;
 pub mod server;
+pub mod sft;
 pub mod train;
 
 pub use device::{DeviceChoice, DeviceError};

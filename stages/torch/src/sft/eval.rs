@@ -1,0 +1,65 @@
+//! Held-out measures: the loss per assistant token of the `val` split, and how often the
+//! greedy answer to a `val` prompt is exactly the reference answer.
+
+use serve::chat::ChatTemplate;
+use serve::engine::Codec;
+use tch::{Kind, Reduction, Tensor};
+
+use super::data::Exchange;
+use super::loss::{logits, masked_cross_entropy};
+use super::pack::Packed;
+use crate::generate::{generate, Sampling};
+use crate::model::{Gpt, ModelError};
+use crate::server::engine::TokenizerCodec;
+
+/// Mean loss per assistant token over the first `max_rows` rows of `val` (the same rows every
+/// time, so successive evaluations compare the model, not the sample), `batch` rows at a time.
+pub fn val_loss(model: &Gpt, val: &Packed, max_rows: usize, batch: usize) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let rows = val.rows().min(max_rows);
+    let mut total = Tensor::zeros([], (Kind::Double, model.device()));
+    let mut count = 0usize;
+    let order: Vec<usize> = (0..rows).collect();
+    for chunk in order.chunks(batch.max(1)) {
+        let b = val.batch(chunk, model.device());
+        let sum = masked_cross_entropy(&logits(model, &b, false), &b.targets, Reduction::Sum);
+        total += sum.to_kind(Kind::Double);
+        count += chunk.iter().map(|&r| val.row_targets(r)).sum::<usize>();
+    }
+    total.double_value(&[]) / count.max(1) as f64
+}
+
+/// Share of `exchanges` whose greedy answer (at most `max_new_tokens`, ending at `<|end|>`)
+/// equals the reference response, both trimmed of surrounding whitespace.
+pub fn exact_match(
+    model: &Gpt,
+    exchanges: &[Exchange],
+    template: &ChatTemplate,
+    codec: &TokenizerCodec,
+    max_new_tokens: usize,
+) -> Result<f64, ModelError> {
+    if exchanges.is_empty() {
+        return Ok(0.0);
+    }
+    let sampling = Sampling {
+        temperature: 0.0,
+        max_tokens: max_new_tokens,
+        stop: template.end_token().map(i64::from),
+        ..Sampling::default()
+    };
+    let mut hits = 0;
+    for e in exchanges {
+        let prompt: Vec<i64> = template
+            .render(codec, &e.prompt_messages())
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        let answer = generate(model, &prompt, &sampling, |_| {})?;
+        let ids: Vec<u32> = answer.iter().map(|&t| t as u32).collect();
+        let text = String::from_utf8_lossy(&codec.decode(&ids)).into_owned();
+        if text.trim() == e.response.trim() {
+            hits += 1;
+        }
+    }
+    Ok(hits as f64 / exchanges.len() as f64)
+}
