@@ -1,0 +1,324 @@
+//! The `sft` stage through the real binaries: data (instructions) → tokenizer → pretrain → sft
+//! (full and LoRA) → deploy. The fine-tuned artifacts are ordinary models (deploy serves one,
+//! `generate` samples one), `binarylm show` summarises them, and a fine-tuning process killed
+//! mid-run resumes to the same files as an uninterrupted one, for both methods.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ran, stage, Project};
+
+/// `binarylm-torch`, built beside `binarylm` by `cargo build --workspace`.
+fn torch_exe() -> PathBuf {
+    let exe = Path::new(common::BIN).with_file_name("binarylm-torch");
+    assert!(
+        exe.exists(),
+        "{} is missing: build it with `cargo build -p stages-torch` (scripts/test.sh does)",
+        exe.display()
+    );
+    exe
+}
+
+/// Small enough to run in seconds on two cores. A conversation (a story and a question) is
+/// 100–200 tokens, so rows of 384 hold two or three.
+const MANIFEST: &str = r#"
+name: sft-e2e
+seed: 5
+stages:
+  chats:
+    kind: data
+    sources: [{ synthetic: { generator: instructions, documents: 300 } }]
+    split: { val_docs: 16 }
+  tok:
+    kind: tokenizer
+    data: chats
+    vocab_size: 384
+  base:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { n_layer: 1, n_embd: 32, n_head: 2, block_size: 384 }
+    train: { steps: 20, batch_size: 4, lr: 0.005, warmup_steps: 2, eval_every: 20, eval_batches: 1, log_every: 10 }
+  tuned:
+    kind: sft
+    model: base
+    data: chats
+    device: cpu
+    train: { steps: 12, batch_size: 4, lr: 0.003, warmup_steps: 2, eval_every: 6, eval_batches: 2, log_every: 3 }
+    eval: { examples: 4, max_new_tokens: 8 }
+  adapted:
+    kind: sft
+    model: base
+    data: chats
+    device: cpu
+    epochs: 1
+    lora: { r: 2, alpha: 4, targets: [q, v, mlp] }
+    train: { batch_size: 16, lr: 0.01, warmup_steps: 2, eval_every: 100, eval_batches: 1, log_every: 5 }
+    eval: { examples: 4, max_new_tokens: 8 }
+  api:
+    kind: deploy
+    model: adapted
+    device: cpu
+    smoke: { max_tokens: 4 }
+"#;
+
+fn files(p: &Project, stage_name: &str) -> (PathBuf, Vec<String>) {
+    let show = p.run(&["show", stage_name, "--json"]);
+    show.ok();
+    let json = show.json();
+    let dir = PathBuf::from(json["path"].as_str().expect("artifact path"));
+    let names = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    (dir, names)
+}
+
+#[test]
+fn sft_full_and_lora_make_models_that_deploy_and_generate() {
+    torch_exe();
+    let p = Project::new();
+    p.write("pipeline.yaml", MANIFEST);
+    let (r, j) = p.run_json(&[]);
+    r.ok();
+    assert_eq!(ran(&j), ["adapted", "api", "base", "chats", "tok", "tuned"]);
+
+    let tuned = &stage(&j, "tuned")["metrics"];
+    assert_eq!(stage(&j, "tuned")["headline"], "val_loss", "{tuned}");
+    let (before, after) = (
+        tuned["val_loss_before"].as_f64().unwrap(),
+        tuned["val_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        after < before - 0.1,
+        "fine-tuning should lower the assistant-token loss: {before} → {after}"
+    );
+    assert_eq!(tuned["trainable_params"], tuned["params"], "{tuned}");
+    assert_eq!(tuned["steps"].as_f64(), Some(12.0));
+    for key in ["exact_match", "exact_match_before", "examples", "rows"] {
+        assert!(tuned[key].as_f64().is_some(), "{key} missing: {tuned}");
+    }
+    // Packing: fewer rows than conversations.
+    assert!(
+        tuned["rows"].as_f64() < tuned["examples"].as_f64(),
+        "{tuned}"
+    );
+
+    let adapted = &stage(&j, "adapted")["metrics"];
+    let trainable = adapted["trainable_params"].as_f64().unwrap();
+    let total = adapted["params"].as_f64().unwrap();
+    assert!(trainable > 0.0 && trainable < total / 5.0, "{adapted}");
+    // One epoch over the packed rows, 16 rows a step.
+    let rows = adapted["rows"].as_f64().unwrap();
+    assert_eq!(adapted["steps"].as_f64(), Some((rows / 16.0).ceil()));
+    assert!(
+        adapted["val_loss"].as_f64().unwrap() < adapted["val_loss_before"].as_f64().unwrap(),
+        "{adapted}"
+    );
+
+    // Artifacts: ordinary model directories, plus the chat template and (LoRA) adapters.
+    let (dir, names) = files(&p, "tuned");
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "metrics.jsonl",
+        "loss.svg",
+        "summary.json",
+    ] {
+        assert!(names.iter().any(|x| x == f), "{f} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|x| x.starts_with("adapter")), "{names:?}");
+    let tc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_config.json")).unwrap())
+            .unwrap();
+    let template = tc["chat_template"].as_str().unwrap();
+    assert!(
+        template.contains("<|end|>") && template.contains("<|assistant|>"),
+        "{template}"
+    );
+    assert_eq!(tc["eos_token"], "<|end|>");
+    assert_eq!(tc["model_max_length"], 384);
+    // No timings in the artifact's curve.
+    let curve = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert!(
+        curve.contains("\"val_loss\"") && !curve.contains("tokens_per_s"),
+        "{curve}"
+    );
+    let (_, names) = files(&p, "adapted");
+    for f in ["adapters.safetensors", "adapter_config.json"] {
+        assert!(names.iter().any(|x| x == f), "{f} missing from {names:?}");
+    }
+
+    let show = p.run(&["show", "adapted"]);
+    show.ok();
+    assert!(
+        show.stdout.contains("exact match") && show.stdout.contains("LoRA adapters"),
+        "{}",
+        show.stdout
+    );
+    let show = p.run(&["show", "tuned"]);
+    show.ok();
+    assert!(show.stdout.contains("every weight"), "{}", show.stdout);
+
+    // Deploy smoke-tested the LoRA model through the server; generate samples the full one.
+    let api = &stage(&j, "api")["metrics"];
+    assert!(api["chat_tokens_per_s"].as_f64().unwrap() > 0.0, "{api}");
+    let gen = p.run(&["generate", "tuned", "--prompt", "Ada", "-n", "5"]);
+    gen.ok();
+    assert!(gen.stdout.starts_with("Ada"), "{}", gen.stdout);
+
+    let (r, j) = p.run_json(&[]);
+    r.ok();
+    assert!(ran(&j).is_empty(), "{j}");
+}
+
+/// A model whose tokenizer has no chat markers (pretrained on stories with only `<|eos|>`
+/// reserved): sft refuses it, naming the fix.
+#[test]
+fn a_tokenizer_without_chat_markers_is_refused() {
+    torch_exe();
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: no-markers
+stages:
+  stories:
+    kind: data
+    sources: [{ synthetic: { generator: stories, documents: 60 } }]
+  chats:
+    kind: data
+    sources: [{ synthetic: { generator: instructions, documents: 20 } }]
+  tok:
+    kind: tokenizer
+    data: stories
+    vocab_size: 300
+    special_tokens: ["<|eos|>"]
+  base:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { n_layer: 1, n_embd: 16, n_head: 2, block_size: 32 }
+    train: { steps: 2, batch_size: 2, warmup_steps: 0, eval_batches: 1 }
+  tuned:
+    kind: sft
+    model: base
+    data: chats
+    device: cpu
+"#,
+    );
+    let r = p.run(&["run", "pipeline.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no chat markers") && r.stderr.contains("special_tokens"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn job(dir: &Path, inputs: &serde_json::Value, name: &str, lora: bool) -> PathBuf {
+    let work = dir.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    let mut params = serde_json::json!({
+        "kind": "sft", "model": "base", "data": "chats", "device": "cpu",
+        "train": {"steps": 40, "batch_size": 2, "checkpoint_every": 2, "eval_every": 100,
+                  "eval_batches": 1, "log_every": 2, "warmup_steps": 2, "lr": 0.003},
+        "eval": {"examples": 2, "max_new_tokens": 4},
+    });
+    if lora {
+        params["lora"] = serde_json::json!({"r": 2, "alpha": 4, "dropout": 0.1,
+                                             "targets": ["q", "k", "o", "mlp"]});
+    }
+    let job = serde_json::json!({
+        "format": pipelines::TORCH_JOB_FORMAT, "kind": "sft", "stage": "tuned",
+        "params": params,
+        "inputs": inputs,
+        "out_dir": dir.join(format!("{name}-out")),
+        "work_dir": work,
+        "resumed": false, "seed": 3, "threads": 1, "fingerprint": "test",
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, job.to_string()).unwrap();
+    path
+}
+
+fn run_stage(job: &Path) -> std::process::Child {
+    Command::new(torch_exe())
+        .arg("run-stage")
+        .arg(job)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn checkpoint_step(work: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(work.join("checkpoint/state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
+}
+
+#[test]
+fn a_killed_fine_tuning_resumes_to_identical_files_full_and_lora() {
+    torch_exe();
+    let p = Project::new();
+    // Only what the jobs read: the data and a (briefly) pretrained model.
+    let manifest = MANIFEST.split("  tuned:").next().unwrap();
+    p.write("pipeline.yaml", manifest);
+    p.run(&["run", "pipeline.yaml"]).ok();
+    let (base, _) = files(&p, "base");
+    let (chats, _) = files(&p, "chats");
+    let inputs = serde_json::json!({"base": base, "chats": chats});
+
+    for lora in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = job(dir.path(), &inputs, "whole", lora);
+        assert!(run_stage(&whole).wait().unwrap().success());
+
+        let killed = job(dir.path(), &inputs, "killed", lora);
+        let work = dir.path().join("killed-work");
+        let mut child = run_stage(&killed);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if checkpoint_step(&work).is_some_and(|s| s >= 4) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no checkpoint appeared");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "fine-tuning ended before it was killed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        let at = checkpoint_step(&work).unwrap();
+        assert!(at < 40, "killed after finishing ({at})");
+
+        assert!(run_stage(&killed).wait().unwrap().success());
+        let mut compared = vec![
+            "model.safetensors",
+            "config.json",
+            "metrics.jsonl",
+            "summary.json",
+            "tokenizer_config.json",
+        ];
+        if lora {
+            compared.extend(["adapters.safetensors", "adapter_config.json"]);
+        }
+        for file in compared {
+            let a = std::fs::read(dir.path().join("whole-out").join(file)).unwrap();
+            let b = std::fs::read(dir.path().join("killed-out").join(file)).unwrap();
+            assert!(
+                a == b,
+                "{file} of the resumed run differs from the uninterrupted run's (lora: {lora})"
+            );
+        }
+    }
+}
