@@ -29,6 +29,15 @@ pub fn val_loss(model: &Gpt, val: &Packed, max_rows: usize, batch: usize) -> f64
     total.double_value(&[]) / count.max(1) as f64
 }
 
+/// Greedy answers to held-out prompts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answers {
+    /// Share equal to the reference.
+    pub accuracy: f64,
+    /// The first few (answer, reference) pairs, for the log.
+    pub samples: Vec<(String, String)>,
+}
+
 /// Share of `exchanges` whose greedy answer (at most `max_new_tokens`, ending at `<|end|>`)
 /// equals the reference response, both trimmed of surrounding whitespace.
 pub fn exact_match(
@@ -37,10 +46,8 @@ pub fn exact_match(
     template: &ChatTemplate,
     codec: &TokenizerCodec,
     max_new_tokens: usize,
-) -> Result<f64, ModelError> {
-    if exchanges.is_empty() {
-        return Ok(0.0);
-    }
+) -> Result<Answers, ModelError> {
+    let mut samples = Vec::new();
     let sampling = Sampling {
         temperature: 0.0,
         max_tokens: max_new_tokens,
@@ -60,6 +67,12 @@ pub fn exact_match(
         if text.trim() == e.response.trim() {
             hits += 1;
         }
+        if samples.len() < 3 {
+            samples.push((text.trim().to_string(), e.response.trim().to_string()));
+        }
     }
-    Ok(hits as f64 / exchanges.len() as f64)
+    Ok(Answers {
+        accuracy: hits as f64 / exchanges.len().max(1) as f64,
+        samples,
+    })
 }

@@ -195,21 +195,23 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
         .map_err(io(format!("creating {}", job.work_dir.display())))?;
     let eval_set = &val_ex[..params.eval.examples.min(val_ex.len())];
     let eval_rows = tp.eval_batches * tp.batch_size;
-    let measure = |model: &crate::model::Gpt| -> Result<Before, SftError> {
+    let measure = |model: &crate::model::Gpt, obs: &mut dyn Observer| -> Result<Before, SftError> {
         let val_loss = eval::val_loss(model, &val_rows, eval_rows, tp.batch_size);
         let exact_match = if eval_set.is_empty() {
             None
         } else {
-            Some(
-                eval::exact_match(
-                    model,
-                    eval_set,
-                    &template,
-                    &codec,
-                    params.eval.max_new_tokens,
-                )
-                .map_err(model_err)?,
+            let answers = eval::exact_match(
+                model,
+                eval_set,
+                &template,
+                &codec,
+                params.eval.max_new_tokens,
             )
+            .map_err(model_err)?;
+            for (answer, reference) in &answers.samples {
+                obs.log(&format!("  answered {answer:?}, reference {reference:?}"));
+            }
+            Some(answers.accuracy)
         };
         Ok(Before {
             val_loss,
@@ -223,7 +225,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
     {
         Some(b) => b,
         None => {
-            let b = measure(&model)?;
+            let b = measure(&model, obs)?;
             let text = serde_json::to_string(&b).expect("serializes");
             std::fs::write(&before_path, text)
                 .map_err(io(format!("writing {}", before_path.display())))?;
@@ -300,7 +302,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
         .map_err(io(format!("writing {METRICS_FILE}")))?;
     plot::loss_curve(&lines, &out.join(PLOT_FILE)).map_err(SftError::Plot)?;
     // The merged model is what the artifact holds: measure that one.
-    let after = measure(&model)?;
+    let after = measure(&model, obs)?;
     let train_loss = lines
         .iter()
         .rev()
