@@ -1,6 +1,6 @@
 //! The `sft` stage through the real binaries: data (instructions) → tokenizer → pretrain → sft
 //! (full and LoRA) → deploy. The fine-tuned artifacts are ordinary models (deploy serves one,
-//! `generate` samples one), `binarylm show` summarises them, and a fine-tuning process killed
+//! `generate` samples one, as text or as a chat answer), `binarylm show` summarises them, and a fine-tuning process killed
 //! mid-run resumes to the same files as an uninterrupted one, for both methods.
 
 mod common;
@@ -173,6 +173,32 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
     let gen = p.run(&["generate", "tuned", "--prompt", "Ada", "-n", "5"]);
     gen.ok();
     assert!(gen.stdout.starts_with("Ada"), "{}", gen.stdout);
+    // `--chat` renders the prompt as a user turn with the chat template: the same text plus
+    // `<|user|>`, `<|end|>` and `<|assistant|>` as three token ids.
+    let json_gen = |chat: bool| {
+        let mut args = vec![
+            "generate",
+            "tuned",
+            "--json",
+            "--temperature",
+            "0",
+            "-n",
+            "3",
+        ];
+        if chat {
+            args.push("--chat");
+        }
+        args.extend(["--prompt", "Where is the red key?"]);
+        let r = p.run(&args);
+        r.ok();
+        serde_json::from_str::<serde_json::Value>(r.stdout.trim()).unwrap()
+    };
+    let (plain, chat) = (json_gen(false), json_gen(true));
+    assert_eq!(
+        chat["prompt_tokens"].as_u64(),
+        plain["prompt_tokens"].as_u64().map(|n| n + 3),
+        "{plain} {chat}"
+    );
 
     let (r, j) = p.run_json(&[]);
     r.ok();
