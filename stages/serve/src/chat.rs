@@ -58,8 +58,54 @@ struct Markers {
     end: u32,
 }
 
+/// One piece of a conversation laid out in the template: a marker (a special token's spelling)
+/// or ordinary text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Marker(&'static str),
+    Text(&'a str),
+}
+
+impl Role {
+    /// The marker that opens this role's turns.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Role::System => SYSTEM_MARKER,
+            Role::User => USER_MARKER,
+            Role::Assistant => ASSISTANT_MARKER,
+        }
+    }
+}
+
+/// The one definition of the marker layout: each turn is its role's marker, its text, and
+/// `<|end|>`. The server's prompts ([`ChatTemplate::render`], which then opens the assistant's
+/// turn), fine-tuning ([`ChatTemplate::render_training`]) and the token shards the tokenizer
+/// stage writes for instruction records all lay turns out through this function.
+pub fn layout<'a>(turns: &[(Role, &'a str)]) -> Vec<Piece<'a>> {
+    turns
+        .iter()
+        .flat_map(|&(role, text)| {
+            [
+                Piece::Marker(role.marker()),
+                Piece::Text(text),
+                Piece::Marker(END_MARKER),
+            ]
+        })
+        .collect()
+}
+
 impl Markers {
-    /// `<|role|>` + text + `<|end|>`, with the per-token target flags of `render_training`.
+    fn id(&self, marker: &str) -> u32 {
+        match marker {
+            SYSTEM_MARKER => self.system,
+            USER_MARKER => self.user,
+            ASSISTANT_MARKER => self.assistant,
+            _ => self.end,
+        }
+    }
+
+    /// `<|role|>` + text + `<|end|>` (see [`layout`]), with the per-token target flags of
+    /// `render_training`: the assistant's text and its `<|end|>`, never its opening marker.
     fn push_message(
         &self,
         codec: &dyn Codec,
@@ -67,17 +113,16 @@ impl Markers {
         ids: &mut Vec<u32>,
         targets: &mut Vec<bool>,
     ) {
-        let start = ids.len();
-        ids.push(match msg.role {
-            Role::System => self.system,
-            Role::User => self.user,
-            Role::Assistant => self.assistant,
-        });
-        ids.extend(codec.encode(&msg.content));
-        ids.push(self.end);
         let answer = msg.role == Role::Assistant;
-        targets.push(false);
-        targets.extend(std::iter::repeat_n(answer, ids.len() - start - 1));
+        // Piece 0 is the opening marker, which the template writes, not the model.
+        for (i, piece) in layout(&[(msg.role, &msg.content)]).into_iter().enumerate() {
+            let start = ids.len();
+            match piece {
+                Piece::Marker(m) => ids.push(self.id(m)),
+                Piece::Text(t) => ids.extend(codec.encode(t)),
+            }
+            targets.extend(std::iter::repeat_n(answer && i > 0, ids.len() - start));
+        }
     }
 }
 
