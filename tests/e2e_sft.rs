@@ -1,7 +1,8 @@
-//! The `sft` stage through the real binaries: data (instructions) → tokenizer → pretrain → sft
-//! (full and LoRA) → deploy. The fine-tuned artifacts are ordinary models (deploy serves one,
-//! `generate` samples one, as text or as a chat answer), `binarylm show` summarises them, and a fine-tuning process killed
-//! mid-run resumes to the same files as an uninterrupted one, for both methods.
+//! The fine-tuning stages through the real binaries: data (instructions) → tokenizer →
+//! pretrain → sft (full and LoRA) → dpo (LoRA, IPO) and deploy. The fine-tuned artifacts are
+//! ordinary models (deploy serves one, `generate` samples one, as text or as a chat answer),
+//! `binarylm show` summarises them, and an sft process killed mid-run resumes to the same
+//! files as an uninterrupted one, for full and LoRA fine-tuning.
 
 mod common;
 
@@ -58,6 +59,19 @@ stages:
     lora: { r: 2, alpha: 4, targets: [q, v, mlp] }
     train: { batch_size: 16, lr: 0.01, warmup_steps: 2, eval_every: 100, eval_batches: 1, log_every: 5 }
     eval: { examples: 4, max_new_tokens: 8 }
+  prefs:
+    kind: data
+    sources: [{ synthetic: { generator: preferences, documents: 120 } }]
+    split: { val_docs: 8 }
+  aligned:
+    kind: dpo
+    model: tuned
+    data: prefs
+    beta: 0.2
+    loss: ipo
+    lora: { r: 2, alpha: 4, targets: [q, v] }
+    train: { steps: 6, batch_size: 4, lr: 0.003, warmup_steps: 1, eval_every: 3, eval_batches: 2, log_every: 2 }
+    eval: { examples: 4, max_new_tokens: 8 }
   api:
     kind: deploy
     model: adapted
@@ -86,7 +100,10 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
     p.write("pipeline.yaml", MANIFEST);
     let (r, j) = p.run_json(&[]);
     r.ok();
-    assert_eq!(ran(&j), ["adapted", "api", "base", "chats", "tok", "tuned"]);
+    assert_eq!(
+        ran(&j),
+        ["adapted", "aligned", "api", "base", "chats", "prefs", "tok", "tuned"]
+    );
 
     let tuned = &stage(&j, "tuned")["metrics"];
     assert_eq!(stage(&j, "tuned")["headline"], "val_loss", "{tuned}");
@@ -166,6 +183,40 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
     let show = p.run(&["show", "tuned"]);
     show.ok();
     assert!(show.stdout.contains("every weight"), "{}", show.stdout);
+
+    // DPO from the sft model: the preference measures, before and after, and an ordinary
+    // model directory.
+    let aligned = stage(&j, "aligned");
+    assert_eq!(aligned["headline"], "val_preference_accuracy", "{aligned}");
+    let m = &aligned["metrics"];
+    for key in [
+        "val_loss",
+        "val_preference_accuracy",
+        "val_reward_margin",
+        "val_likelihood_accuracy",
+        "val_likelihood_accuracy_before",
+        "chosen_match",
+        "rejected_match_before",
+    ] {
+        assert!(m[key].as_f64().is_some_and(f64::is_finite), "{key}: {m}");
+    }
+    assert_eq!(m["beta"].as_f64(), Some(0.2));
+    let (_, names) = files(&p, "aligned");
+    for f in [
+        "model.safetensors",
+        "adapters.safetensors",
+        "tokenizer_config.json",
+    ] {
+        assert!(names.iter().any(|x| x == f), "{f} missing from {names:?}");
+    }
+    let show = p.run(&["show", "aligned"]);
+    show.ok();
+    assert!(
+        show.stdout.contains("ranked right by the implicit reward")
+            && show.stdout.contains("ipo loss"),
+        "{}",
+        show.stdout
+    );
 
     // Deploy smoke-tested the LoRA model through the server; generate samples the full one.
     let api = &stage(&j, "api")["metrics"];

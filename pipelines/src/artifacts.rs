@@ -152,3 +152,92 @@ impl SftSummary {
         m
     }
 }
+
+/// A dpo artifact's summary file.
+pub const DPO_SUMMARY_FILE: &str = "summary.json";
+
+/// `summary.json` of a dpo artifact: held-out preference measures before (the reference, which
+/// is the starting policy) and after, determined by the stage's inputs alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpoSummary {
+    pub steps: u64,
+    pub params: usize,
+    pub trainable_params: usize,
+    /// `full` or `lora`.
+    pub method: String,
+    /// `sigmoid` or `ipo`.
+    pub loss: String,
+    pub beta: f64,
+    /// Training pairs used, and those left out for not fitting in the context.
+    pub pairs: usize,
+    pub pairs_too_long: usize,
+    pub train_loss: f64,
+    /// The preference loss on the `val` pairs (at the start it is log 2 for `sigmoid`).
+    pub val_loss: f64,
+    /// Share of `val` pairs whose implicit reward β·(log π − log π_ref) is higher for the
+    /// chosen answer, and the mean reward margin (chosen − rejected).
+    pub val_preference_accuracy: f64,
+    pub val_reward_margin: f64,
+    /// The same accuracy by log-likelihood alone, before and after: log π(chosen) > log
+    /// π(rejected).
+    pub val_likelihood_accuracy_before: f64,
+    pub val_likelihood_accuracy: f64,
+    /// Shares of greedy answers to `eval_examples` val prompts equal to the chosen answer and
+    /// to the rejected one, before and after.
+    pub chosen_match_before: Option<f64>,
+    pub chosen_match: Option<f64>,
+    pub rejected_match_before: Option<f64>,
+    pub rejected_match: Option<f64>,
+    pub eval_examples: usize,
+    pub precision: String,
+}
+
+impl DpoSummary {
+    /// The stage metrics `binarylm` records (headline `val_preference_accuracy`).
+    pub fn metrics(&self, run: &SftRun) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([
+            ("val_loss".to_string(), self.val_loss),
+            (
+                "val_preference_accuracy".to_string(),
+                self.val_preference_accuracy,
+            ),
+            ("val_reward_margin".to_string(), self.val_reward_margin),
+            (
+                "val_likelihood_accuracy".to_string(),
+                self.val_likelihood_accuracy,
+            ),
+            (
+                "val_likelihood_accuracy_before".to_string(),
+                self.val_likelihood_accuracy_before,
+            ),
+            ("train_loss".to_string(), self.train_loss),
+            ("steps".to_string(), self.steps as f64),
+            ("params".to_string(), self.params as f64),
+            ("trainable_params".to_string(), self.trainable_params as f64),
+            ("pairs".to_string(), self.pairs as f64),
+            ("pairs_too_long".to_string(), self.pairs_too_long as f64),
+            ("beta".to_string(), self.beta),
+            ("tokens_per_s".to_string(), run.tokens_per_s),
+            ("elapsed_s".to_string(), run.elapsed_s),
+            (
+                "train_state_bytes".to_string(),
+                run.train_state_bytes as f64,
+            ),
+        ]);
+        for (k, v) in [
+            ("chosen_match", self.chosen_match),
+            ("chosen_match_before", self.chosen_match_before),
+            ("rejected_match", self.rejected_match),
+            ("rejected_match_before", self.rejected_match_before),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        }
+        if let Some(step) = run.resumed_from {
+            m.insert("resumed_from_step".to_string(), step as f64);
+        }
+        m
+    }
+}

@@ -44,7 +44,7 @@ pub use params::{
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
-pub use params::{DeployParams, DeployServer, DeploySmoke};
+pub use params::{DeployParams, DeployServer, DeploySmoke, DpoLoss, DpoParams};
 pub use params::{KindInfo, LocalFilesError, Runner};
 pub use params::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use schema::json_schema;

@@ -438,3 +438,27 @@ fn sft_warmup_beyond_steps() {
         ],
     );
 }
+
+#[test]
+fn dpo_bad_values() {
+    check(
+        "dpo_bad_values",
+        &[
+            ("manifest::invalid-value", 23, 11),
+            ("manifest::invalid-value", 24, 16),
+        ],
+    );
+}
+
+#[test]
+fn dpo_unknown_loss() {
+    check("dpo_unknown_loss", &[("manifest::invalid-value", 23, 11)]);
+}
+
+#[test]
+fn dpo_data_is_tokenizer() {
+    check(
+        "dpo_data_is_tokenizer",
+        &[("manifest::wrong-artifact-type", 22, 11)],
+    );
+}

@@ -52,6 +52,7 @@ pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<Strin
         "tokenizer" => kinds::tokenizer::render::render,
         "pretrain" => kinds::pretrain::render,
         "sft" => kinds::sft::render,
+        "dpo" => kinds::dpo::render,
         _ => return None,
     };
     Some(render(dir))

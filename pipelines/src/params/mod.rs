@@ -10,6 +10,7 @@
 mod command;
 mod data;
 mod deploy;
+mod dpo;
 mod pretrain;
 mod sft;
 mod tokenizer;
@@ -21,6 +22,7 @@ pub use data::{
     ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
+pub use dpo::{DpoLoss, DpoParams};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
@@ -218,6 +220,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<TokenizerParams>(),
     KindEntry::of::<PretrainParams>(),
     KindEntry::of::<SftParams>(),
+    KindEntry::of::<DpoParams>(),
     KindEntry::of::<DeployParams>(),
 ];
 
@@ -289,15 +292,17 @@ mod tests {
                 ("tokenizer", ArtifactType::Tokenizer),
                 ("pretrain", ArtifactType::Model),
                 ("sft", ArtifactType::Model),
+                ("dpo", ArtifactType::Model),
                 ("deploy", ArtifactType::Bundle),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));
         assert_eq!(crate::produces("sft"), Some(ArtifactType::Model));
-        assert_eq!(crate::produces("dpo"), None);
+        assert_eq!(crate::produces("dpo"), Some(ArtifactType::Model));
+        assert_eq!(crate::produces("ppo"), None);
         assert_eq!(
             kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
-            ["pretrain", "sft"]
+            ["pretrain", "sft", "dpo"]
         );
     }
 
@@ -329,7 +334,7 @@ mod tests {
         let p = base.params.get::<PretrainParams>().expect("typed access");
         assert_eq!(p.model.n_layer, Some(2));
         assert!(base.params.get::<DataParams>().is_none());
-        let unknown = serde_json::json!({ "kind": "dpo" });
+        let unknown = serde_json::json!({ "kind": "ppo" });
         assert!(serde_json::from_value::<StageParams>(unknown).is_err());
     }
 }

@@ -242,7 +242,8 @@ impl StageKind for SftParams {
     }
 }
 
-fn lora_problems(lora: &LoraParams) -> Vec<Invalid> {
+/// The checks of a `lora:` block (shared with `dpo`).
+pub(crate) fn lora_problems(lora: &LoraParams) -> Vec<Invalid> {
     let mut problems = Vec::new();
     let mut bad = |path: &str, message: String, hint: &str| {
         problems.push(Invalid {

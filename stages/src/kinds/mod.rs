@@ -1,7 +1,9 @@
 //! One module per stage kind, named as the kind is in manifests. `torch_job` runs the kinds
-//! whose work is done in `binarylm-torch`; `pretrain` and `sft` hold only those kinds' `show` summaries.
+//! whose work is done in `binarylm-torch`; `pretrain`, `sft` and `dpo`
+//! hold only those kinds' `show` summaries.
 
 pub mod data;
+pub mod dpo;
 pub mod pretrain;
 pub mod sft;
 pub mod tokenizer;

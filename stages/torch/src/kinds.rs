@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{DeployParams, PretrainParams, SftParams, TorchJob};
+use pipelines::{DeployParams, DpoParams, PretrainParams, SftParams, TorchJob};
 
 use crate::train::Observer;
-use crate::{deploy, pretrain, sft};
+use crate::{deploy, dpo, pretrain, sft};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,10 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "sft",
         run: run_sft,
+    },
+    TorchKind {
+        name: "dpo",
+        run: run_dpo,
     },
     TorchKind {
         name: "deploy",
@@ -73,6 +77,14 @@ fn run_sft(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError>
     Ok(Finished {
         metrics: tuned.summary.metrics(&tuned.run),
         device: tuned.device,
+    })
+}
+
+fn run_dpo(job: &TorchJob, obs: &mut dyn Observer) -> Result<Finished, RunError> {
+    let aligned = dpo::run(job, params::<DpoParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: aligned.summary.metrics(&aligned.run),
+        device: aligned.device,
     })
 }
 

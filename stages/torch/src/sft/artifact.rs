@@ -1,13 +1,20 @@
-//! The files an sft artifact adds to a model directory: the chat template for Hugging Face
-//! tooling, and the LoRA adapters' description.
+//! The model directory a fine-tuning stage (`sft`, `dpo`) writes: weights (merged, with LoRA),
+//! config, tokenizer with the chat template for Hugging Face tooling, the adapters and their
+//! description, and the training curve without timings.
 
 use std::path::Path;
 
 use pipelines::LoraParams;
 use serve::chat::{ChatTemplate, END_MARKER};
 
+use crate::model::{Gpt, Lora, ModelConfig, ModelError, CONFIG_FILE, WEIGHTS_FILE};
 use crate::server::engine::TokenizerCodec;
+use crate::train::finetune::METRICS_FILE;
+use crate::train::metrics::{self, MetricsLine};
+use crate::train::plot;
 
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const PLOT_FILE: &str = "loss.svg";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const ADAPTERS_FILE: &str = "adapters.safetensors";
 pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
@@ -56,4 +63,76 @@ pub fn write_adapter_config(
     });
     let text = serde_json::to_string_pretty(&config).expect("config serializes");
     std::fs::write(dir.join(ADAPTER_CONFIG_FILE), text)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("drawing the loss curve: {0}")]
+    Plot(String),
+}
+
+/// Where the files come from and go.
+pub struct ModelFiles<'a> {
+    pub out: &'a Path,
+    pub work_dir: &'a Path,
+    /// The input model's artifact (its `tokenizer.json` is copied).
+    pub model_dir: &'a Path,
+    pub base_stage: &'a str,
+    pub config: &'a ModelConfig,
+    pub template: &'a ChatTemplate,
+    pub codec: &'a TokenizerCodec,
+}
+
+/// What [`write_model`] wrote.
+pub struct Written {
+    /// `full` or `lora`.
+    pub method: &'static str,
+    /// The work directory's metrics log.
+    pub curve: Vec<MetricsLine>,
+}
+
+/// Writes the artifact. With `lora`, saves the adapters, then merges them into `model`, so the
+/// model afterwards is the one `model.safetensors` holds.
+pub fn write_model(
+    f: &ModelFiles,
+    model: &mut Gpt,
+    lora: Option<Lora>,
+) -> Result<Written, WriteError> {
+    let io = |context: String| move |source: std::io::Error| WriteError::Io { context, source };
+    let out = f.out;
+    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    let method = match lora {
+        Some(lora) => {
+            lora.save(&out.join(ADAPTERS_FILE))?;
+            write_adapter_config(out, lora.params(), f.base_stage)
+                .map_err(io(format!("writing {ADAPTER_CONFIG_FILE}")))?;
+            lora.merge(model);
+            "lora"
+        }
+        None => "full",
+    };
+    model.save(&out.join(WEIGHTS_FILE))?;
+    let cfg_text = serde_json::to_string_pretty(f.config).expect("config serializes");
+    std::fs::write(out.join(CONFIG_FILE), cfg_text)
+        .map_err(io(format!("writing {CONFIG_FILE}")))?;
+    std::fs::copy(f.model_dir.join(TOKENIZER_FILE), out.join(TOKENIZER_FILE))
+        .map_err(io(format!("copying {TOKENIZER_FILE}")))?;
+    write_tokenizer_config(out, f.template, f.codec, f.config.block_size)
+        .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
+    // The work directory's log also holds throughput and wall time; the artifact's curve keeps
+    // only what the inputs determine.
+    let curve = metrics::read(&f.work_dir.join(METRICS_FILE))
+        .map_err(io(format!("reading {METRICS_FILE}")))?;
+    metrics::write_curve(&curve, &out.join(METRICS_FILE))
+        .map_err(io(format!("writing {METRICS_FILE}")))?;
+    plot::loss_curve(&curve, &out.join(PLOT_FILE)).map_err(WriteError::Plot)?;
+    Ok(Written { method, curve })
 }

@@ -1,7 +1,7 @@
 //! Held-out measures: the loss per assistant token of the `val` split, and how often the
 //! greedy answer to a `val` prompt is exactly the reference answer.
 
-use serve::chat::ChatTemplate;
+use serve::chat::{ChatTemplate, Message, Role};
 use serve::engine::Codec;
 use tch::{Kind, Reduction, Tensor};
 
@@ -38,8 +38,43 @@ pub struct Answers {
     pub samples: Vec<(String, String)>,
 }
 
-/// Share of `exchanges` whose greedy answer (at most `max_new_tokens`, ending at `<|end|>`)
-/// equals the reference response, both trimmed of surrounding whitespace.
+/// The greedy answer (at most `max_new_tokens`, ending at `<|end|>`) to each prompt, trimmed.
+pub fn greedy_answers(
+    model: &Gpt,
+    prompts: &[&str],
+    template: &ChatTemplate,
+    codec: &TokenizerCodec,
+    max_new_tokens: usize,
+) -> Result<Vec<String>, ModelError> {
+    let sampling = Sampling {
+        temperature: 0.0,
+        max_tokens: max_new_tokens,
+        stop: template.end_token().map(i64::from),
+        ..Sampling::default()
+    };
+    prompts
+        .iter()
+        .map(|p| {
+            let message = Message {
+                role: Role::User,
+                content: p.to_string(),
+            };
+            let prompt: Vec<i64> = template
+                .render(codec, &[message])
+                .into_iter()
+                .map(i64::from)
+                .collect();
+            let answer = generate(model, &prompt, &sampling, |_| {})?;
+            let ids: Vec<u32> = answer.iter().map(|&t| t as u32).collect();
+            Ok(String::from_utf8_lossy(&codec.decode(&ids))
+                .trim()
+                .to_string())
+        })
+        .collect()
+}
+
+/// Share of `exchanges` whose greedy answer equals the reference response, both trimmed of
+/// surrounding whitespace.
 pub fn exact_match(
     model: &Gpt,
     exchanges: &[Exchange],
@@ -47,32 +82,20 @@ pub fn exact_match(
     codec: &TokenizerCodec,
     max_new_tokens: usize,
 ) -> Result<Answers, ModelError> {
-    let mut samples = Vec::new();
-    let sampling = Sampling {
-        temperature: 0.0,
-        max_tokens: max_new_tokens,
-        stop: template.end_token().map(i64::from),
-        ..Sampling::default()
-    };
-    let mut hits = 0;
-    for e in exchanges {
-        let prompt: Vec<i64> = template
-            .render(codec, &e.prompt_messages())
-            .into_iter()
-            .map(i64::from)
-            .collect();
-        let answer = generate(model, &prompt, &sampling, |_| {})?;
-        let ids: Vec<u32> = answer.iter().map(|&t| t as u32).collect();
-        let text = String::from_utf8_lossy(&codec.decode(&ids)).into_owned();
-        if text.trim() == e.response.trim() {
-            hits += 1;
-        }
-        if samples.len() < 3 {
-            samples.push((text.trim().to_string(), e.response.trim().to_string()));
-        }
-    }
+    let prompts: Vec<&str> = exchanges.iter().map(|e| e.prompt.as_str()).collect();
+    let answers = greedy_answers(model, &prompts, template, codec, max_new_tokens)?;
+    let hits = answers
+        .iter()
+        .zip(exchanges)
+        .filter(|(a, e)| a.as_str() == e.response.trim())
+        .count();
     Ok(Answers {
         accuracy: hits as f64 / exchanges.len().max(1) as f64,
-        samples,
+        samples: answers
+            .into_iter()
+            .zip(exchanges)
+            .take(3)
+            .map(|(a, e)| (a, e.response.trim().to_string()))
+            .collect(),
     })
 }

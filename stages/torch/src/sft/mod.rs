@@ -9,12 +9,11 @@
 //! and with LoRA `adapters.safetensors` + `adapter_config.json`. docs/finetuning.md explains
 //! the method.
 
-mod artifact;
+pub mod artifact;
 pub mod data;
 pub mod eval;
 pub mod loss;
 pub mod pack;
-mod train;
 
 use pipelines::artifacts::{SftRun, SftSummary, SFT_SUMMARY_FILE};
 use pipelines::{Precision, SftParams, TorchJob};
@@ -23,15 +22,15 @@ use serve::engine::Codec;
 use tch::{Device, Kind};
 
 use crate::device::{self, DeviceChoice, DeviceError};
-use crate::model::{load_artifact, Lora, ModelError, CONFIG_FILE, WEIGHTS_FILE};
+use crate::model::{load_artifact, Lora, ModelError};
 use crate::server::engine::{LoadError, TokenizerCodec};
 use crate::train::sampler::key;
-use crate::train::{metrics, plot, Observer, TrainError};
+use crate::train::{finetune, Observer, TrainError};
 
-pub const METRICS_FILE: &str = "metrics.jsonl";
-pub const PLOT_FILE: &str = "loss.svg";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-pub use artifact::{ADAPTERS_FILE, ADAPTER_CONFIG_FILE, TOKENIZER_CONFIG_FILE};
+pub use crate::train::finetune::METRICS_FILE;
+pub use artifact::{
+    ADAPTERS_FILE, ADAPTER_CONFIG_FILE, PLOT_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SftError {
@@ -84,8 +83,8 @@ pub enum SftError {
         #[source]
         source: std::io::Error,
     },
-    #[error("drawing the loss curve: {0}")]
-    Plot(String),
+    #[error(transparent)]
+    Artifact(#[from] artifact::WriteError),
 }
 
 /// A finished sft stage: the artifact's summary and what the run measured.
@@ -263,12 +262,18 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
             Some(l) => l.var_store(),
             None => model.var_store(),
         };
-        train::run(
-            train::Loop {
-                model: &model,
+        let objective = loss::SftObjective {
+            model: &model,
+            train: &train_rows,
+            val: &val_rows,
+            eval_rows,
+            batch_size: tp.batch_size,
+        };
+        finetune::run(
+            finetune::Loop {
+                objective: &objective,
+                config: &cfg,
                 trainable,
-                train: &train_rows,
-                val: &val_rows,
                 params: &tp,
                 seed: job.seed,
                 work_dir: &job.work_dir,
@@ -277,37 +282,23 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
         )?
     };
 
-    let out = &job.out_dir;
-    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
-    let method = match lora {
-        Some(lora) => {
-            lora.save(&out.join(ADAPTERS_FILE))?;
-            artifact::write_adapter_config(out, lora.params(), &params.model)
-                .map_err(io(format!("writing {ADAPTER_CONFIG_FILE}")))?;
-            lora.merge(&mut model);
-            "lora"
-        }
-        None => "full",
-    };
-    model.save(&out.join(WEIGHTS_FILE))?;
-    let cfg_text = serde_json::to_string_pretty(&cfg).expect("config serializes");
-    std::fs::write(out.join(CONFIG_FILE), cfg_text).map_err(io("writing config.json".into()))?;
-    std::fs::copy(model_dir.join(TOKENIZER_FILE), out.join(TOKENIZER_FILE))
-        .map_err(io(format!("copying {TOKENIZER_FILE}")))?;
-    artifact::write_tokenizer_config(out, &template, &codec, cfg.block_size)
-        .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
-    let lines =
-        metrics::read(&job.work_dir.join(METRICS_FILE)).map_err(io("reading metrics".into()))?;
-    metrics::write_curve(&lines, &out.join(METRICS_FILE))
-        .map_err(io(format!("writing {METRICS_FILE}")))?;
-    plot::loss_curve(&lines, &out.join(PLOT_FILE)).map_err(SftError::Plot)?;
+    let written = artifact::write_model(
+        &artifact::ModelFiles {
+            out: &job.out_dir,
+            work_dir: &job.work_dir,
+            model_dir,
+            base_stage: &params.model,
+            config: &cfg,
+            template: &template,
+            codec: &codec,
+        },
+        &mut model,
+        lora,
+    )?;
+    let (method, lines) = (written.method, written.curve);
     // The merged model is what the artifact holds: measure that one.
     let after = measure(&model, obs)?;
-    let train_loss = lines
-        .iter()
-        .rev()
-        .find_map(|l| l.loss)
-        .unwrap_or(outcome.train_loss);
+    let train_loss = lines.iter().rev().find_map(|l| l.loss).unwrap_or(f64::NAN);
     let summary = SftSummary {
         steps: tp.steps,
         params: params_total,
@@ -316,7 +307,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
         examples: train_rows.examples,
         examples_too_long: train_rows.too_long,
         rows: train_rows.rows(),
-        target_tokens_seen: outcome.target_tokens_seen,
+        target_tokens_seen: outcome.scored_tokens,
         train_loss,
         val_loss: after.val_loss,
         val_loss_before: before.val_loss,
@@ -326,7 +317,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
         precision: if bf16 { "bf16" } else { "fp32" }.to_string(),
     };
     let text = serde_json::to_string_pretty(&summary).expect("summary serializes");
-    std::fs::write(out.join(SFT_SUMMARY_FILE), text)
+    std::fs::write(job.out_dir.join(SFT_SUMMARY_FILE), text)
         .map_err(io(format!("writing {SFT_SUMMARY_FILE}")))?;
     obs.log(&format!(
         "after fine-tuning: val loss {:.4}{}",

@@ -1,12 +1,14 @@
-//! The fine-tuning loop: pretrain's optimizer (AdamW), schedule (warmup + cosine), clipping,
-//! accumulation, metrics log and checkpoints (`crate::train`), over packed conversation rows
-//! and the assistant-token loss.
+//! The fine-tuning loop shared by `sft` and `dpo`: pretrain's optimizer (AdamW), schedule
+//! (warmup + cosine), clipping, accumulation, metrics log and checkpoints, over the items of an
+//! [`Objective`] (packed conversation rows, preference pairs) visited in a seeded order.
 //!
 //! Only the trainable variables are checkpointed and restored: every weight for full
 //! fine-tuning, the adapters for LoRA (the frozen base is the input artifact's, read again on
-//! resume). Rows and dropout masks are keyed by `(seed, step)`, so a run resumed from its
-//! checkpoint continues exactly as the uninterrupted run would have.
+//! resume). Items are chosen by `(seed, step)` ([`RowOrder`]) and dropout masks seeded by
+//! `(seed, step)`, so a run resumed from its checkpoint continues exactly as the uninterrupted
+//! run would have.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,25 +16,36 @@ use pipelines::TrainParams;
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
-use super::loss;
-use super::pack::{Packed, RowOrder};
-use crate::model::Gpt;
-use crate::train::adamw::{AdamW, AdamWConfig};
-use crate::train::checkpoint::{self, Checkpoint, CheckpointState, RNG_SCHEME};
-use crate::train::metrics::{MetricsLine, MetricsLog};
-use crate::train::sampler::key;
-use crate::train::schedule::Schedule;
-use crate::train::{Observer, TrainError};
+use super::adamw::{AdamW, AdamWConfig};
+use super::checkpoint::{self, Checkpoint, CheckpointState, RNG_SCHEME};
+use super::metrics::{MetricsLine, MetricsLog};
+use super::order::RowOrder;
+use super::sampler::key;
+use super::schedule::Schedule;
+use super::{Observer, TrainError};
+use crate::model::ModelConfig;
 
 /// Stream of the per-step torch seed (dropout masks).
 const TORCH_STREAM: u64 = 12;
 
+/// What a fine-tuning kind trains: items, their loss, and a held-out measure.
+pub trait Objective {
+    /// Items to draw batches from.
+    fn items(&self) -> usize;
+    /// The mean loss of the batch of `items` (with its graph when `train`), the number of
+    /// tokens the loss scored, and metrics of the batch to log with it (as 0-d tensors, read
+    /// only on log steps).
+    fn loss(&self, items: &[usize], train: bool) -> (Tensor, u64, Vec<(&'static str, Tensor)>);
+    /// Held-out loss, plus metrics to log beside it.
+    fn evaluate(&self) -> (f64, BTreeMap<String, f64>);
+}
+
 pub struct Loop<'a> {
-    pub model: &'a Gpt,
+    pub objective: &'a dyn Objective,
+    /// The model's architecture (part of the checkpoint's identity).
+    pub config: &'a ModelConfig,
     /// The variables the optimizer updates (the model's, or the LoRA adapters').
     pub trainable: &'a VarStore,
-    pub train: &'a Packed,
-    pub val: &'a Packed,
     /// `train:` with `steps` resolved (from `epochs` when given).
     pub params: &'a TrainParams,
     pub seed: u64,
@@ -41,9 +54,11 @@ pub struct Loop<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    pub train_loss: f64,
     pub val_loss: f64,
-    pub target_tokens_seen: u64,
+    /// The metrics of the last evaluation.
+    pub val_metrics: BTreeMap<String, f64>,
+    /// Tokens scored by the loss over the whole run.
+    pub scored_tokens: u64,
     pub tokens_per_s: f64,
     pub elapsed_s: f64,
     pub resumed_from: Option<u64>,
@@ -51,10 +66,11 @@ pub struct Outcome {
     pub train_state_bytes: u64,
 }
 
+/// Name of the work directory's metrics log (the artifact's curve is written from it).
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
 pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
     let p = l.params;
-    let device = l.model.device();
-    let cfg = l.model.config().clone();
     let mut opt = AdamW::new(
         l.trainable,
         AdamWConfig {
@@ -70,6 +86,7 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
         .iter()
         .map(|t| t.numel())
         .sum();
+    let device = l.trainable.device();
 
     let mut start = 0;
     let mut seen = 0u64;
@@ -77,7 +94,7 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
     let mut resumed_from = None;
     if let Some(ck) = Checkpoint::find(l.work_dir)? {
         let s = &ck.state;
-        if s.model == cfg && &s.train == p && s.seed == l.seed {
+        if &s.model == l.config && &s.train == p && s.seed == l.seed {
             let resume_err = |why: String| TrainError::Resume {
                 dir: ck.dir.display().to_string(),
                 why,
@@ -94,21 +111,19 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
             obs.log("ignoring a checkpoint made with other settings; starting over");
         }
     }
-    let mut log = MetricsLog::open(&l.work_dir.join(super::METRICS_FILE), start)
-        .map_err(TrainError::Metrics)?;
+    let mut log =
+        MetricsLog::open(&l.work_dir.join(METRICS_FILE), start).map_err(TrainError::Metrics)?;
     let sched = Schedule {
         lr: p.lr,
         min_lr: p.min_lr,
         warmup: p.warmup_steps,
         steps: p.steps,
     };
-    let mut order = RowOrder::new(l.seed, l.train.rows());
-    let eval_rows = p.eval_batches * p.batch_size;
+    let mut order = RowOrder::new(l.seed, l.objective.items());
     let started = Instant::now();
     let mut window_start = Instant::now();
     let mut window_tokens = 0u64;
-    let mut last_train_loss = f64::NAN;
-    let mut last_val = None;
+    let mut last_val: Option<(f64, BTreeMap<String, f64>)> = None;
     let mut last_tps = 0.0;
 
     for step in start..p.steps {
@@ -116,18 +131,25 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
         let lr = sched.at(step);
         opt.zero_grad();
         let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
+        let mut extra_sums: Vec<(&'static str, Tensor)> = Vec::new();
         for micro in 0..p.grad_accum as u64 {
             let first = (step * p.grad_accum as u64 + micro) * p.batch_size as u64;
-            let rows: Vec<usize> = (0..p.batch_size as u64)
+            let items: Vec<usize> = (0..p.batch_size as u64)
                 .map(|j| order.row(first + j))
                 .collect();
-            let counted: usize = rows.iter().map(|&r| l.train.row_targets(r)).sum();
-            seen += counted as u64;
-            window_tokens += (rows.len() * l.train.block) as u64;
-            let batch = l.train.batch(&rows, device);
-            let loss = loss::loss(l.model, &batch, true) / p.grad_accum as f64;
+            let (loss, scored, extra) = l.objective.loss(&items, true);
+            seen += scored;
+            window_tokens += scored;
+            let loss = loss / p.grad_accum as f64;
             loss.backward();
             loss_sum += loss.detach();
+            for (i, (name, value)) in extra.into_iter().enumerate() {
+                let value = value.detach() / p.grad_accum as f64;
+                match extra_sums.get_mut(i) {
+                    Some((_, sum)) => *sum += value,
+                    None => extra_sums.push((name, value)),
+                }
+            }
         }
         let grad_norm = if p.grad_clip > 0.0 {
             opt.clip_grad_norm(p.grad_clip)
@@ -148,7 +170,6 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
             last_tps = window_tokens as f64 / dt;
             window_start = Instant::now();
             window_tokens = 0;
-            last_train_loss = loss;
             line = Some(MetricsLine {
                 step: done,
                 loss: Some(loss),
@@ -156,23 +177,27 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
                 grad_norm: Some(grad_norm.double_value(&[])),
                 tokens_per_s: Some(last_tps),
                 tokens: seen,
+                extra: extra_sums
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.double_value(&[])))
+                    .collect(),
                 ..MetricsLine::default()
             });
         }
         if done % p.eval_every == 0 || last {
             let eval_start = Instant::now();
-            let val = super::eval::val_loss(l.model, l.val, eval_rows, p.batch_size);
+            let (val, metrics) = l.objective.evaluate();
             let entry = line.get_or_insert_with(|| MetricsLine {
                 step: done,
                 tokens: seen,
                 ..MetricsLine::default()
             });
             entry.val_loss = Some(val);
-            entry.val_ppl = Some(val.exp());
-            last_val = Some(val);
-            obs.log(&format!(
-                "step {done}: val loss {val:.4} (assistant tokens)"
-            ));
+            for (k, v) in &metrics {
+                entry.extra.insert(k.clone(), *v);
+            }
+            obs.log(&format!("step {done}: val loss {val:.4}"));
+            last_val = Some((val, metrics));
             window_start += eval_start.elapsed();
         }
         let elapsed = elapsed_before + started.elapsed().as_secs_f64();
@@ -180,8 +205,8 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
             entry.elapsed_s = elapsed;
             log.write(&entry).map_err(TrainError::Metrics)?;
             if let Some(loss) = entry.loss {
-                let mut msg = format!("loss {loss:.4} lr {lr:.2e} {last_tps:.0} tok/s");
-                if let Some(v) = last_val {
+                let mut msg = format!("loss {loss:.4} lr {lr:.2e} {last_tps:.0} scored tok/s");
+                if let Some((v, _)) = &last_val {
                     msg.push_str(&format!(" val {v:.4}"));
                 }
                 obs.log(&format!("step {done}/{}: {msg}", p.steps));
@@ -196,7 +221,7 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
                 rng: RNG_SCHEME.to_string(),
                 tokens_seen: seen,
                 elapsed_s: elapsed,
-                model: cfg.clone(),
+                model: l.config.clone(),
                 train: p.clone(),
             };
             let mut weights: Vec<(String, Tensor)> = l.trainable.variables().into_iter().collect();
@@ -208,15 +233,15 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
         }
     }
 
-    let val_loss = match last_val {
+    // Resumed from the final checkpoint: no step ran, measure again.
+    let (val_loss, val_metrics) = match last_val {
         Some(v) => v,
-        // Resumed from the final checkpoint: no step ran, measure again.
-        None => super::eval::val_loss(l.model, l.val, eval_rows, p.batch_size),
+        None => l.objective.evaluate(),
     };
     Ok(Outcome {
-        train_loss: last_train_loss,
         val_loss,
-        target_tokens_seen: seen,
+        val_metrics,
+        scored_tokens: seen,
         tokens_per_s: last_tps,
         elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
         resumed_from,
