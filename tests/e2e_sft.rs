@@ -251,9 +251,81 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
         "{plain} {chat}"
     );
 
+    // The served dpo model, through the official `openai` SDK: the server's chat template
+    // gives the prompt `generate --chat` gives, and the same greedy answer, ending by the same
+    // rule (`<|end|>`, or the token budget).
+    let question = "Ada was in the park.\nQuestion: Where is Ada?";
+    let served = serve_chat(&p, "aligned", question, 12);
+    let local = p.run(&[
+        "generate",
+        "aligned",
+        "--chat",
+        "--json",
+        "--temperature",
+        "0",
+        "-n",
+        "12",
+        "--prompt",
+        question,
+    ]);
+    local.ok();
+    let local: serde_json::Value = serde_json::from_str(local.stdout.trim()).unwrap();
+    let prompt_ids: Vec<u64> = served["prompt_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        Some(prompt_ids.len() as u64),
+        local["prompt_tokens"].as_u64(),
+        "{served} {local}"
+    );
+    assert_eq!(served["content"], local["text"], "{served} {local}");
+    assert_eq!(
+        served["finish_reason"], local["finish_reason"],
+        "{served} {local}"
+    );
+
     let (r, j) = p.run_json(&[]);
     r.ok();
     assert!(ran(&j).is_empty(), "{j}");
+}
+
+/// Serves `stage` with `binarylm serve` and sends one chat through the `openai` SDK
+/// (tests/python/openai_chat.py).
+fn serve_chat(p: &Project, stage: &str, message: &str, max_tokens: usize) -> serde_json::Value {
+    use std::io::{BufRead, BufReader};
+    let mut child = p
+        .cmd(&["serve", stage, "--port", "0", "--device", "cpu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start binarylm serve");
+    let stdout = child.stdout.take().unwrap();
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("listening on ").map(str::to_string));
+    let Some(url) = url else {
+        let _ = child.kill();
+        panic!("`binarylm serve {stage}` printed no address");
+    };
+    let venv = std::env::var_os("BINARYLM_VENV").expect("BINARYLM_VENV is set by scripts/env.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_chat.py");
+    let out = Command::new(Path::new(&venv).join("bin/python"))
+        .arg(script)
+        .args([&url, stage, message, &max_tokens.to_string()])
+        .output()
+        .expect("run the openai client");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "openai client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client output is JSON")
 }
 
 /// A model whose tokenizer has no chat markers (pretrained on stories with only `<|eos|>`
