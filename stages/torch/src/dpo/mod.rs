@@ -37,8 +37,9 @@ pub enum DpoError {
     #[error("data stage `{stage}`: {source}")]
     Pairs {
         stage: String,
+        // Boxed, as sft's data errors.
         #[source]
-        source: pairs::PairsError,
+        source: Box<pairs::PairsError>,
     },
     #[error("data stage `{stage}`: none of the {split} pairs fits in the model's context of {block} tokens; use shorter answers or a model with a larger block_size")]
     NothingFits {
@@ -235,7 +236,7 @@ pub fn run(
     }
     let pairs_err = |source| DpoError::Pairs {
         stage: params.data.clone(),
-        source,
+        source: Box::new(source),
     };
     let train_prefs = pairs::read_split(data_dir, "train").map_err(pairs_err)?;
     let val_prefs = pairs::read_split(data_dir, "val").map_err(pairs_err)?;

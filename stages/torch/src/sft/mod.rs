@@ -61,8 +61,10 @@ pub enum SftError {
     #[error("data stage `{stage}`: {source}")]
     Data {
         stage: String,
+        // Boxed: the Parquet reader's errors are large, and every `Result` carries the size of
+        // its largest error.
         #[source]
-        source: data::DataError,
+        source: Box<data::DataError>,
     },
     #[error("data stage `{stage}`: none of the {split} conversations fits in the model's context of {block} tokens ({too_long} are longer); use shorter conversations or a model with a larger block_size")]
     NothingFits {
@@ -123,7 +125,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
     };
     let data_err = |source| SftError::Data {
         stage: params.data.clone(),
-        source,
+        source: Box::new(source),
     };
 
     let codec = TokenizerCodec::load(&model_dir.join(TOKENIZER_FILE)).map_err(|source| {
