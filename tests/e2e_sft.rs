@@ -1,8 +1,8 @@
 //! The fine-tuning stages through the real binaries: data (instructions) → tokenizer →
 //! pretrain → sft (full and LoRA) → dpo (LoRA, IPO) and deploy. The fine-tuned artifacts are
 //! ordinary models (deploy serves one, `generate` samples one, as text or as a chat answer),
-//! `binarylm show` summarises them, and an sft process killed mid-run resumes to the same
-//! files as an uninterrupted one, for full and LoRA fine-tuning.
+//! `binarylm show` summarises them, and a fine-tuning process killed mid-run resumes to the
+//! same files as an uninterrupted one (sft full and LoRA, dpo LoRA).
 
 mod common;
 
@@ -372,7 +372,16 @@ stages:
     );
 }
 
-fn job(dir: &Path, inputs: &serde_json::Value, name: &str, lora: bool) -> PathBuf {
+/// The three runs a resume test compares.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    Full,
+    Lora,
+    /// dpo with LoRA and the IPO loss.
+    Dpo,
+}
+
+fn job(dir: &Path, inputs: &serde_json::Value, name: &str, run: Run) -> PathBuf {
     let work = dir.join(format!("{name}-work"));
     std::fs::create_dir_all(&work).unwrap();
     let mut params = serde_json::json!({
@@ -381,12 +390,17 @@ fn job(dir: &Path, inputs: &serde_json::Value, name: &str, lora: bool) -> PathBu
                   "eval_batches": 1, "log_every": 2, "warmup_steps": 2, "lr": 0.003},
         "eval": {"examples": 2, "max_new_tokens": 4},
     });
-    if lora {
+    if run != Run::Full {
         params["lora"] = serde_json::json!({"r": 2, "alpha": 4, "dropout": 0.1,
                                              "targets": ["q", "k", "o", "mlp"]});
     }
+    if run == Run::Dpo {
+        params["kind"] = "dpo".into();
+        params["data"] = "prefs".into();
+        params["loss"] = "ipo".into();
+    }
     let job = serde_json::json!({
-        "format": pipelines::TORCH_JOB_FORMAT, "kind": "sft", "stage": "tuned",
+        "format": pipelines::TORCH_JOB_FORMAT, "kind": params["kind"], "stage": "tuned",
         "params": params,
         "inputs": inputs,
         "out_dir": dir.join(format!("{name}-out")),
@@ -414,23 +428,28 @@ fn checkpoint_step(work: &Path) -> Option<u64> {
 }
 
 #[test]
-fn a_killed_fine_tuning_resumes_to_identical_files_full_and_lora() {
+fn a_killed_fine_tuning_resumes_to_identical_files() {
     torch_exe();
     let p = Project::new();
     // Only what the jobs read: the data and a (briefly) pretrained model.
-    let manifest = MANIFEST.split("  tuned:").next().unwrap();
-    p.write("pipeline.yaml", manifest);
+    let manifest = format!(
+        "{}  prefs:\n    kind: data\n    sources: [{{ synthetic: {{ generator: preferences, documents: 60 }} }}]\n    split: {{ val_docs: 4 }}\n",
+        MANIFEST.split("  tuned:").next().unwrap()
+    );
+    p.write("pipeline.yaml", &manifest);
     p.run(&["run", "pipeline.yaml"]).ok();
     let (base, _) = files(&p, "base");
     let (chats, _) = files(&p, "chats");
-    let inputs = serde_json::json!({"base": base, "chats": chats});
+    let (prefs, _) = files(&p, "prefs");
+    let inputs = serde_json::json!({"base": base, "chats": chats, "prefs": prefs});
 
-    for lora in [false, true] {
+    for run in [Run::Full, Run::Lora, Run::Dpo] {
+        let lora = run != Run::Full;
         let dir = tempfile::tempdir().unwrap();
-        let whole = job(dir.path(), &inputs, "whole", lora);
+        let whole = job(dir.path(), &inputs, "whole", run);
         assert!(run_stage(&whole).wait().unwrap().success());
 
-        let killed = job(dir.path(), &inputs, "killed", lora);
+        let killed = job(dir.path(), &inputs, "killed", run);
         let work = dir.path().join("killed-work");
         let mut child = run_stage(&killed);
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -466,7 +485,8 @@ fn a_killed_fine_tuning_resumes_to_identical_files_full_and_lora() {
             let b = std::fs::read(dir.path().join("killed-out").join(file)).unwrap();
             assert!(
                 a == b,
-                "{file} of the resumed run differs from the uninterrupted run's (lora: {lora})"
+                "{file} of the resumed run differs from the uninterrupted run's (lora: {lora}, dpo: {})",
+                run == Run::Dpo
             );
         }
     }
