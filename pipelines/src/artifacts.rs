@@ -106,7 +106,8 @@ pub struct SftSummary {
 /// What one run of an sft stage measured: the registry's record, never the artifact.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SftRun {
-    pub tokens_per_s: f64,
+    /// Tokens the loss scored (the assistant's) per second of training.
+    pub scored_tokens_per_s: f64,
     pub elapsed_s: f64,
     pub resumed_from: Option<u64>,
     /// Bytes of the trainable parameters, their gradients and the AdamW moments.
@@ -133,7 +134,7 @@ impl SftSummary {
                 "target_tokens_seen".to_string(),
                 self.target_tokens_seen as f64,
             ),
-            ("tokens_per_s".to_string(), run.tokens_per_s),
+            ("scored_tokens_per_s".to_string(), run.scored_tokens_per_s),
             ("elapsed_s".to_string(), run.elapsed_s),
             (
                 "train_state_bytes".to_string(),
@@ -218,7 +219,7 @@ impl DpoSummary {
             ("pairs".to_string(), self.pairs as f64),
             ("pairs_too_long".to_string(), self.pairs_too_long as f64),
             ("beta".to_string(), self.beta),
-            ("tokens_per_s".to_string(), run.tokens_per_s),
+            ("scored_tokens_per_s".to_string(), run.scored_tokens_per_s),
             ("elapsed_s".to_string(), run.elapsed_s),
             (
                 "train_state_bytes".to_string(),

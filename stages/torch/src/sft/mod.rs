@@ -332,7 +332,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &mut dyn Observer) -> Result
     Ok(Tuned {
         summary,
         run: SftRun {
-            tokens_per_s: outcome.tokens_per_s,
+            scored_tokens_per_s: outcome.scored_tokens_per_s,
             elapsed_s: outcome.elapsed_s,
             resumed_from: outcome.resumed_from,
             train_state_bytes: outcome.train_state_bytes,

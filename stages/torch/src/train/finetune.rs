@@ -59,7 +59,8 @@ pub struct Outcome {
     pub val_metrics: BTreeMap<String, f64>,
     /// Tokens scored by the loss over the whole run.
     pub scored_tokens: u64,
-    pub tokens_per_s: f64,
+    /// Scored tokens per second over the last log window.
+    pub scored_tokens_per_s: f64,
     pub elapsed_s: f64,
     pub resumed_from: Option<u64>,
     /// Bytes of the trainable values, their gradients and both AdamW moments.
@@ -175,6 +176,8 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
                 loss: Some(loss),
                 lr: Some(lr),
                 grad_norm: Some(grad_norm.double_value(&[])),
+                // Scored tokens: what a fine-tuning step learns from (padding and prompts are
+                // computed too, but are not its measure of progress).
                 tokens_per_s: Some(last_tps),
                 tokens: seen,
                 extra: extra_sums
@@ -242,7 +245,7 @@ pub fn run(l: Loop, obs: &mut dyn Observer) -> Result<Outcome, TrainError> {
         val_loss,
         val_metrics,
         scored_tokens: seen,
-        tokens_per_s: last_tps,
+        scored_tokens_per_s: last_tps,
         elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
         resumed_from,
         // Values, gradients, m and v: four fp32 copies of the trainable parameters.
