@@ -19,7 +19,8 @@ pub struct DpoParams {
     /// stage). Required.
     pub model: String,
     /// The `data` stage of preference records (`prompt`, `chosen`, `rejected`: the
-    /// `preferences` generator, or table sources with those columns). Required.
+    /// `preferences` generator, or a `command` stage with `produces: corpus` writing Parquet
+    /// splits with those columns). Required.
     pub data: String,
     /// Strength of the pull towards the reference (the KL penalty's weight): larger keeps
     /// the policy closer. Default 0.1.

@@ -48,7 +48,7 @@ pub enum DataError {
         #[source]
         source: stages::kinds::tokenizer::TokenizeError,
     },
-    #[error("{path} holds plain text records; sft needs conversations: use a data stage with the `instructions` (or `preferences`) generator, or JSONL/Parquet sources with `prompt` and `response` columns")]
+    #[error("{path} holds plain text records; sft needs conversations: use a data stage with the `instructions` (or `preferences`) generator, or a `command` stage with `produces: corpus` that writes train.parquet and val.parquet with `prompt` and `response` columns")]
     NotConversations { path: PathBuf },
     #[error("{path} has no records; sft needs at least one conversation in each split")]
     Empty { path: PathBuf },
