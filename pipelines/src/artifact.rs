@@ -31,7 +31,7 @@ pub enum ArtifactType {
     Corpus,
     /// A `tokenizer.json` and the token shards it encoded (`tokenizer`).
     Tokenizer,
-    /// A checkpoint: `config.json` + `model.safetensors` (`pretrain`; later `sft`, `dpo`).
+    /// A checkpoint: `config.json` + `model.safetensors` (`pretrain`, `sft`; later `dpo`).
     Model,
     /// A servable bundle: weights, tokenizer, model and server config (`deploy`).
     Bundle,

@@ -173,6 +173,182 @@ impl EvalResults {
     }
 }
 
+/// An sft artifact's summary file.
+pub const SFT_SUMMARY_FILE: &str = "summary.json";
+
+/// `summary.json` of an sft artifact: what the fine-tuning produced, determined by the
+/// stage's inputs alone (the run's timings go to [`SftRun`], as for pretrain).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftSummary {
+    pub steps: u64,
+    /// Parameters of the model.
+    pub params: usize,
+    /// Parameters the optimizer updated: all of them, or the LoRA adapters'.
+    pub trainable_params: usize,
+    /// `full` or `lora`.
+    pub method: String,
+    /// Training conversations used, and those left out for not fitting in the context.
+    pub examples: usize,
+    pub examples_too_long: usize,
+    /// Packed rows of `block_size` tokens the examples filled.
+    pub rows: usize,
+    /// Assistant tokens (the ones the loss counts) seen by the optimizer.
+    pub target_tokens_seen: u64,
+    pub train_loss: f64,
+    /// Mean loss per assistant token of the `val` split.
+    pub val_loss: f64,
+    /// The same for the model before fine-tuning.
+    pub val_loss_before: f64,
+    /// Greedy answers equal to the reference, over `eval_examples` val prompts (None when
+    /// `eval.examples` is 0), before and after fine-tuning.
+    pub exact_match: Option<f64>,
+    pub exact_match_before: Option<f64>,
+    pub eval_examples: usize,
+    /// `bf16` or `fp32`: the dtype of the matrix products.
+    pub precision: String,
+}
+
+/// What one run of an sft stage measured: the registry's record, never the artifact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SftRun {
+    /// Tokens the loss scored (the assistant's) per second of training.
+    pub scored_tokens_per_s: f64,
+    pub elapsed_s: f64,
+    pub resumed_from: Option<u64>,
+    /// Bytes of the trainable parameters, their gradients and the AdamW moments.
+    pub train_state_bytes: u64,
+}
+
+impl SftSummary {
+    /// The stage metrics `binarylm` records (headline `val_loss`).
+    pub fn metrics(&self, run: &SftRun) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([
+            ("val_loss".to_string(), self.val_loss),
+            ("val_loss_before".to_string(), self.val_loss_before),
+            ("train_loss".to_string(), self.train_loss),
+            ("steps".to_string(), self.steps as f64),
+            ("params".to_string(), self.params as f64),
+            ("trainable_params".to_string(), self.trainable_params as f64),
+            ("examples".to_string(), self.examples as f64),
+            (
+                "examples_too_long".to_string(),
+                self.examples_too_long as f64,
+            ),
+            ("rows".to_string(), self.rows as f64),
+            (
+                "target_tokens_seen".to_string(),
+                self.target_tokens_seen as f64,
+            ),
+            ("scored_tokens_per_s".to_string(), run.scored_tokens_per_s),
+            ("elapsed_s".to_string(), run.elapsed_s),
+            (
+                "train_state_bytes".to_string(),
+                run.train_state_bytes as f64,
+            ),
+        ]);
+        if let Some(a) = self.exact_match {
+            m.insert("exact_match".to_string(), a);
+        }
+        if let Some(a) = self.exact_match_before {
+            m.insert("exact_match_before".to_string(), a);
+        }
+        if let Some(step) = run.resumed_from {
+            m.insert("resumed_from_step".to_string(), step as f64);
+        }
+        m
+    }
+}
+
+/// A dpo artifact's summary file.
+pub const DPO_SUMMARY_FILE: &str = "summary.json";
+
+/// `summary.json` of a dpo artifact: held-out preference measures before (the reference, which
+/// is the starting policy) and after, determined by the stage's inputs alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpoSummary {
+    pub steps: u64,
+    pub params: usize,
+    pub trainable_params: usize,
+    /// `full` or `lora`.
+    pub method: String,
+    /// `sigmoid` or `ipo`.
+    pub loss: String,
+    pub beta: f64,
+    /// Training pairs used, and those left out for not fitting in the context.
+    pub pairs: usize,
+    pub pairs_too_long: usize,
+    pub train_loss: f64,
+    /// The preference loss on the `val` pairs (at the start it is log 2 for `sigmoid`).
+    pub val_loss: f64,
+    /// Share of `val` pairs whose implicit reward β·(log π − log π_ref) is higher for the
+    /// chosen answer, and the mean reward margin (chosen − rejected).
+    pub val_preference_accuracy: f64,
+    pub val_reward_margin: f64,
+    /// The same accuracy by log-likelihood alone, before and after: log π(chosen) > log
+    /// π(rejected).
+    pub val_likelihood_accuracy_before: f64,
+    pub val_likelihood_accuracy: f64,
+    /// Shares of greedy answers to `eval_examples` val prompts equal to the chosen answer and
+    /// to the rejected one, before and after.
+    pub chosen_match_before: Option<f64>,
+    pub chosen_match: Option<f64>,
+    pub rejected_match_before: Option<f64>,
+    pub rejected_match: Option<f64>,
+    pub eval_examples: usize,
+    pub precision: String,
+}
+
+impl DpoSummary {
+    /// The stage metrics `binarylm` records (headline `val_preference_accuracy`).
+    pub fn metrics(&self, run: &SftRun) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::from([
+            ("val_loss".to_string(), self.val_loss),
+            (
+                "val_preference_accuracy".to_string(),
+                self.val_preference_accuracy,
+            ),
+            ("val_reward_margin".to_string(), self.val_reward_margin),
+            (
+                "val_likelihood_accuracy".to_string(),
+                self.val_likelihood_accuracy,
+            ),
+            (
+                "val_likelihood_accuracy_before".to_string(),
+                self.val_likelihood_accuracy_before,
+            ),
+            ("train_loss".to_string(), self.train_loss),
+            ("steps".to_string(), self.steps as f64),
+            ("params".to_string(), self.params as f64),
+            ("trainable_params".to_string(), self.trainable_params as f64),
+            ("pairs".to_string(), self.pairs as f64),
+            ("pairs_too_long".to_string(), self.pairs_too_long as f64),
+            ("beta".to_string(), self.beta),
+            ("scored_tokens_per_s".to_string(), run.scored_tokens_per_s),
+            ("elapsed_s".to_string(), run.elapsed_s),
+            (
+                "train_state_bytes".to_string(),
+                run.train_state_bytes as f64,
+            ),
+        ]);
+        for (k, v) in [
+            ("chosen_match", self.chosen_match),
+            ("chosen_match_before", self.chosen_match_before),
+            ("rejected_match", self.rejected_match),
+            ("rejected_match_before", self.rejected_match_before),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        }
+        if let Some(step) = run.resumed_from {
+            m.insert("resumed_from_step".to_string(), step as f64);
+        }
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,8 +46,9 @@ pub use params::{
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
-pub use params::{DeployParams, DeployServer, DeploySmoke};
+pub use params::{DeployParams, DeployServer, DeploySmoke, DpoLoss, DpoParams};
 pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
+pub use params::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use params::{QuantScheme, QuantizeParams};
 pub use remotes::{valid_remote_name, RemoteConfig};
 pub use schema::json_schema;

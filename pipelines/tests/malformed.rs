@@ -438,3 +438,73 @@ fn quantize_bad_values() {
         ],
     );
 }
+
+#[test]
+fn sft_bad_values() {
+    check(
+        "sft_bad_values",
+        &[
+            ("manifest::invalid-value", 16, 13),
+            ("manifest::invalid-value", 17, 13),
+            ("manifest::invalid-value", 19, 10),
+            ("manifest::invalid-value", 20, 14),
+            ("manifest::invalid-value", 21, 16),
+            ("manifest::invalid-value", 22, 23),
+            ("manifest::invalid-value", 23, 29),
+        ],
+    );
+}
+
+#[test]
+fn sft_unknown_lora_target() {
+    check(
+        "sft_unknown_lora_target",
+        &[("manifest::invalid-value", 16, 26)],
+    );
+}
+
+#[test]
+fn sft_model_is_tokenizer() {
+    check(
+        "sft_model_is_tokenizer",
+        &[
+            ("manifest::wrong-artifact-type", 14, 12),
+            ("manifest::wrong-artifact-type", 15, 11),
+        ],
+    );
+}
+
+#[test]
+fn sft_warmup_beyond_steps() {
+    check(
+        "sft_warmup_beyond_steps",
+        &[
+            ("manifest::invalid-value", 16, 39),
+            ("manifest::invalid-value", 16, 48),
+        ],
+    );
+}
+
+#[test]
+fn dpo_bad_values() {
+    check(
+        "dpo_bad_values",
+        &[
+            ("manifest::invalid-value", 23, 11),
+            ("manifest::invalid-value", 24, 16),
+        ],
+    );
+}
+
+#[test]
+fn dpo_unknown_loss() {
+    check("dpo_unknown_loss", &[("manifest::invalid-value", 23, 11)]);
+}
+
+#[test]
+fn dpo_data_is_tokenizer() {
+    check(
+        "dpo_data_is_tokenizer",
+        &[("manifest::wrong-artifact-type", 22, 11)],
+    );
+}

@@ -52,6 +52,8 @@ pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<Strin
         "tokenizer" => kinds::tokenizer::render::render,
         "pretrain" => kinds::pretrain::render,
         "eval" => kinds::eval::render,
+        "sft" => kinds::sft::render,
+        "dpo" => kinds::dpo::render,
         _ => return None,
     };
     Some(render(dir))

@@ -10,9 +10,11 @@
 mod command;
 mod data;
 mod deploy;
+mod dpo;
 mod eval;
 mod pretrain;
 mod quantize;
+mod sft;
 mod tokenizer;
 
 pub use command::CommandParams;
@@ -22,12 +24,14 @@ pub use data::{
     ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
+pub use dpo::{DpoLoss, DpoParams};
 pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
 };
 pub use quantize::{QuantScheme, QuantizeParams};
+pub use sft::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
@@ -241,6 +245,8 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<CommandParams>(),
     KindEntry::of::<TokenizerParams>(),
     KindEntry::of::<PretrainParams>(),
+    KindEntry::of::<SftParams>(),
+    KindEntry::of::<DpoParams>(),
     KindEntry::of::<DeployParams>(),
     KindEntry::of::<EvalParams>(),
     KindEntry::of::<QuantizeParams>(),
@@ -313,16 +319,20 @@ mod tests {
                 ("command", ArtifactType::Files),
                 ("tokenizer", ArtifactType::Tokenizer),
                 ("pretrain", ArtifactType::Model),
+                ("sft", ArtifactType::Model),
+                ("dpo", ArtifactType::Model),
                 ("deploy", ArtifactType::Bundle),
                 ("eval", ArtifactType::EvalReport),
                 ("quantize", ArtifactType::QuantizedModel),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));
-        assert_eq!(crate::produces("sft"), None);
+        assert_eq!(crate::produces("sft"), Some(ArtifactType::Model));
+        assert_eq!(crate::produces("dpo"), Some(ArtifactType::Model));
+        assert_eq!(crate::produces("ppo"), None);
         assert_eq!(
             kinds_producing(&[ArtifactType::Model, ArtifactType::QuantizedModel]),
-            ["pretrain", "quantize"]
+            ["pretrain", "sft", "dpo", "quantize"]
         );
     }
 
@@ -354,7 +364,7 @@ mod tests {
         let p = base.params.get::<PretrainParams>().expect("typed access");
         assert_eq!(p.model.n_layer, Some(2));
         assert!(base.params.get::<DataParams>().is_none());
-        let unknown = serde_json::json!({ "kind": "sft" });
+        let unknown = serde_json::json!({ "kind": "ppo" });
         assert!(serde_json::from_value::<StageParams>(unknown).is_err());
     }
 }

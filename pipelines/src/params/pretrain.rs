@@ -558,112 +558,128 @@ impl StageKind for PretrainParams {
                 );
             }
         }
-        let t = &self.train;
-        // Counts the training loop divides by or loops over: 0 would never train, or divide by
-        // zero at the first step (`step % log_every`).
-        for (key, value, hint) in [
-            ("steps", t.steps, "train for at least 1 step"),
-            (
-                "batch_size",
-                t.batch_size as u64,
-                "use at least 1 sequence per micro-batch, e.g. 12",
-            ),
-            (
-                "grad_accum",
-                t.grad_accum as u64,
-                "use 1 for no accumulation, or more micro-batches per step",
-            ),
-            (
-                "eval_every",
-                t.eval_every,
-                "validate every N ≥ 1 steps; the last step is always validated",
-            ),
-            (
-                "eval_batches",
-                t.eval_batches as u64,
-                "average at least 1 batch per validation, e.g. 20",
-            ),
-            (
-                "checkpoint_every",
-                t.checkpoint_every,
-                "checkpoint every N ≥ 1 steps; the last step is always checkpointed",
-            ),
-            ("log_every", t.log_every, "log every N ≥ 1 steps, e.g. 10"),
-        ] {
-            if value == 0 {
-                bad(&format!("train.{key}"), format!("`train.{key}` is 0"), hint);
-            }
-        }
-        if !(t.lr.is_finite() && t.lr > 0.0) {
-            bad(
-                "train.lr",
-                format!("`train.lr` is {}", t.lr),
-                "with no learning rate the weights never move: use a positive one such as 1e-3",
-            );
-        }
-        if !(t.min_lr.is_finite() && t.min_lr >= 0.0) {
-            bad(
-                "train.min_lr",
-                format!("`train.min_lr` is {}", t.min_lr),
-                "use a non-negative learning rate such as 1e-4, or 0 to decay to nothing",
-            );
-        }
-        // Against a learning rate that is itself refused above, the comparison would only repeat
-        // that error.
-        if t.lr > 0.0 && t.min_lr > t.lr {
-            bad(
-                "train.min_lr",
-                format!(
-                    "`train.min_lr` ({}) is above `train.lr` ({})",
-                    t.min_lr, t.lr
-                ),
-                "the cosine schedule decays from `lr` down to `min_lr`",
-            );
-        }
-        if t.warmup_steps > t.steps {
-            bad(
-                "train.warmup_steps",
-                format!(
-                    "`train.warmup_steps` ({}) is more than `train.steps` ({})",
-                    t.warmup_steps, t.steps
-                ),
-                "warm up for a fraction of the run, e.g. 5%",
-            );
-        }
-        for (key, value) in [("beta1", t.beta1), ("beta2", t.beta2)] {
-            if !(0.0..1.0).contains(&value) {
-                bad(
-                    &format!("train.{key}"),
-                    format!("`train.{key}` is {value}, outside [0, 1)"),
-                    "typical values are 0.9 for beta1 and 0.95 for beta2",
-                );
-            }
-        }
-        for (key, value) in [
-            ("weight_decay", t.weight_decay),
-            ("eps", t.eps),
-            ("grad_clip", t.grad_clip),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                bad(
-                    &format!("train.{key}"),
-                    format!("`train.{key}` is {value}"),
-                    "use a non-negative number",
-                );
-            }
-        }
-        if let Some(peak) = t.peak_tflops {
-            if !(peak.is_finite() && peak > 0.0) {
-                bad(
-                    "train.peak_tflops",
-                    format!("`train.peak_tflops` is {peak}"),
-                    "give the device's peak dense TFLOP/s, e.g. 989 for an H100",
-                );
-            }
-        }
+        problems.extend(train_problems(&self.train, true));
         problems.extend(shape_problems(m));
         problems
     }
+}
+
+/// The checks of a `train:` block, shared by every kind that trains with it (`pretrain`,
+/// `sft`). `fixed_steps` is false when the step count is derived at run time (`sft`'s
+/// `epochs`), so `warmup_steps` cannot be compared with `train.steps` yet.
+pub(crate) fn train_problems(t: &TrainParams, fixed_steps: bool) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    let mut bad = |path: &str, message: String, hint: &str| {
+        problems.push(Invalid {
+            path: path.to_string(),
+            on_key: false,
+            message,
+            hint: Some(hint.to_string()),
+        })
+    };
+    // Counts the training loop divides by or loops over: 0 would never train, or divide by
+    // zero at the first step (`step % log_every`).
+    for (key, value, hint) in [
+        ("steps", t.steps, "train for at least 1 step"),
+        (
+            "batch_size",
+            t.batch_size as u64,
+            "use at least 1 sequence per micro-batch, e.g. 12",
+        ),
+        (
+            "grad_accum",
+            t.grad_accum as u64,
+            "use 1 for no accumulation, or more micro-batches per step",
+        ),
+        (
+            "eval_every",
+            t.eval_every,
+            "validate every N ≥ 1 steps; the last step is always validated",
+        ),
+        (
+            "eval_batches",
+            t.eval_batches as u64,
+            "average at least 1 batch per validation, e.g. 20",
+        ),
+        (
+            "checkpoint_every",
+            t.checkpoint_every,
+            "checkpoint every N ≥ 1 steps; the last step is always checkpointed",
+        ),
+        ("log_every", t.log_every, "log every N ≥ 1 steps, e.g. 10"),
+    ] {
+        if value == 0 {
+            bad(&format!("train.{key}"), format!("`train.{key}` is 0"), hint);
+        }
+    }
+    if !(t.lr.is_finite() && t.lr > 0.0) {
+        bad(
+            "train.lr",
+            format!("`train.lr` is {}", t.lr),
+            "with no learning rate the weights never move: use a positive one such as 1e-3",
+        );
+    }
+    if !(t.min_lr.is_finite() && t.min_lr >= 0.0) {
+        bad(
+            "train.min_lr",
+            format!("`train.min_lr` is {}", t.min_lr),
+            "use a non-negative learning rate such as 1e-4, or 0 to decay to nothing",
+        );
+    }
+    // Against a learning rate that is itself refused above, the comparison would only repeat
+    // that error.
+    if t.lr > 0.0 && t.min_lr > t.lr {
+        bad(
+            "train.min_lr",
+            format!(
+                "`train.min_lr` ({}) is above `train.lr` ({})",
+                t.min_lr, t.lr
+            ),
+            "the cosine schedule decays from `lr` down to `min_lr`",
+        );
+    }
+    if fixed_steps && t.warmup_steps > t.steps {
+        bad(
+            "train.warmup_steps",
+            format!(
+                "`train.warmup_steps` ({}) is more than `train.steps` ({})",
+                t.warmup_steps, t.steps
+            ),
+            "warm up for a fraction of the run, e.g. 5%",
+        );
+    }
+    for (key, value) in [("beta1", t.beta1), ("beta2", t.beta2)] {
+        if !(0.0..1.0).contains(&value) {
+            bad(
+                &format!("train.{key}"),
+                format!("`train.{key}` is {value}, outside [0, 1)"),
+                "typical values are 0.9 for beta1 and 0.95 for beta2",
+            );
+        }
+    }
+    for (key, value) in [
+        ("weight_decay", t.weight_decay),
+        ("eps", t.eps),
+        ("grad_clip", t.grad_clip),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            bad(
+                &format!("train.{key}"),
+                format!("`train.{key}` is {value}"),
+                "use a non-negative number",
+            );
+        }
+    }
+    if let Some(peak) = t.peak_tflops {
+        if !(peak.is_finite() && peak > 0.0) {
+            bad(
+                "train.peak_tflops",
+                format!("`train.peak_tflops` is {peak}"),
+                "give the device's peak dense TFLOP/s, e.g. 989 for an H100",
+            );
+        }
+    }
+    problems
 }
 
 /// Shapes that do not fit together once the preset's values fill in what the manifest leaves

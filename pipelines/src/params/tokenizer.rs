@@ -109,8 +109,9 @@ impl TokenizerParams {
 impl StageKind for TokenizerParams {
     const INFO: KindInfo = KindInfo {
         name: "tokenizer",
-        // 1: first version.
-        version: 1,
+        // 1: first version. 2: instruction/preference records close the user turn with
+        // `<|end|>` (`<|user|>P<|end|><|assistant|>R<|end|>`), the chat template's layout.
+        version: 2,
         produces: ArtifactType::Tokenizer,
         runner: Runner::InProcess,
         headline: Some("bytes_per_token_val"),

@@ -5,14 +5,16 @@
 //! reader lives in this small crate that both can depend on.
 //!
 //! Plain documents (`text`) are encoded as they are. Instruction records (`prompt`,
-//! `response`) and preference records (`prompt`, `chosen`, `rejected`) are rendered as one
-//! chat turn with the chat markers as special tokens:
+//! `response`) and preference records (`prompt`, `chosen`, `rejected`) are rendered as a user
+//! turn and an assistant turn with the chat markers as special tokens, laid out by the chat
+//! template's one definition (`serve::chat::layout`):
 //!
 //! ```text
-//! <|user|>{prompt}<|assistant|>{response}<|end|>        (preference: response = chosen)
+//! <|user|>{prompt}<|end|><|assistant|>{response}<|end|>   (preference: response = chosen)
 //! ```
 //!
-//! so a model pretrained on these shards has seen the template SFT will use. The rejected
+//! so a model pretrained on these shards has seen the template that SFT trains with and the
+//! server prompts with. The rejected
 //! answer of a preference pair is not in the shards (it is only meaningful next to the chosen
 //! one, which DPO reads from the data stage directly), but it is training text for the
 //! tokenizer.
@@ -20,12 +22,11 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
+use serve::chat::{layout, Piece, Role};
 use tokenizer::Segment;
 
 /// Chat markers used to render structured records.
-pub const USER: &str = "<|user|>";
-pub const ASSISTANT: &str = "<|assistant|>";
-pub const END: &str = "<|end|>";
+pub use serve::chat::{ASSISTANT_MARKER as ASSISTANT, END_MARKER as END, USER_MARKER as USER};
 
 /// One record of a split.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,19 +57,20 @@ impl Record {
         }
     }
 
-    /// What goes into the shards, as text and special-token segments.
+    /// What goes into the shards, as text and special-token segments: a chat record as a user
+    /// turn and an assistant turn, laid out by the chat template's one definition.
     pub fn segments(&self) -> Vec<Segment<'_>> {
         match self {
             Record::Text(t) => vec![Segment::Text(t)],
             Record::Chat {
                 prompt, response, ..
-            } => vec![
-                Segment::Special(USER),
-                Segment::Text(prompt),
-                Segment::Special(ASSISTANT),
-                Segment::Text(response),
-                Segment::Special(END),
-            ],
+            } => layout(&[(Role::User, prompt), (Role::Assistant, response)])
+                .into_iter()
+                .map(|piece| match piece {
+                    Piece::Marker(m) => Segment::Special(m),
+                    Piece::Text(t) => Segment::Text(t),
+                })
+                .collect(),
         }
     }
 

@@ -58,6 +58,74 @@ struct Markers {
     end: u32,
 }
 
+/// One piece of a conversation laid out in the template: a marker (a special token's spelling)
+/// or ordinary text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Marker(&'static str),
+    Text(&'a str),
+}
+
+impl Role {
+    /// The marker that opens this role's turns.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Role::System => SYSTEM_MARKER,
+            Role::User => USER_MARKER,
+            Role::Assistant => ASSISTANT_MARKER,
+        }
+    }
+}
+
+/// The one definition of the marker layout: each turn is its role's marker, its text, and
+/// `<|end|>`. The server's prompts ([`ChatTemplate::render`], which then opens the assistant's
+/// turn), fine-tuning ([`ChatTemplate::render_training`]) and the token shards the tokenizer
+/// stage writes for instruction records all lay turns out through this function.
+pub fn layout<'a>(turns: &[(Role, &'a str)]) -> Vec<Piece<'a>> {
+    turns
+        .iter()
+        .flat_map(|&(role, text)| {
+            [
+                Piece::Marker(role.marker()),
+                Piece::Text(text),
+                Piece::Marker(END_MARKER),
+            ]
+        })
+        .collect()
+}
+
+impl Markers {
+    fn id(&self, marker: &str) -> u32 {
+        match marker {
+            SYSTEM_MARKER => self.system,
+            USER_MARKER => self.user,
+            ASSISTANT_MARKER => self.assistant,
+            _ => self.end,
+        }
+    }
+
+    /// `<|role|>` + text + `<|end|>` (see [`layout`]), with the per-token target flags of
+    /// `render_training`: the assistant's text and its `<|end|>`, never its opening marker.
+    fn push_message(
+        &self,
+        codec: &dyn Codec,
+        msg: &Message,
+        ids: &mut Vec<u32>,
+        targets: &mut Vec<bool>,
+    ) {
+        let answer = msg.role == Role::Assistant;
+        // Piece 0 is the opening marker, which the template writes, not the model.
+        for (i, piece) in layout(&[(msg.role, &msg.content)]).into_iter().enumerate() {
+            let start = ids.len();
+            match piece {
+                Piece::Marker(m) => ids.push(self.id(m)),
+                Piece::Text(t) => ids.extend(codec.encode(t)),
+            }
+            targets.extend(std::iter::repeat_n(answer && i > 0, ids.len() - start));
+        }
+    }
+}
+
 /// The template of one served model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatTemplate {
@@ -96,13 +164,7 @@ impl ChatTemplate {
             Some(m) => {
                 let mut ids = Vec::new();
                 for msg in messages {
-                    ids.push(match msg.role {
-                        Role::System => m.system,
-                        Role::User => m.user,
-                        Role::Assistant => m.assistant,
-                    });
-                    ids.extend(codec.encode(&msg.content));
-                    ids.push(m.end);
+                    m.push_message(codec, msg, &mut ids, &mut Vec::new());
                 }
                 ids.push(m.assistant);
                 ids
@@ -119,6 +181,32 @@ impl ChatTemplate {
                 codec.encode(&text)
             }
         }
+    }
+
+    /// A whole conversation as training tokens, with a flag per token saying whether it is the
+    /// assistant's to predict (what the fine-tuning loss counts): each assistant message's
+    /// text and its closing `<|end|>`, not its `<|assistant|>` marker (the template, not the
+    /// model, writes that: [`ChatTemplate::render`] ends every prompt with it). The tokens are
+    /// exactly those of `render` for the conversation up to an assistant message followed by
+    /// that message, so training and serving see one format. `None` when the tokenizer has no
+    /// role markers: a plain transcript has no reliable turn boundary to train on.
+    pub fn render_training(
+        &self,
+        codec: &dyn Codec,
+        messages: &[Message],
+    ) -> Option<(Vec<u32>, Vec<bool>)> {
+        let m = self.markers.as_ref()?;
+        let mut ids = Vec::new();
+        let mut targets = Vec::new();
+        for msg in messages {
+            m.push_message(codec, msg, &mut ids, &mut targets);
+        }
+        Some((ids, targets))
+    }
+
+    /// The id of the token that ends a turn, when the tokenizer has the markers.
+    pub fn end_token(&self) -> Option<u32> {
+        self.markers.as_ref().map(|m| m.end)
     }
 
     /// Tokens that end the assistant's turn (besides end-of-sequence).
@@ -144,5 +232,68 @@ impl ChatTemplate {
             ),
             None => "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}".to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes are ids 0..256; the four markers are 256..260.
+    struct Bytes;
+
+    impl Codec for Bytes {
+        fn encode(&self, text: &str) -> Vec<u32> {
+            text.bytes().map(u32::from).collect()
+        }
+        fn decode(&self, ids: &[u32]) -> Vec<u8> {
+            ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect()
+        }
+        fn token_to_id(&self, token: &str) -> Option<u32> {
+            [SYSTEM_MARKER, USER_MARKER, ASSISTANT_MARKER, END_MARKER]
+                .iter()
+                .position(|m| *m == token)
+                .map(|i| 256 + i as u32)
+        }
+        fn vocab_size(&self) -> usize {
+            260
+        }
+    }
+
+    fn msg(role: Role, content: &str) -> Message {
+        Message {
+            role,
+            content: content.to_string(),
+        }
+    }
+
+    /// Training tokens are the serving prompt followed by the answer and `<|end|>`, and only
+    /// those answer tokens are targets.
+    #[test]
+    fn training_tokens_extend_the_served_prompt() {
+        let t = ChatTemplate::for_codec(&Bytes);
+        let prompt = [msg(Role::System, "s"), msg(Role::User, "hi")];
+        let mut chat = prompt.to_vec();
+        chat.push(msg(Role::Assistant, "yo"));
+        let (ids, targets) = t.render_training(&Bytes, &chat).unwrap();
+        let served = t.render(&Bytes, &prompt);
+        assert_eq!(
+            served,
+            [
+                256,
+                b's' as u32,
+                259,
+                257,
+                b'h' as u32,
+                b'i' as u32,
+                259,
+                258
+            ]
+        );
+        assert_eq!(&ids[..served.len()], served.as_slice());
+        assert_eq!(&ids[served.len()..], [b'y' as u32, b'o' as u32, 259]);
+        let answer: Vec<bool> = (0..ids.len()).map(|i| i >= served.len()).collect();
+        assert_eq!(targets, answer);
+        assert_eq!(t.end_token(), Some(259));
     }
 }

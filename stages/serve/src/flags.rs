@@ -138,6 +138,11 @@ pub struct GenerateFlags {
     /// One JSON object per sample on stdout instead of streamed text.
     #[arg(long)]
     pub json: bool,
+
+    /// Treat the prompt as a user's chat message: render it with the chat template (as the
+    /// server's /v1/chat/completions does), print only the answer, and stop at `<|end|>`.
+    #[arg(long)]
+    pub chat: bool,
 }
 
 fn temperature(text: &str) -> Result<f64, String> {
@@ -182,6 +187,9 @@ impl GenerateFlags {
         if self.json {
             args.push("--json".into());
         }
+        if self.chat {
+            args.push("--chat".into());
+        }
         args
     }
 }
@@ -215,6 +223,7 @@ mod tests {
             no_kv_cache: true,
             device: "cpu".into(),
             json: true,
+            chat: true,
         };
         let words: Vec<String> = flags
             .to_args()

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::{DeployParams, EvalParams, PretrainParams, QuantizeParams, TorchJob};
+use pipelines::{
+    DeployParams, DpoParams, EvalParams, PretrainParams, QuantizeParams, SftParams, TorchJob,
+};
 
 use crate::train::Observer;
-use crate::{deploy, eval, pretrain, quantize};
+use crate::{deploy, dpo, eval, pretrain, quantize, sft};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,14 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "pretrain",
         run: run_pretrain,
+    },
+    TorchKind {
+        name: "sft",
+        run: run_sft,
+    },
+    TorchKind {
+        name: "dpo",
+        run: run_dpo,
     },
     TorchKind {
         name: "deploy",
@@ -69,6 +79,22 @@ fn run_pretrain(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError
     Ok(Finished {
         metrics: trained.summary.metrics(&trained.run),
         device: trained.device,
+    })
+}
+
+fn run_sft(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
+    let tuned = sft::run(job, params::<SftParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: tuned.summary.metrics(&tuned.run),
+        device: tuned.device,
+    })
+}
+
+fn run_dpo(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
+    let aligned = dpo::run(job, params::<DpoParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: aligned.summary.metrics(&aligned.run),
+        device: aligned.device,
     })
 }
 

@@ -1,13 +1,15 @@
 //! The part of binarylm that links libtorch (through `tch`). Its `binarylm-torch` executable
 //! runs this work so that the `binarylm` CLI itself never loads libtorch.
 //!
-//! A kind's code is under the kind's name (`pretrain`, `deploy`, `eval`, `quantize`; `kinds` is the table
+//! A kind's code is under the kind's name (`pretrain`, `sft`, `dpo`, `deploy`, `eval`,
+//! `quantize`; `kinds` is the table
 //! `run-stage` dispatches on); the commands under theirs (`generate`, `server`: the model
 //! server's torch side, whose HTTP half is the torch-free `serve` crate); the code they share
 //! beneath them (`model`, `train`, `device`).
 
 pub mod deploy;
 pub mod device;
+pub mod dpo;
 pub mod eval;
 pub mod generate;
 pub mod kinds;
@@ -15,6 +17,7 @@ pub mod model;
 pub mod pretrain;
 pub mod quantize;
 pub mod server;
+pub mod sft;
 pub mod train;
 
 pub use device::{DeviceChoice, DeviceError};

@@ -313,11 +313,16 @@ pub fn from_preferences(stage: &str, records: &[Record]) -> Result<Vec<Question>
                 response,
                 rejected: Some(rejected),
             } => out.push(Question {
-                context: vec![
-                    Piece::Special(records::USER),
-                    Piece::Text(prompt.clone()),
-                    Piece::Special(records::ASSISTANT),
-                ],
+                // The user's turn as the chat template lays it out, then the assistant's
+                // marker: what the served model sees before it answers.
+                context: serve::chat::layout(&[(serve::chat::Role::User, prompt.as_str())])
+                    .into_iter()
+                    .map(|p| match p {
+                        serve::chat::Piece::Marker(m) => Piece::Special(m),
+                        serve::chat::Piece::Text(t) => Piece::Text(t.to_string()),
+                    })
+                    .chain(std::iter::once(Piece::Special(records::ASSISTANT)))
+                    .collect(),
                 choices: vec![
                     vec![Piece::Text(response.clone()), Piece::Special(records::END)],
                     vec![Piece::Text(rejected.clone()), Piece::Special(records::END)],

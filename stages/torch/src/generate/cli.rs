@@ -16,6 +16,8 @@ use crate::device::{self, DeviceChoice};
 use crate::generate::{generate, Sampling};
 use crate::model::load_artifact;
 use crate::pretrain::TOKENIZER_FILE;
+use crate::server::engine::TokenizerCodec;
+use serve::chat::{ChatTemplate, Message, Role};
 
 /// What `generate` was asked to do.
 #[derive(Debug, Clone)]
@@ -30,6 +32,8 @@ pub struct GenerateArgs {
     pub json: bool,
     /// No timing line on stderr.
     pub quiet: bool,
+    /// The prompt is a user's message, rendered with the chat template.
+    pub chat: bool,
 }
 
 /// Why a generate invocation could not run.
@@ -112,6 +116,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
         device,
         json: f.json,
         quiet: cli.quiet,
+        chat: f.chat,
     })
 }
 
@@ -159,9 +164,30 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
     // The token the tokenizer stage put between documents (`<|eos|>`, or a pretrained
     // tokenizer's own spelling such as `<|endoftext|>`).
     let eos = tok.find_special(EOS_NAMES).map(|(_, id)| i64::from(id));
+    // A chat: the server's template, ending at `<|assistant|>`; the answer ends at `<|end|>`.
+    let chat_stop = if args.chat {
+        let codec = TokenizerCodec::load(&args.model_dir.join(TOKENIZER_FILE)).map_err(|e| {
+            GenerateError::Artifact {
+                dir: args.model_dir.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        let template = ChatTemplate::for_codec(&codec);
+        let message = Message {
+            role: Role::User,
+            content: args.prompt.clone(),
+        };
+        let ids = template.render(&codec, &[message]);
+        let stop = template.end_token().map(i64::from);
+        Some((ids.into_iter().map(i64::from).collect::<Vec<i64>>(), stop))
+    } else {
+        None
+    };
     // An empty prompt starts from <|eos|>: the model saw it before every document's start.
     let prompt: Vec<i64> =
-        if args.prompt.is_empty() {
+        if let Some((ids, _)) = &chat_stop {
+            ids.clone()
+        } else if args.prompt.is_empty() {
             match eos {
                 Some(id) => vec![id],
                 None => return Err(GenerateError::Usage(
@@ -179,12 +205,18 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
     for i in 0..args.samples {
         let mut s = args.sampling.clone();
         s.seed = s.seed.wrapping_add(i as u64);
-        s.stop = eos;
+        s.stop = match &chat_stop {
+            Some((_, Some(end))) => Some(*end),
+            _ => eos,
+        };
         if !args.json {
             if args.samples > 1 {
                 writeln!(stdout, "--- sample {} (seed {}) ---", i + 1, s.seed)?;
             }
-            stdout.write_all(args.prompt.as_bytes())?;
+            // A chat prints the answer alone; a continuation follows its prompt.
+            if !args.chat {
+                stdout.write_all(args.prompt.as_bytes())?;
+            }
             stdout.flush()?;
         }
         let start = Instant::now();
@@ -233,10 +265,10 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
                 secs,
                 tokens.len() as f64 / secs.max(1e-9),
                 if s.kv_cache { "KV cache" } else { "no cache" },
-                if stopped {
-                    ", stopped at end of document"
-                } else {
-                    ""
+                match (stopped, args.chat) {
+                    (true, true) => ", stopped at end of turn",
+                    (true, false) => ", stopped at end of document",
+                    (false, _) => "",
                 },
                 format_args!("{:.1}M-parameter model", cfg.param_count() as f64 / 1e6),
                 device::describe(dev),

@@ -13,8 +13,8 @@ use super::rope::Rope;
 
 #[derive(Debug)]
 pub struct Attention {
-    qkv: Linear,
-    proj: Linear,
+    pub(crate) qkv: Linear,
+    pub(crate) proj: Linear,
     n_head: i64,
     n_kv_head: i64,
     head_dim: i64,
@@ -26,6 +26,9 @@ pub struct AttnInput<'a> {
     pub rope: Option<&'a Rope>,
     /// Positions of the new tokens: `(T,)` or `(B, T)`.
     pub positions: &'a Tensor,
+    /// Which keys each query may see, `(B, 1, T, T)` bool, replacing the plain causal mask
+    /// (packed sequences: causal within each example, nothing across them).
+    pub mask: Option<&'a Tensor>,
     pub train: bool,
 }
 
@@ -56,7 +59,7 @@ impl Attention {
     /// `x (B, T, C)` → q `(B, nh, T, hd)`, k and v `(B, nkv, T, hd)`, positions applied.
     fn project(&self, x: &Tensor, input: &AttnInput) -> (Tensor, Tensor, Tensor) {
         let (b, t) = (x.size()[0], x.size()[1]);
-        let qkv = self.qkv.forward(x); // (B, T, (nh + 2·nkv)·hd)
+        let qkv = self.qkv.forward_t(x, input.train); // (B, T, (nh + 2·nkv)·hd)
         let q_width = self.n_head * self.head_dim;
         let kv_width = self.n_kv_head * self.head_dim;
         let parts = qkv.split_with_sizes([q_width, kv_width, kv_width], 2);
@@ -78,7 +81,7 @@ impl Attention {
             .transpose(1, 2)
             .contiguous()
             .view([b, t, self.n_head * self.head_dim]);
-        self.proj.forward(&y).dropout(self.dropout, train)
+        self.proj.forward_t(&y, train).dropout(self.dropout, train)
     }
 
     fn gqa(&self) -> bool {
@@ -93,9 +96,9 @@ impl Attention {
             &q,
             &k,
             &v,
-            None::<Tensor>,
+            input.mask,
             p,
-            true,
+            input.mask.is_none(),
             None,
             self.gqa(),
         );

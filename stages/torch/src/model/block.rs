@@ -13,7 +13,7 @@ pub struct Block {
     norm1: Norm,
     pub(crate) attn: Attention,
     norm2: Norm,
-    mlp: Mlp,
+    pub(crate) mlp: Mlp,
     dropout: f64,
 }
 
@@ -49,7 +49,7 @@ impl Block {
     /// residual stream `x` stays fp32.
     fn mlp_half(&self, x: Tensor, compute: Kind, train: bool) -> Tensor {
         let h = self.norm2.forward(&x).to_kind(compute);
-        let m = self.mlp.forward(&h).dropout(self.dropout, train);
+        let m = self.mlp.forward(&h, train).dropout(self.dropout, train);
         x + m.to_kind(Kind::Float)
     }
 

@@ -216,10 +216,41 @@ impl Gpt {
     pub fn forward(&self, idx: &Tensor, train: bool) -> Tensor {
         let t = idx.size()[1];
         let positions = Tensor::arange(t, (Kind::Int64, idx.device()));
-        let mut x = self.embed(idx, &positions, train);
+        self.forward_with(idx, &positions, None, train)
+    }
+
+    /// Logits `(B, T, V)` for rows that each hold several examples one after another:
+    /// `segments (B, T)` numbers the example of each token, `positions (B, T)` its position
+    /// inside that example (from 0). A token attends to the earlier tokens of its own example
+    /// only, and is embedded at its own position, so each example is computed as if it were
+    /// alone at the start of a row.
+    pub fn forward_packed(
+        &self,
+        idx: &Tensor,
+        positions: &Tensor,
+        segments: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let t = idx.size()[1];
+        let device = idx.device();
+        let same = segments.unsqueeze(2).eq_tensor(&segments.unsqueeze(1)); // (B, T, T)
+        let causal = Tensor::ones([t, t], (Kind::Bool, device)).tril(0);
+        let mask = same.logical_and(&causal).unsqueeze(1); // (B, 1, T, T)
+        self.forward_with(idx, positions, Some(&mask), train)
+    }
+
+    fn forward_with(
+        &self,
+        idx: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        let mut x = self.embed(idx, positions, train);
         let input = AttnInput {
             rope: self.rope.as_ref(),
-            positions: &positions,
+            positions,
+            mask,
             train,
         };
         for block in &self.blocks {
@@ -292,6 +323,7 @@ impl Gpt {
         let input = AttnInput {
             rope: self.rope.as_ref(),
             positions: &positions,
+            mask: None,
             train: false,
         };
         for (i, block) in self.blocks.iter().enumerate() {
@@ -341,6 +373,7 @@ impl Gpt {
         let input = AttnInput {
             rope: self.rope.as_ref(),
             positions: &positions,
+            mask: None,
             train: false,
         };
         for (layer, block) in self.blocks.iter().enumerate() {

@@ -46,12 +46,14 @@ impl Mlp {
         }
     }
 
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+    /// `train` turns on the dropout of any LoRA adapters.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
-            Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(x).gelu("none")),
-            Mlp::SwiGlu { gate, up, proj } => {
-                proj.forward(&(gate.forward(x).silu() * up.forward(x)))
-            }
+            Mlp::Gelu { fc, proj } => proj.forward_t(&fc.forward_t(x, train).gelu("none"), train),
+            Mlp::SwiGlu { gate, up, proj } => proj.forward_t(
+                &(gate.forward_t(x, train).silu() * up.forward_t(x, train)),
+                train,
+            ),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Training metrics: one JSON object per line in `metrics.jsonl`, and model FLOPs utilisation.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,10 @@ pub struct MetricsLine {
     pub val_ppl: Option<f64>,
     pub tokens: u64,
     pub elapsed_s: f64,
+    /// A kind's own measurements (DPO's reward margin, preference accuracy, …), flattened
+    /// into the line; none for pretrain.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
 }
 
 /// Appends lines to `metrics.jsonl`, flushed each time so a killed run keeps what it logged.
@@ -88,6 +93,8 @@ struct CurveLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     val_ppl: Option<f64>,
     tokens: u64,
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    extra: BTreeMap<String, f64>,
 }
 
 /// Writes `lines` as an artifact's `metrics.jsonl`: step, loss, lr, grad norm, validation loss
@@ -103,6 +110,7 @@ pub fn write_curve(lines: &[MetricsLine], path: &Path) -> std::io::Result<()> {
             val_loss: l.val_loss,
             val_ppl: l.val_ppl,
             tokens: l.tokens,
+            extra: l.extra.clone(),
         };
         text.push_str(&serde_json::to_string(&curve).expect("metrics serialize"));
         text.push('\n');

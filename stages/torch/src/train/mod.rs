@@ -2,7 +2,9 @@
 
 pub mod adamw;
 pub mod checkpoint;
+pub mod finetune;
 pub mod metrics;
+pub mod order;
 pub mod plot;
 mod run;
 pub mod sampler;
