@@ -11,11 +11,10 @@
 //! reads a local file and the tokenizer is the server's (`tokenizer_backend=remote`).
 
 mod common;
+use common::server::Server;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Log-likelihoods from the server (one sequence, KV cache) and from the eval stage (batched,
@@ -259,53 +258,6 @@ fn lm_eval_python() -> PathBuf {
         venv.display()
     );
     python
-}
-
-/// A `binarylm serve` process, killed when dropped (also when the test fails).
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// `binarylm serve <target> --port 0` (a free loopback port), once it says where it listens.
-    fn start(p: &Project, target: &str) -> Server {
-        let mut child = p
-            .cmd(&["serve", target, "--port", "0", "--device", "cpu"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start binarylm serve");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        // Drain the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut sink);
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Server { child, url },
-            Err(_) => {
-                let _ = child.kill();
-                panic!("`binarylm serve {target}` printed no address within 60 s");
-            }
-        }
-    }
 }
 
 /// The one file named `<prefix>*<suffix>` that lm_eval wrote under `dir` (it nests its output

@@ -4,12 +4,12 @@
 //! seeds), raw HTTP for malformed requests, and SIGTERM for a clean shutdown.
 
 mod common;
+use common::server::Server;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{outcomes, stage, Project};
@@ -58,62 +58,7 @@ fn python() -> PathBuf {
     python
 }
 
-/// A `binarylm serve` process, killed if the test fails before stopping it.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    /// Starts `binarylm serve <target> --port 0` in `p` and waits for its address.
-    fn start(p: &Project, target: &str) -> Server {
-        Server::start_with(p, target, &[])
-    }
-
-    fn start_with(p: &Project, target: &str, env: &[(&str, &str)]) -> Server {
-        let mut cmd = p.cmd(&["serve", target, "--port", "0", "--device", "cpu"]);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start binarylm serve");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        // Drain the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut sink);
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("`binarylm serve {target}` printed no address within 60 s");
-            }
-        };
-        let addr = url.trim_start_matches("http://").to_string();
-        Server { child, url, addr }
-    }
-
     /// Sends one raw HTTP/1.1 request; returns the status and the body.
     fn raw(&self, request: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();

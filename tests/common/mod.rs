@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: a scratch project directory and the real `binarylm` binary.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
