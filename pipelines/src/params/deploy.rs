@@ -29,7 +29,7 @@ pub struct DeployParams {
     pub smoke: DeploySmoke,
     /// Device of the smoke-test server: `auto` (CUDA when present), `cpu`, `cuda`, `cuda:N`.
     /// Default `auto`.
-    #[serde(default = "auto")]
+    #[serde(default = "super::pretrain::default_device")]
     pub device: String,
 }
 
@@ -87,9 +87,6 @@ impl Default for DeploySmoke {
     }
 }
 
-fn auto() -> String {
-    "auto".to_string()
-}
 fn sixteen() -> usize {
     16
 }

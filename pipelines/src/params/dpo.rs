@@ -46,7 +46,7 @@ pub struct DpoParams {
     #[serde(default)]
     pub eval: SftEval,
     /// `auto`, `cpu`, `cuda` or `cuda:N`. Default `auto`.
-    #[serde(default = "auto")]
+    #[serde(default = "super::pretrain::default_device")]
     pub device: String,
 }
 
@@ -74,10 +74,6 @@ pub enum DpoLoss {
 fn d_beta() -> f64 {
     0.1
 }
-fn auto() -> String {
-    "auto".to_string()
-}
-
 impl StageKind for DpoParams {
     const INFO: KindInfo = KindInfo {
         name: "dpo",
@@ -185,7 +181,7 @@ mod tests {
             train: TrainParams::default(),
             lora: None,
             eval: SftEval::default(),
-            device: auto(),
+            device: super::super::pretrain::default_device(),
         }
     }
 

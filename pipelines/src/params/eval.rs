@@ -29,7 +29,7 @@ pub struct EvalParams {
     #[schemars(range(min = 10))]
     pub bootstrap: usize,
     /// `auto` (CUDA when present), `cpu`, `cuda`, `cuda:N`. Default `auto`.
-    #[serde(default = "auto")]
+    #[serde(default = "super::pretrain::default_device")]
     pub device: String,
 }
 
@@ -137,10 +137,6 @@ fn sixteen() -> usize {
 fn thousand() -> usize {
     1000
 }
-fn auto() -> String {
-    "auto".to_string()
-}
-
 /// What `models:` can score.
 const MODEL_ACCEPTS: &[ArtifactType] = &[ArtifactType::Model, ArtifactType::QuantizedModel];
 

@@ -30,7 +30,8 @@ pub struct PretrainParams {
     pub device: String,
 }
 
-fn default_device() -> String {
+/// The default of every kind's `device:` key: CUDA when present, else the CPU.
+pub(crate) fn default_device() -> String {
     "auto".to_string()
 }
 

@@ -34,7 +34,7 @@ pub struct QuantizeParams {
     pub limit: usize,
     /// `auto` (CUDA when present), `cpu`, `cuda`, `cuda:N`: where the quality check runs. The
     /// rounding itself is the same anywhere. Default `auto`.
-    #[serde(default = "auto")]
+    #[serde(default = "super::pretrain::default_device")]
     pub device: String,
 }
 
@@ -70,10 +70,6 @@ impl QuantizeParams {
 fn two_hundred() -> usize {
     200
 }
-fn auto() -> String {
-    "auto".to_string()
-}
-
 impl StageKind for QuantizeParams {
     const INFO: KindInfo = KindInfo {
         name: "quantize",

@@ -43,7 +43,7 @@ pub struct SftParams {
     pub eval: SftEval,
     /// `auto` (first GPU if there is one, else the CPU), `cpu`, `cuda` or `cuda:N`.
     /// Default `auto`.
-    #[serde(default = "auto")]
+    #[serde(default = "super::pretrain::default_device")]
     pub device: String,
 }
 
@@ -141,9 +141,6 @@ impl Default for SftEval {
     }
 }
 
-fn auto() -> String {
-    "auto".to_string()
-}
 fn eight() -> usize {
     8
 }
@@ -311,7 +308,7 @@ mod tests {
             train: TrainParams::default(),
             lora: None,
             eval: SftEval::default(),
-            device: auto(),
+            device: super::super::pretrain::default_device(),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::train::{self, Observer, ShardDir, TrainError, TrainInput};
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const PLOT_FILE: &str = "loss.svg";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub use crate::model::TOKENIZER_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PretrainError {

@@ -247,18 +247,7 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
             });
         }
     }
-    let mut tp = params.train.clone();
-    if let Some(epochs) = params.epochs {
-        let per_step = (tp.batch_size * tp.grad_accum) as u64;
-        tp.steps = (epochs * train.len() as u64).div_ceil(per_step);
-        if tp.warmup_steps > tp.steps {
-            return Err(SftError::WarmupTooLong {
-                warmup: tp.warmup_steps,
-                steps: tp.steps,
-            }
-            .into());
-        }
-    }
+    let tp = crate::sft::steps_for_epochs(&params.train, params.epochs, train.len())?;
     obs.log(&format!(
         "data: {} train pairs ({} left out as too long), {} val; {} steps",
         train.len(),

@@ -37,7 +37,7 @@ pub const CHART_FILE: &str = "results.svg";
 /// `acc_norm` divided it by, and the picks (as lm-evaluation-harness's `--log_samples`), so a
 /// score can be traced to its questions and compared choice by choice with another scorer.
 pub const SAMPLES_FILE: &str = "samples.jsonl";
-const TOKENIZER_FILE: &str = "tokenizer.json";
+use crate::model::TOKENIZER_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {

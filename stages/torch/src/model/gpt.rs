@@ -398,6 +398,8 @@ impl Gpt {
 /// File names of a model artifact.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
+/// The tokenizer a model artifact carries, so the directory is self-contained.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// Loads the model of a model artifact directory: `config.json` + `model.safetensors`, or a
 /// quantized model's `quantized.safetensors`, dequantized (`super::quantized`).

@@ -16,7 +16,7 @@ use crate::model::quantized::{self, QuantInfo, QUANT_INFO_FILE, QUANT_WEIGHTS_FI
 use crate::model::{load_artifact, Gpt, ModelError, CONFIG_FILE, WEIGHTS_FILE};
 use crate::train::{named_weights, Observer};
 
-const TOKENIZER_FILE: &str = "tokenizer.json";
+use crate::model::TOKENIZER_FILE;
 /// Sequences per forward pass of the quality check.
 const BATCH: usize = 16;
 

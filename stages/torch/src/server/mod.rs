@@ -23,7 +23,7 @@ pub const BUNDLE_FILE: &str = "bundle.json";
 /// The server settings file of a deploy artifact.
 pub const SERVER_CONFIG_FILE: &str = "server.json";
 /// The tokenizer file of a model directory.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub use crate::model::TOKENIZER_FILE;
 /// Version of [`BundleInfo`]'s format.
 pub const BUNDLE_FORMAT: u32 = 1;
 

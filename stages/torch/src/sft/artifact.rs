@@ -13,7 +13,7 @@ use crate::train::finetune::METRICS_FILE;
 use crate::train::metrics::{self, MetricsLine};
 use crate::train::plot;
 
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub use crate::model::TOKENIZER_FILE;
 pub const PLOT_FILE: &str = "loss.svg";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const ADAPTERS_FILE: &str = "adapters.safetensors";

@@ -171,17 +171,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
             });
         }
     }
-    let mut tp = params.train.clone();
-    if let Some(epochs) = params.epochs {
-        let per_step = (tp.batch_size * tp.grad_accum) as u64;
-        tp.steps = (epochs * train_rows.rows() as u64).div_ceil(per_step);
-        if tp.warmup_steps > tp.steps {
-            return Err(SftError::WarmupTooLong {
-                warmup: tp.warmup_steps,
-                steps: tp.steps,
-            });
-        }
-    }
+    let tp = steps_for_epochs(&params.train, params.epochs, train_rows.rows())?;
     obs.log(&format!(
         "data: {} train conversations in {} rows of {} tokens ({} left out as too long), {} val; {} steps",
         train_rows.examples,
@@ -343,4 +333,25 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> SftError {
     move |source| SftError::Io { context, source }
+}
+
+/// The training settings with `steps` set from `epochs` passes over `examples` training items
+/// (rows for sft, pairs for dpo), when epochs are given; warmup must still fit in them.
+pub(crate) fn steps_for_epochs(
+    train: &pipelines::TrainParams,
+    epochs: Option<u64>,
+    examples: usize,
+) -> Result<pipelines::TrainParams, SftError> {
+    let mut tp = train.clone();
+    if let Some(epochs) = epochs {
+        let per_step = (tp.batch_size * tp.grad_accum) as u64;
+        tp.steps = (epochs * examples as u64).div_ceil(per_step);
+        if tp.warmup_steps > tp.steps {
+            return Err(SftError::WarmupTooLong {
+                warmup: tp.warmup_steps,
+                steps: tp.steps,
+            });
+        }
+    }
+    Ok(tp)
 }
