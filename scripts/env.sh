@@ -26,6 +26,11 @@ case "$BINARYLM_LMEVAL_VENV" in
 esac
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/binarylm/target}"
 
+# Test binaries in the shared CARGO_TARGET_DIR may have been compiled in another clone: cargo
+# reuses them when the sources match, but they carry that clone's path, where insta would look
+# for its snapshot files. Point insta at this checkout at run time instead.
+export INSTA_WORKSPACE_ROOT="$BINARYLM_REPO"
+
 # These would make torch-sys look for libtorch somewhere other than the project's venv.
 unset LIBTORCH_USE_PYTORCH LIBTORCH_INCLUDE LIBTORCH_LIB
 

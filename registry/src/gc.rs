@@ -9,14 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::error::{RegistryError, Result};
-use crate::fsutil::{list_dir, remove_file_if_exists, remove_tree, tree_size};
+use crate::error::Result;
+use crate::fsutil::{remove_file_if_exists, remove_tree, tree_size};
 use crate::layout::{check_digest, check_fingerprint, short};
 use crate::lockfile::Lockfile;
 use crate::owner::owner_alive;
-use crate::rebuild::json_files_in_shards;
-use crate::records::LineageEntry;
-use crate::registry::{consumer_key, get_json, stage_key, tree, Registry};
+use crate::registry::Registry;
 use crate::run_record::RunStatus;
 use crate::stage_result::StageResult;
 
@@ -109,13 +107,13 @@ impl Registry {
                 report.kept += 1;
                 continue;
             }
-            report.bytes_freed += tree_size(&self.layout.object_dir(&digest))
-                + tree_size(&self.layout.object_meta(&digest));
+            report.bytes_freed += tree_size(&self.files.object_dir(&digest))
+                + tree_size(&self.files.object_meta_path(&digest));
             if !dry_run {
                 for r in by_digest.get(digest.as_str()).into_iter().flatten() {
                     self.forget_result(r)?;
                 }
-                self.forget_lineage(&digest)?;
+                self.index.forget_lineage(&digest)?;
                 self.remove_object(&digest)?;
             }
             report.removed.push(digest);
@@ -135,7 +133,7 @@ impl Registry {
         self.collect_orphan_metadata(&mut report, dry_run)?;
         self.collect_tmp(&mut report, dry_run)?;
         if !dry_run {
-            self.flush()?;
+            self.index.flush()?;
         }
         Ok(report)
     }
@@ -143,13 +141,11 @@ impl Registry {
     /// Digests to keep: the roots of `policy` and everything upstream of them.
     fn live_digests(&self, policy: &GcPolicy) -> Result<BTreeSet<String>> {
         let mut roots: Vec<String> = Vec::new();
-        for item in self.stage_latest.iter() {
-            let (_, fp) = item.map_err(RegistryError::index("listing stages"))?;
-            let fp = String::from_utf8_lossy(&fp);
-            if check_fingerprint(&fp).is_err() {
+        for latest in self.index.latest_all()? {
+            if check_fingerprint(&latest.fingerprint).is_err() {
                 continue;
             }
-            if let Some(r) = self.lookup(&fp)? {
+            if let Some(r) = self.lookup(&latest.fingerprint)? {
                 roots.push(r.digest);
             }
         }
@@ -171,7 +167,7 @@ impl Registry {
             if check_digest(&digest).is_err() || !keep.insert(digest.clone()) {
                 continue;
             }
-            if let Some(entry) = get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, &digest)? {
+            if let Some(entry) = self.index.lineage(&digest)? {
                 roots.extend(entry.inputs.into_values());
             }
         }
@@ -180,51 +176,14 @@ impl Registry {
 
     /// Remove a stage result: its record file and its index entries.
     fn forget_result(&self, r: &StageResult) -> Result<()> {
-        remove_file_if_exists(&self.layout.record(&r.fingerprint))?;
-        self.results
-            .remove(r.fingerprint.as_bytes())
-            .map_err(RegistryError::index("removing a result"))?;
-        let key = stage_key(&r.manifest, &r.stage);
-        let latest = self
-            .stage_latest
-            .get(key.as_bytes())
-            .map_err(RegistryError::index("reading the latest result of a stage"))?;
-        if latest.as_deref() == Some(r.fingerprint.as_bytes()) {
-            self.stage_latest
-                .remove(key.as_bytes())
-                .map_err(RegistryError::index(
-                    "removing the latest result of a stage",
-                ))?;
-        }
-        Ok(())
-    }
-
-    /// Remove the lineage and consumer edges of an object that is being collected.
-    fn forget_lineage(&self, digest: &str) -> Result<()> {
-        if let Some(entry) = get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, digest)? {
-            for input in entry.inputs.values() {
-                self.consumers
-                    .remove(consumer_key(input, digest).as_bytes())
-                    .map_err(RegistryError::index("removing a consumer edge"))?;
-            }
-        }
-        self.lineage
-            .remove(digest.as_bytes())
-            .map_err(RegistryError::index("removing a lineage entry"))?;
-        let prefix = format!("{digest}\0");
-        for item in self.consumers.scan_prefix(prefix.as_bytes()) {
-            let (key, _) = item.map_err(RegistryError::index("listing consumers"))?;
-            self.consumers
-                .remove(key)
-                .map_err(RegistryError::index("removing a consumer edge"))?;
-        }
-        Ok(())
+        self.files.remove_record(&r.fingerprint)?;
+        self.index.remove_result(r)
     }
 
     /// Metadata files whose object directory never appeared (a store interrupted before its
     /// rename).
     fn collect_orphan_metadata(&self, report: &mut GcReport, dry_run: bool) -> Result<()> {
-        for path in json_files_in_shards(&self.layout.objects())? {
+        for path in self.files.object_meta_files()? {
             if path.with_extension("").is_dir() {
                 continue;
             }
@@ -238,8 +197,8 @@ impl Registry {
 
     /// Staging dirs whose owner process is gone, and leftovers of object removal.
     fn collect_tmp(&self, report: &mut GcReport, dry_run: bool) -> Result<()> {
-        let tmp = self.layout.tmp();
-        for name in list_dir(&tmp)? {
+        let tmp = self.files.tmp();
+        for name in self.files.tmp_entries()? {
             let path = tmp.join(&name);
             if let Some(owned) = name.strip_suffix(".owner") {
                 // A marker without its dir is useless; with its dir it goes with the dir.

@@ -9,11 +9,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{RegistryError, Result};
-use crate::fsutil::{make_files_read_only, remove_tree, sync_dir, write_json};
 use crate::layout::{check_digest, check_fingerprint};
-use crate::merkle::hash_dir;
 use crate::meta::ObjectMeta;
-use crate::registry::{encode, Registry};
+use crate::registry::Registry;
 use crate::stage_result::StageResult;
 
 impl Registry {
@@ -24,7 +22,7 @@ impl Registry {
     /// keeps `gc` out while one is).
     pub fn incoming_dir(&self, key: &str) -> Result<std::path::PathBuf> {
         check_digest(key)?;
-        let dir = self.layout.tmp().join(format!("incoming-{key}"));
+        let dir = self.files.tmp().join(format!("incoming-{key}"));
         fs::create_dir_all(&dir).map_err(|e| RegistryError::io("create directory", &dir, e))?;
         Ok(dir)
     }
@@ -33,44 +31,11 @@ impl Registry {
     /// content hashes to that digest and matches the listing in `meta`. On a mismatch nothing
     /// is stored and `dir` is removed. An object already in the store is kept as it is.
     pub fn import_object(&self, dir: &Path, meta: &ObjectMeta) -> Result<()> {
-        let digest = meta.digest.as_str();
-        check_digest(digest)?;
-        if self.has_object(digest) {
-            remove_tree(dir)?;
-            return Ok(());
+        if let Some(meta) = self.files.import_object(dir, meta)? {
+            self.index.put_artifact(&meta)?;
+            self.index.flush()?;
         }
-        let tree = hash_dir(dir)?;
-        if tree.digest != digest || tree.files != meta.files {
-            remove_tree(dir)?;
-            return Err(RegistryError::DigestMismatch {
-                digest: digest.to_string(),
-                found: tree.digest,
-            });
-        }
-        let mut meta = meta.clone();
-        meta.total_size = tree.total_size();
-        make_files_read_only(dir)?;
-        write_json(&self.layout.object_meta(digest), &meta, "object metadata")?;
-        let dest = self.layout.object_dir(digest);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| RegistryError::io("create directory", parent, e))?;
-        }
-        if let Err(e) = fs::rename(dir, &dest) {
-            // A stage of this process may have stored the same content meanwhile: then the
-            // object is there, and this copy is not needed.
-            if !dest.is_dir() {
-                return Err(RegistryError::io("move the object into", &dest, e));
-            }
-            remove_tree(dir)?;
-        }
-        if let Some(parent) = dest.parent() {
-            sync_dir(parent);
-        }
-        self.artifacts
-            .insert(digest.as_bytes(), encode(&meta, "object metadata")?)
-            .map_err(RegistryError::index("recording an artifact"))?;
-        self.flush()
+        Ok(())
     }
 
     /// Record a stage result produced elsewhere (its object must already be in the store) as
@@ -101,14 +66,9 @@ impl Registry {
     /// returns results whose object is there).
     pub fn result_record(&self, fingerprint: &str) -> Result<Option<StageResult>> {
         check_fingerprint(fingerprint)?;
-        match crate::registry::get_json(&self.results, crate::registry::tree::RESULTS, fingerprint)?
-        {
+        match self.index.result(fingerprint)? {
             Some(r) => Ok(Some(r)),
-            None => crate::fsutil::read_json(
-                &self.layout.record(fingerprint),
-                "stage record",
-                crate::records::RECORD_HINT,
-            ),
+            None => self.files.record(fingerprint),
         }
     }
 }
@@ -116,6 +76,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merkle::hash_dir;
     use crate::meta::{ProducedBy, OBJECT_META_VERSION};
 
     fn meta_for(dir: &Path) -> ObjectMeta {

@@ -110,9 +110,6 @@ impl Layout {
     pub fn logs(&self) -> PathBuf {
         self.root.join(LOGS)
     }
-    pub fn index(&self) -> PathBuf {
-        self.root.join(INDEX)
-    }
 }
 
 fn shard(id: &str) -> &str {

@@ -17,9 +17,11 @@
 
 mod clock;
 mod error;
+mod files;
 mod fsutil;
 mod gc;
 mod import;
+mod index;
 mod layout;
 mod lineage;
 mod lock;

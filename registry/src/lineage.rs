@@ -4,11 +4,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use crate::layout::{check_digest, short};
-use crate::records::LineageEntry;
-use crate::registry::{get_json, tree, Registry};
-use crate::stage_result::StageResult;
+use crate::registry::Registry;
 
 /// Upstream tree of an artifact, plus its direct consumers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -72,9 +70,8 @@ impl Registry {
             node.cycle = true;
             return Ok(node);
         }
-        if let Some(entry) = get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, digest)? {
-            let record: Option<StageResult> =
-                get_json(&self.results, tree::RESULTS, &entry.fingerprint)?;
+        if let Some(entry) = self.index.lineage(digest)? {
+            let record = self.index.result(&entry.fingerprint)?;
             node.producer = Some(Producer {
                 stage: entry.stage,
                 kind: entry.kind,
@@ -92,15 +89,9 @@ impl Registry {
 
     /// Artifacts whose recorded inputs include `digest`, sorted by digest.
     pub fn consumers_of(&self, digest: &str) -> Result<Vec<Consumer>> {
-        let prefix = format!("{digest}\0");
         let mut out = Vec::new();
-        for item in self.consumers.scan_prefix(prefix.as_bytes()) {
-            let (key, fp) = item.map_err(RegistryError::index("listing consumers"))?;
-            let key = String::from_utf8_lossy(&key);
-            let consumer = key[prefix.len()..].to_string();
-            let fingerprint = String::from_utf8_lossy(&fp).into_owned();
-            let stage = get_json::<StageResult>(&self.results, tree::RESULTS, &fingerprint)?
-                .map(|r| r.stage);
+        for (consumer, fingerprint) in self.index.consumers(digest)? {
+            let stage = self.index.result(&fingerprint)?.map(|r| r.stage);
             out.push(Consumer {
                 digest: consumer,
                 fingerprint,

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
-use crate::error::{RegistryError, Result};
-use crate::fsutil::{list_dir, read_json};
+use crate::error::Result;
+use crate::files::{RECORD_HINT, RUN_HINT};
+use crate::fsutil::read_json;
 use crate::meta::ObjectMeta;
-use crate::records::RECORD_HINT;
-use crate::registry::{encode, stage_key, Registry};
+use crate::registry::Registry;
 use crate::run_record::{OutcomeStatus, RunRecord};
 use crate::stage_result::StageResult;
 use crate::store::META_HINT;
@@ -43,34 +42,25 @@ type Recency = (String, String);
 impl Registry {
     /// Drop every index and rebuild it from the files.
     pub fn rebuild(&self) -> Result<RebuildReport> {
-        for t in [
-            &self.results,
-            &self.stage_latest,
-            &self.artifacts,
-            &self.lineage,
-            &self.consumers,
-            &self.runs,
-        ] {
-            t.clear()
-                .map_err(RegistryError::index("clearing the index"))?;
-        }
+        self.index.clear()?;
         let mut report = RebuildReport::default();
         self.rebuild_objects(&mut report)?;
 
-        let mut latest: BTreeMap<String, (Recency, String)> = BTreeMap::new();
-        let mut offer = |key: String, recency: Recency, fp: &str| {
+        // (manifest, stage) → the most recent result of that stage seen so far.
+        let mut latest: BTreeMap<(String, String), (Recency, String)> = BTreeMap::new();
+        let mut offer = |key: (String, String), recency: Recency, fp: &str| {
             let newer = latest.get(&key).is_none_or(|(r, _)| recency >= *r);
             if newer {
                 latest.insert(key, (recency, fp.to_string()));
             }
         };
 
-        for path in json_files_in_shards(&self.layout.records())? {
+        for path in self.files.record_files()? {
             match read_json::<StageResult>(&path, "stage record", RECORD_HINT) {
                 Ok(Some(r)) => {
-                    self.index_result(&r, false)?;
+                    self.index.put_result(&r, false)?;
                     offer(
-                        stage_key(&r.manifest, &r.stage),
+                        (r.manifest.clone(), r.stage.clone()),
                         (r.started_at.clone(), r.run_id.clone()),
                         &r.fingerprint,
                     );
@@ -81,17 +71,10 @@ impl Registry {
             }
         }
 
-        let runs_dir = self.layout.runs();
-        for name in list_dir(&runs_dir)? {
-            if !name.ends_with(".json") {
-                continue;
-            }
-            let path = runs_dir.join(&name);
-            match read_json::<RunRecord>(&path, "run record", "delete the file to forget the run") {
+        for (_, path) in self.files.run_files()? {
+            match read_json::<RunRecord>(&path, "run record", RUN_HINT) {
                 Ok(Some(run)) => {
-                    self.runs
-                        .insert(run.id.as_bytes(), encode(&run, "run record")?)
-                        .map_err(RegistryError::index("recording a run"))?;
+                    self.index.put_run(&run)?;
                     // A cached outcome also makes a result the stage's latest.
                     for o in &run.outcomes {
                         let (Some(fp), OutcomeStatus::Ran | OutcomeStatus::Cached) =
@@ -99,9 +82,9 @@ impl Registry {
                         else {
                             continue;
                         };
-                        if self.layout.record(fp).is_file() {
+                        if self.files.has_record(fp) {
                             offer(
-                                stage_key(&run.manifest, &o.stage),
+                                (run.manifest.clone(), o.stage.clone()),
                                 (run.started_at.clone(), run.id.clone()),
                                 fp,
                             );
@@ -114,19 +97,15 @@ impl Registry {
             }
         }
 
-        for (key, (_, fp)) in latest {
-            self.stage_latest
-                .insert(key.as_bytes(), fp.as_bytes())
-                .map_err(RegistryError::index(
-                    "recording the latest result of a stage",
-                ))?;
+        for ((manifest, stage), (_, fp)) in latest {
+            self.index.set_latest(&manifest, &stage, &fp)?;
         }
-        self.flush()?;
+        self.index.flush()?;
         Ok(report)
     }
 
     fn rebuild_objects(&self, report: &mut RebuildReport) -> Result<()> {
-        for path in json_files_in_shards(&self.layout.objects())? {
+        for path in self.files.object_meta_files()? {
             // Metadata whose directory is absent belongs to a store that never committed.
             if !path.with_extension("").is_dir() {
                 continue;
@@ -142,9 +121,7 @@ impl Registry {
                     meta.digest
                 )),
                 Ok(Some(meta)) => {
-                    self.artifacts
-                        .insert(meta.digest.as_bytes(), encode(&meta, "object metadata")?)
-                        .map_err(RegistryError::index("recording an artifact"))?;
+                    self.index.put_artifact(&meta)?;
                     report.objects += 1;
                 }
                 Ok(None) => {}
@@ -153,21 +130,4 @@ impl Registry {
         }
         Ok(())
     }
-}
-
-/// `<dir>/<aa>/<name>.json` files, sorted.
-pub(crate) fn json_files_in_shards(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let mut out = Vec::new();
-    for shard in list_dir(dir)? {
-        let shard_dir = dir.join(&shard);
-        if !shard_dir.is_dir() {
-            continue;
-        }
-        for name in list_dir(&shard_dir)? {
-            if name.ends_with(".json") {
-                out.push(shard_dir.join(name));
-            }
-        }
-    }
-    Ok(out)
 }

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use crate::error::{RegistryError, Result};
 use crate::layout::{is_hex, short, DIGEST_HEX_LEN, MIN_PREFIX_LEN};
-use crate::records::LineageEntry;
-use crate::registry::{get_json, split_stage_key, tree, Registry};
+use crate::registry::Registry;
 use crate::stage_result::StageResult;
 
 /// How a query matched.
@@ -110,18 +109,14 @@ impl Registry {
     /// (manifest, result) for every manifest whose latest result of stage `name` is stored.
     fn stage_candidates(&self, name: &str) -> Result<Vec<(String, StageResult)>> {
         let mut out = Vec::new();
-        for item in self.stage_latest.iter() {
-            let (key, fp) = item.map_err(RegistryError::index("listing stages"))?;
-            let Some((manifest, stage)) = split_stage_key(&key) else {
+        for latest in self.index.latest_all()? {
+            let Some((manifest, stage)) = latest.stage else {
                 continue;
             };
             if stage != name {
                 continue;
             }
-            let Ok(fp) = std::str::from_utf8(&fp) else {
-                continue;
-            };
-            if let Some(result) = self.lookup(fp)? {
+            if let Some(result) = self.lookup(&latest.fingerprint)? {
                 out.push((manifest, result));
             }
         }
@@ -129,8 +124,8 @@ impl Registry {
     }
 
     fn resolved_digest(&self, digest: &str, by: ResolvedBy) -> Result<Resolved> {
-        let result = match get_json::<LineageEntry>(&self.lineage, tree::LINEAGE, digest)? {
-            Some(entry) => get_json(&self.results, tree::RESULTS, &entry.fingerprint)?,
+        let result = match self.index.lineage(digest)? {
+            Some(entry) => self.index.result(&entry.fingerprint)?,
             None => None,
         };
         Ok(Resolved {
@@ -143,9 +138,8 @@ impl Registry {
 
     fn not_found(&self, query: &str) -> Result<RegistryError> {
         let mut stages = BTreeSet::new();
-        for item in self.stage_latest.iter() {
-            let (key, _) = item.map_err(RegistryError::index("listing stages"))?;
-            if let Some((_, stage)) = split_stage_key(&key) {
+        for latest in self.index.latest_all()? {
+            if let Some((_, stage)) = latest.stage {
                 stages.insert(stage);
             }
         }

@@ -2,18 +2,18 @@
 //! `runs/<run_id>.owner` names its process, so a run left `running` by a crash can be told
 //! apart from one that is still going.
 
-use crate::error::{RegistryError, Result};
-use crate::fsutil::{remove_file_if_exists, write_json};
+use crate::error::Result;
+use crate::fsutil::remove_file_if_exists;
 use crate::layout::check_run_id;
-use crate::owner::{owner_alive, write_owner};
-use crate::registry::{decode, encode, get_json, tree, Registry};
+use crate::owner::owner_alive;
+use crate::registry::Registry;
 use crate::run_record::{RunRecord, RunStatus};
 
 impl Registry {
     /// Record a run that starts now (status normally `Running`), owned by this process.
     pub fn begin_run(&self, run: &RunRecord) -> Result<()> {
         check_run_id(&run.id)?;
-        write_owner(&self.layout.run_owner(&run.id))?;
+        self.files.claim_run(&run.id)?;
         self.save_run(run)
     }
 
@@ -22,27 +22,24 @@ impl Registry {
         check_run_id(&run.id)?;
         self.save_run(run)?;
         if run.status != RunStatus::Running {
-            remove_file_if_exists(&self.layout.run_owner(&run.id))?;
+            remove_file_if_exists(&self.files.run_owner(&run.id))?;
         }
         Ok(())
     }
 
     /// Every recorded run, newest first.
     pub fn runs(&self) -> Result<Vec<RunRecord>> {
-        let mut out = Vec::new();
-        // Run ids start with their UTC start time, so key order is start order.
-        for item in self.runs.iter().rev() {
-            let (key, value) = item.map_err(RegistryError::index("listing runs"))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            out.push(decode(tree::RUNS, &key, &value)?);
-        }
-        Ok(out)
+        self.index
+            .runs()?
+            .into_iter()
+            .map(|entry| entry.value)
+            .collect()
     }
 
     /// One run by id.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>> {
         check_run_id(id)?;
-        get_json(&self.runs, tree::RUNS, id)
+        self.index.run(id)
     }
 
     /// Runs still marked `running` whose process is gone (killed, crashed, machine rebooted)
@@ -53,7 +50,7 @@ impl Registry {
             if run.status != RunStatus::Running {
                 continue;
             }
-            let owner = self.layout.run_owner(&run.id);
+            let owner = self.files.run_owner(&run.id);
             if owner_alive(&owner) {
                 continue;
             }
@@ -66,10 +63,8 @@ impl Registry {
     }
 
     fn save_run(&self, run: &RunRecord) -> Result<()> {
-        write_json(&self.layout.run(&run.id), run, "run record")?;
-        self.runs
-            .insert(run.id.as_bytes(), encode(run, "run record")?)
-            .map_err(RegistryError::index("recording a run"))?;
-        self.flush()
+        self.files.write_run(run)?;
+        self.index.put_run(run)?;
+        self.index.flush()
     }
 }

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
+use crate::files::FileStore;
 use crate::fsutil::{remove_file_if_exists, remove_tree};
 use crate::layout::check_fingerprint;
 use crate::owner::write_owner;
@@ -44,9 +45,9 @@ impl Staging {
     }
 }
 
-impl Registry {
-    /// The staging directory for `fingerprint`, created if needed. It is marked as owned by
-    /// this process so that `gc` leaves it alone while the process lives.
+impl FileStore {
+    /// The staging directory for `fingerprint`, created if needed and marked as owned by this
+    /// process.
     pub fn staging(&self, fingerprint: &str) -> Result<Staging> {
         check_fingerprint(fingerprint)?;
         let path = self.layout.staging(fingerprint);
@@ -62,10 +63,23 @@ impl Registry {
         Ok(staging)
     }
 
-    /// Throw a staging directory away (a stage that failed in a way that makes its partial
-    /// state useless). A failed stage that may resume should instead leave it in place.
+    /// Remove a staging directory and its owner marker.
     pub fn discard(&self, staging: Staging) -> Result<()> {
         remove_tree(&staging.path)?;
         remove_file_if_exists(&self.layout.staging_owner(&staging.fingerprint))
+    }
+}
+
+impl Registry {
+    /// The staging directory for `fingerprint`, created if needed. It is marked as owned by
+    /// this process so that `gc` leaves it alone while the process lives.
+    pub fn staging(&self, fingerprint: &str) -> Result<Staging> {
+        self.files.staging(fingerprint)
+    }
+
+    /// Throw a staging directory away (a stage that failed in a way that makes its partial
+    /// state useless). A failed stage that may resume should instead leave it in place.
+    pub fn discard(&self, staging: Staging) -> Result<()> {
+        self.files.discard(staging)
     }
 }

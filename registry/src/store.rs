@@ -4,109 +4,122 @@
 //! metadata file (atomically), then rename the directory into place. The rename is the commit
 //! point: an object exists exactly when its directory does. A crash before it leaves the
 //! staging dir (and possibly a metadata file with no directory, which `verify` reports as a
-//! leftover and `gc` removes); never a partial directory under a digest.
+//! leftover and `gc` removes); never a partial directory under a digest. Only then is the
+//! object indexed.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::clock::now_rfc3339;
 use crate::error::{IoContext, RegistryError, Result};
+use crate::files::{json_files_in_shards, FileStore};
 use crate::fsutil::{
     make_files_read_only, read_json, remove_file_if_exists, remove_tree, sync_dir, write_json,
 };
 use crate::layout::check_digest;
 use crate::merkle::hash_dir;
 use crate::meta::{ObjectMeta, ProducedBy, OBJECT_META_VERSION};
-use crate::registry::{encode, Registry};
+use crate::registry::Registry;
 use crate::staging::Staging;
 
 pub(crate) const META_HINT: &str =
     "the object metadata is damaged; run `binarylm verify` to see which objects are affected";
 
-impl Registry {
-    /// Move a stage's output into the store and return its digest. Identical content already
-    /// in the store is kept (with its first producer) and the new copy discarded. The staging
-    /// directory is removed in both cases.
-    pub fn store(&self, staging: Staging, produced_by: ProducedBy) -> Result<String> {
-        let out = staging.out_dir();
-        if !out.is_dir() {
-            return Err(RegistryError::MissingOutput { path: out });
-        }
-        let tree = hash_dir(&out)?;
+impl FileStore {
+    /// Commit the directory `out` as an object (the protocol above) and return its metadata.
+    /// Identical content already in the store is kept, with its first producer.
+    pub fn put_object(&self, out: &Path, produced_by: ProducedBy) -> Result<ObjectMeta> {
+        let tree = hash_dir(out)?;
         let digest = tree.digest.clone();
-        let dest = self.layout.object_dir(&digest);
-        let meta_path = self.layout.object_meta(&digest);
-
-        let meta = if dest.is_dir() {
-            self.existing_meta(&digest)?
-        } else {
-            None
-        };
-        let meta = match meta {
-            Some(meta) => meta,
-            None => {
-                let meta = ObjectMeta {
-                    version: OBJECT_META_VERSION,
-                    total_size: tree.total_size(),
-                    digest: digest.clone(),
-                    files: tree.files,
-                    created_at: now_rfc3339(),
-                    produced_by,
-                };
-                // Read-only before the rename, so the object is never writable under its digest.
-                make_files_read_only(&out)?;
-                write_json(&meta_path, &meta, "object metadata")?;
-                if !dest.is_dir() {
-                    if let Err(e) = fs::rename(&out, &dest) {
-                        // Another thread of this process may have stored the same content
-                        // between the check and the rename; then there is nothing to do.
-                        if !dest.is_dir() {
-                            return Err(RegistryError::io("move the artifact into", &dest, e));
-                        }
-                    }
-                    if let Some(parent) = dest.parent() {
-                        sync_dir(parent);
-                    }
-                }
-                meta
+        if self.object_dir(&digest).is_dir() {
+            if let Some(meta) = self.object_meta(&digest)? {
+                return Ok(meta);
             }
+        }
+        let meta = ObjectMeta {
+            version: OBJECT_META_VERSION,
+            total_size: tree.total_size(),
+            digest,
+            files: tree.files,
+            created_at: now_rfc3339(),
+            produced_by,
         };
+        self.commit_dir(out, &meta)?;
+        Ok(meta)
+    }
 
-        self.artifacts
-            .insert(digest.as_bytes(), encode(&meta, "object metadata")?)
-            .map_err(RegistryError::index("recording an artifact"))?;
-        self.flush()?;
+    /// Commit the directory `dir` as object `meta.digest` after checking that its content
+    /// hashes to that digest and matches the listing in `meta`; on a mismatch nothing is stored
+    /// and `dir` is removed. Returns None when the object was already in the store.
+    pub fn import_object(&self, dir: &Path, meta: &ObjectMeta) -> Result<Option<ObjectMeta>> {
+        let digest = meta.digest.as_str();
+        check_digest(digest)?;
+        if self.has_object(digest) {
+            remove_tree(dir)?;
+            return Ok(None);
+        }
+        let tree = hash_dir(dir)?;
+        if tree.digest != digest || tree.files != meta.files {
+            remove_tree(dir)?;
+            return Err(RegistryError::DigestMismatch {
+                digest: digest.to_string(),
+                found: tree.digest,
+            });
+        }
+        let mut meta = meta.clone();
+        meta.total_size = tree.total_size();
+        self.commit_dir(dir, &meta)?;
+        Ok(Some(meta))
+    }
 
-        remove_tree(staging.path())?;
-        remove_file_if_exists(&self.layout.staging_owner(staging.fingerprint()))?;
-        Ok(digest)
+    /// Read-only files, metadata, then the rename (the commit point). A rename that fails
+    /// because another thread of this process committed the same content meanwhile is success.
+    fn commit_dir(&self, dir: &Path, meta: &ObjectMeta) -> Result<()> {
+        // Read-only before the rename, so the object is never writable under its digest.
+        make_files_read_only(dir)?;
+        write_json(
+            &self.layout.object_meta(&meta.digest),
+            meta,
+            "object metadata",
+        )?;
+        let dest = self.object_dir(&meta.digest);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at("create directory", parent)?;
+        }
+        if let Err(e) = fs::rename(dir, &dest) {
+            if !dest.is_dir() {
+                return Err(RegistryError::io("move the artifact into", &dest, e));
+            }
+            remove_tree(dir)?;
+        }
+        if let Some(parent) = dest.parent() {
+            sync_dir(parent);
+        }
+        Ok(())
     }
 
     /// The directory of an object (whether or not it exists).
-    pub fn object_path(&self, digest: &str) -> PathBuf {
+    pub fn object_dir(&self, digest: &str) -> PathBuf {
         self.layout.object_dir(digest)
     }
 
-    /// Whether the store holds an object with this digest.
+    /// The metadata file of an object (whether or not it exists).
+    pub fn object_meta_path(&self, digest: &str) -> PathBuf {
+        self.layout.object_meta(digest)
+    }
+
     pub fn has_object(&self, digest: &str) -> bool {
-        check_digest(digest).is_ok() && self.layout.object_dir(digest).is_dir()
+        check_digest(digest).is_ok() && self.object_dir(digest).is_dir()
     }
 
-    /// Metadata of a stored object; None when the object is not in the store.
+    /// The metadata file of an object, read (None when there is no such file).
     pub fn object_meta(&self, digest: &str) -> Result<Option<ObjectMeta>> {
-        check_digest(digest)?;
-        if !self.layout.object_dir(digest).is_dir() {
-            return Ok(None);
-        }
-        self.existing_meta(digest)
+        read_json(&self.object_meta_path(digest), "object metadata", META_HINT)
     }
 
-    fn existing_meta(&self, digest: &str) -> Result<Option<ObjectMeta>> {
-        read_json(
-            &self.layout.object_meta(digest),
-            "object metadata",
-            META_HINT,
-        )
+    /// Every metadata file under `objects/`, including those of a store that never committed.
+    pub fn object_meta_files(&self) -> Result<Vec<PathBuf>> {
+        json_files_in_shards(&self.layout.objects())
     }
 
     /// All digests in the store (objects whose directory exists), sorted.
@@ -127,11 +140,11 @@ impl Registry {
         Ok(digests)
     }
 
-    /// Remove an object from the store (directory, then metadata). The directory is first
-    /// renamed into `tmp/` so that no partially deleted tree ever sits under a digest.
-    pub(crate) fn remove_object(&self, digest: &str) -> Result<()> {
+    /// Remove an object (directory, then metadata). The directory is first renamed into
+    /// `tmp/` so that no partially deleted tree ever sits under a digest.
+    pub fn remove_object(&self, digest: &str) -> Result<()> {
         check_digest(digest)?;
-        let dir = self.layout.object_dir(digest);
+        let dir = self.object_dir(digest);
         if dir.exists() {
             let trash = self
                 .layout
@@ -140,10 +153,53 @@ impl Registry {
             fs::rename(&dir, &trash).at("move an object out of the store to", &trash)?;
             remove_tree(&trash)?;
         }
-        remove_file_if_exists(&self.layout.object_meta(digest))?;
-        self.artifacts
-            .remove(digest.as_bytes())
-            .map_err(RegistryError::index("removing an artifact"))?;
-        Ok(())
+        remove_file_if_exists(&self.object_meta_path(digest))
+    }
+}
+
+impl Registry {
+    /// Move a stage's output into the store and return its digest. Identical content already
+    /// in the store is kept (with its first producer) and the new copy discarded. The staging
+    /// directory is removed in both cases.
+    pub fn store(&self, staging: Staging, produced_by: ProducedBy) -> Result<String> {
+        let out = staging.out_dir();
+        if !out.is_dir() {
+            return Err(RegistryError::MissingOutput { path: out });
+        }
+        let meta = self.files.put_object(&out, produced_by)?;
+        self.index.put_artifact(&meta)?;
+        self.index.flush()?;
+        self.files.discard(staging)?;
+        Ok(meta.digest)
+    }
+
+    /// The directory of an object (whether or not it exists).
+    pub fn object_path(&self, digest: &str) -> PathBuf {
+        self.files.object_dir(digest)
+    }
+
+    /// Whether the store holds an object with this digest.
+    pub fn has_object(&self, digest: &str) -> bool {
+        self.files.has_object(digest)
+    }
+
+    /// Metadata of a stored object; None when the object is not in the store.
+    pub fn object_meta(&self, digest: &str) -> Result<Option<ObjectMeta>> {
+        check_digest(digest)?;
+        if !self.files.object_dir(digest).is_dir() {
+            return Ok(None);
+        }
+        self.files.object_meta(digest)
+    }
+
+    /// All digests in the store (objects whose directory exists), sorted.
+    pub fn object_digests(&self) -> Result<Vec<String>> {
+        self.files.object_digests()
+    }
+
+    /// Remove an object from the store and the index.
+    pub(crate) fn remove_object(&self, digest: &str) -> Result<()> {
+        self.files.remove_object(digest)?;
+        self.index.remove_artifact(digest)
     }
 }

@@ -311,7 +311,7 @@ fn verify_reports_index_drift_and_rebuild_fixes_it() {
     let ws = workspace();
     let reg = Registry::open(&ws.root).expect("open");
     build(&reg, &hex(1), "a", "x", &[]);
-    reg.results.clear().expect("clear");
+    reg.index.clear_results();
     let report = reg.verify().expect("verify");
     assert!(!report.is_clean() && report.only_index_issues(), "{report}");
     reg.rebuild().expect("rebuild");
@@ -467,9 +467,9 @@ fn gc_keeps_locked_recent_and_latest_and_removes_the_rest() {
     assert_eq!(report.records_removed, 1);
     assert_eq!(report.kept, 4);
     assert!(!reg.has_object(&junk));
-    assert!(!reg.layout.object_meta(&junk).exists());
+    assert!(!reg.files.layout.object_meta(&junk).exists());
     assert_eq!(reg.lookup(&hex(3)).expect("lookup"), None);
-    assert!(!reg.layout.record(&hex(3)).exists());
+    assert!(!reg.files.layout.record(&hex(3)).exists());
     for kept in [&locked, &old_run, &latest_a, &b] {
         assert!(reg.has_object(kept));
     }
@@ -578,7 +578,7 @@ fn stale_running_runs_are_marked_cancelled() {
     reg.begin_run(&crashed).expect("begin");
     reg.begin_run(&live).expect("begin");
     // The crashed run's process is gone: its marker names no live process.
-    fs::write(reg.layout.run_owner(&crashed.id), "4294967295 1\n").expect("write marker");
+    fs::write(reg.files.layout.run_owner(&crashed.id), "4294967295 1\n").expect("write marker");
 
     let marked = reg.mark_stale_runs_interrupted().expect("mark");
     assert_eq!(marked, vec![crashed.id.clone()]);
@@ -616,7 +616,7 @@ fn record_files_are_readable_by_others() {
     let ws = workspace();
     let reg = Registry::open(&ws.root).expect("open");
     build(&reg, &hex(1), "a", "x", &[]);
-    let mode = fs::metadata(reg.layout.record(&hex(1)))
+    let mode = fs::metadata(reg.files.layout.record(&hex(1)))
         .expect("metadata")
         .permissions()
         .mode();

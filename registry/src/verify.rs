@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::error::{RegistryError, Result};
-use crate::fsutil::{list_dir, read_json};
+use crate::error::Result;
+use crate::files::{RECORD_HINT, RUN_HINT};
+use crate::fsutil::read_json;
+use crate::index::tree;
 use crate::layout::{check_digest, short};
 use crate::merkle::{hash_dir, FileEntry};
 use crate::meta::ObjectMeta;
-use crate::rebuild::json_files_in_shards;
-use crate::records::{LineageEntry, RECORD_HINT};
-use crate::registry::{decode, split_stage_key, tree, Registry};
+use crate::registry::Registry;
 use crate::run_record::RunRecord;
 use crate::stage_result::StageResult;
 use crate::store::META_HINT;
@@ -153,11 +153,11 @@ impl Registry {
         let records = self.verify_records(&mut report)?;
         self.verify_index(&mut report, &metas, &records)?;
         self.verify_runs(&mut report)?;
-        for name in list_dir(&self.layout.tmp())? {
+        for name in self.files.tmp_entries()? {
             if !name.ends_with(".owner") {
                 report.notes.push(format!(
                     "leftover temp dir `{}` (an interrupted stage; `binarylm gc` removes it)",
-                    self.layout.tmp().join(name).display()
+                    self.files.tmp().join(name).display()
                 ));
             }
         }
@@ -168,8 +168,8 @@ impl Registry {
     fn verify_objects(&self, report: &mut VerifyReport) -> Result<BTreeMap<String, ObjectMeta>> {
         let mut metas = BTreeMap::new();
         for digest in self.object_digests()? {
-            let dir = self.layout.object_dir(&digest);
-            let meta_path = self.layout.object_meta(&digest);
+            let dir = self.files.object_dir(&digest);
+            let meta_path = self.files.object_meta_path(&digest);
             let meta = match read_json::<ObjectMeta>(&meta_path, "object metadata", META_HINT) {
                 Ok(m) => m,
                 Err(e) => {
@@ -224,7 +224,7 @@ impl Registry {
                 }),
             }
         }
-        for path in json_files_in_shards(&self.layout.objects())? {
+        for path in self.files.object_meta_files()? {
             if !path.with_extension("").is_dir() {
                 report.notes.push(format!(
                     "metadata `{}` has no object (a store that did not complete; `binarylm gc` \
@@ -239,7 +239,7 @@ impl Registry {
     /// Read every stage record; returns them by fingerprint.
     fn verify_records(&self, report: &mut VerifyReport) -> Result<BTreeMap<String, StageResult>> {
         let mut records = BTreeMap::new();
-        for path in json_files_in_shards(&self.layout.records())? {
+        for path in self.files.record_files()? {
             let r = match read_json::<StageResult>(&path, "stage record", RECORD_HINT) {
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
@@ -289,13 +289,9 @@ impl Registry {
         };
 
         let mut indexed = BTreeSet::new();
-        for item in self.results.iter() {
-            let (key, value) = item.map_err(RegistryError::index("listing results"))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            match (
-                decode::<StageResult>(tree::RESULTS, &key, &value),
-                records.get(&key),
-            ) {
+        for entry in self.index.results()? {
+            let key = entry.key;
+            match (entry.value, records.get(&key)) {
                 (Err(_), _) => mismatch(tree::RESULTS, &key, "unreadable entry"),
                 (Ok(_), None) => mismatch(tree::RESULTS, &key, "no record file"),
                 (Ok(r), Some(file)) if r != *file => {
@@ -310,13 +306,9 @@ impl Registry {
         }
 
         let mut indexed = BTreeSet::new();
-        for item in self.artifacts.iter() {
-            let (key, value) = item.map_err(RegistryError::index("listing artifacts"))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            match (
-                decode::<ObjectMeta>(tree::ARTIFACTS, &key, &value),
-                metas.get(&key),
-            ) {
+        for entry in self.index.artifacts()? {
+            let key = entry.key;
+            match (entry.value, metas.get(&key)) {
                 (Err(_), _) => mismatch(tree::ARTIFACTS, &key, "unreadable entry"),
                 (Ok(_), None) => mismatch(tree::ARTIFACTS, &key, "no such object in the store"),
                 (Ok(m), Some(file)) if m != *file => {
@@ -330,25 +322,24 @@ impl Registry {
             mismatch(tree::ARTIFACTS, digest, "object not in the index");
         }
 
-        for item in self.stage_latest.iter() {
-            let (key, fp) = item.map_err(RegistryError::index("listing stages"))?;
-            let fp = String::from_utf8_lossy(&fp);
-            if !records.contains_key(fp.as_ref()) {
-                let name = split_stage_key(&key)
+        for latest in self.index.latest_all()? {
+            let fp = &latest.fingerprint;
+            if !records.contains_key(fp) {
+                let name = latest
+                    .stage
                     .map(|(m, s)| format!("{s} ({m})"))
-                    .unwrap_or_else(|| String::from_utf8_lossy(&key).into_owned());
+                    .unwrap_or(latest.raw_key);
                 mismatch(
                     tree::STAGE_LATEST,
                     &name,
-                    &format!("points at unknown fingerprint {}", short(&fp)),
+                    &format!("points at unknown fingerprint {}", short(fp)),
                 );
             }
         }
 
-        for item in self.lineage.iter() {
-            let (key, value) = item.map_err(RegistryError::index("listing lineage"))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            match decode::<LineageEntry>(tree::LINEAGE, &key, &value) {
+        for entry in self.index.lineage_entries()? {
+            let key = entry.key;
+            match entry.value {
                 Err(_) => mismatch(tree::LINEAGE, &key, "unreadable entry"),
                 Ok(e) if !records.contains_key(&e.fingerprint) => mismatch(
                     tree::LINEAGE,
@@ -362,16 +353,11 @@ impl Registry {
     }
 
     fn verify_runs(&self, report: &mut VerifyReport) -> Result<()> {
-        let runs_dir = self.layout.runs();
         let mut files = BTreeMap::new();
-        for name in list_dir(&runs_dir)? {
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            let path = runs_dir.join(&name);
-            match read_json::<RunRecord>(&path, "run record", "delete the file to forget the run") {
+        for (id, path) in self.files.run_files()? {
+            match read_json::<RunRecord>(&path, "run record", RUN_HINT) {
                 Ok(Some(run)) => {
-                    files.insert(id.to_string(), run);
+                    files.insert(id, run);
                 }
                 Ok(None) => {}
                 Err(e) => report.issues.push(VerifyIssue::BadRecord {
@@ -381,13 +367,9 @@ impl Registry {
             }
         }
         let mut indexed = BTreeSet::new();
-        for item in self.runs.iter() {
-            let (key, value) = item.map_err(RegistryError::index("listing runs"))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            let detail = match (
-                decode::<RunRecord>(tree::RUNS, &key, &value),
-                files.get(&key),
-            ) {
+        for entry in self.index.runs()? {
+            let key = entry.key;
+            let detail = match (entry.value, files.get(&key)) {
                 (Err(_), _) => Some("unreadable entry"),
                 (Ok(_), None) => Some("no run file"),
                 (Ok(r), Some(file)) if r != *file => Some("differs from its run file"),
