@@ -337,7 +337,7 @@ pub fn hash_path(path: &Path) -> io::Result<String> {
         common::tree::TreeError::Io { source, .. } => source,
         other => io::Error::other(other.to_string()),
     })?;
-    Ok(common::tree::digest(&files))
+    Ok(common::tree::digest(&files).into())
 }
 
 #[cfg(test)]

@@ -5,13 +5,14 @@
 //! latest result of every (manifest, stage), the outputs of the `keep_runs` most recent runs
 //! and of any run still going, and every digest named by a kept lockfile.
 
+use common::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::fsutil::{remove_file_if_exists, remove_tree, tree_size};
-use crate::layout::{check_digest, check_fingerprint, short};
+use crate::layout::{check_fingerprint, short};
 use crate::lockfile::Lockfile;
 use crate::owner::owner_alive;
 use crate::registry::Registry;
@@ -41,7 +42,7 @@ pub struct GcReport {
     /// Objects kept.
     pub kept: usize,
     /// Digests of the objects removed (or that would be, in a dry run).
-    pub removed: Vec<String>,
+    pub removed: Vec<Digest>,
     /// Stage records removed because their object is gone.
     pub records_removed: usize,
     /// Temp dirs (interrupted stages, no live owner) removed.
@@ -139,8 +140,8 @@ impl Registry {
     }
 
     /// Digests to keep: the roots of `policy` and everything upstream of them.
-    fn live_digests(&self, policy: &GcPolicy) -> Result<BTreeSet<String>> {
-        let mut roots: Vec<String> = Vec::new();
+    fn live_digests(&self, policy: &GcPolicy) -> Result<BTreeSet<Digest>> {
+        let mut roots: Vec<Digest> = Vec::new();
         for latest in self.index.latest_all()? {
             if check_fingerprint(&latest.fingerprint).is_err() {
                 continue;
@@ -151,7 +152,7 @@ impl Registry {
         }
         for (i, run) in self.runs()?.into_iter().enumerate() {
             if i < policy.keep_runs || run.status == RunStatus::Running {
-                roots.extend(run.digests().map(str::to_string));
+                roots.extend(run.digests().cloned());
             }
         }
         for path in &policy.keep_lockfiles {
@@ -164,7 +165,7 @@ impl Registry {
 
         let mut keep = BTreeSet::new();
         while let Some(digest) = roots.pop() {
-            if check_digest(&digest).is_err() || !keep.insert(digest.clone()) {
+            if !keep.insert(digest.clone()) {
                 continue;
             }
             if let Some(entry) = self.index.lineage(&digest)? {

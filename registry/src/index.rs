@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use common::Digest;
+
 use crate::error::{RegistryError, Result};
 use crate::meta::ObjectMeta;
 use crate::run_record::RunRecord;
@@ -36,7 +38,7 @@ pub(crate) struct LineageEntry {
     pub stage: String,
     pub kind: String,
     /// Input name → digest.
-    pub inputs: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, Digest>,
 }
 
 /// One entry of a tree, decoded or with the reason it could not be (`verify` reports those;
@@ -281,16 +283,17 @@ impl Index {
 
     /// (consumer digest, consumer fingerprint) of every artifact built from `digest`, sorted
     /// by consumer digest.
-    pub fn consumers(&self, digest: &str) -> Result<Vec<(String, String)>> {
+    pub fn consumers(&self, digest: &str) -> Result<Vec<(Digest, String)>> {
         let prefix = format!("{digest}\0");
         let mut out = Vec::new();
         for item in self.consumers.scan_prefix(prefix.as_bytes()) {
             let (key, fp) = item.map_err(RegistryError::index("listing consumers"))?;
             let key = String::from_utf8_lossy(&key);
-            out.push((
-                key[prefix.len()..].to_string(),
-                String::from_utf8_lossy(&fp).into_owned(),
-            ));
+            // Keys are written from digests; one that does not parse is damage `verify` and
+            // `rebuild` deal with, not a consumer.
+            if let Ok(consumer) = Digest::parse(&key[prefix.len()..]) {
+                out.push((consumer, String::from_utf8_lossy(&fp).into_owned()));
+            }
         }
         Ok(out)
     }

@@ -43,6 +43,15 @@ pub(crate) fn check_digest(digest: &str) -> Result<()> {
     check_hex_id("digest", digest)
 }
 
+/// A full digest, as a path component and a lookup key.
+pub(crate) fn parse_digest(digest: &str) -> Result<common::Digest> {
+    common::Digest::parse(digest).map_err(|_| RegistryError::InvalidId {
+        what: "digest",
+        value: digest.to_string(),
+        min_len: DIGEST_HEX_LEN,
+    })
+}
+
 pub(crate) fn check_fingerprint(fingerprint: &str) -> Result<()> {
     check_hex_id("fingerprint", fingerprint)
 }

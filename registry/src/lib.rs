@@ -44,6 +44,7 @@ mod verify;
 mod tests;
 
 pub use clock::{new_run_id, now_rfc3339};
+pub use common::Digest;
 pub use error::{RegistryError, Result};
 pub use gc::{GcPolicy, GcReport};
 pub use layout::{DIGEST_HEX_LEN, MIN_PREFIX_LEN};

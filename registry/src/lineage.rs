@@ -1,17 +1,18 @@
 //! Lineage: where an artifact came from (its producing stage and, recursively, the artifacts
 //! that stage consumed) and which artifacts were built from it.
 
+use common::Digest;
 use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::error::Result;
-use crate::layout::{check_digest, short};
+use crate::layout::{parse_digest, short};
 use crate::registry::Registry;
 
 /// Upstream tree of an artifact, plus its direct consumers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LineageTree {
-    pub digest: String,
+    pub digest: Digest,
     /// Whether the object is still in the store.
     pub present: bool,
     /// The stage execution that produced it; None for an artifact with no recorded producer.
@@ -42,7 +43,7 @@ pub struct LineageInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Consumer {
-    pub digest: String,
+    pub digest: Digest,
     pub fingerprint: String,
     pub stage: Option<String>,
 }
@@ -50,23 +51,23 @@ pub struct Consumer {
 impl Registry {
     /// The lineage of `digest`.
     pub fn lineage(&self, digest: &str) -> Result<LineageTree> {
-        check_digest(digest)?;
+        let digest = parse_digest(digest)?;
         let mut ancestors = BTreeSet::new();
-        let mut root = self.upstream(digest, &mut ancestors)?;
-        root.consumers = self.consumers_of(digest)?;
+        let mut root = self.upstream(&digest, &mut ancestors)?;
+        root.consumers = self.consumers_of(&digest)?;
         Ok(root)
     }
 
-    fn upstream(&self, digest: &str, ancestors: &mut BTreeSet<String>) -> Result<LineageTree> {
+    fn upstream(&self, digest: &Digest, ancestors: &mut BTreeSet<Digest>) -> Result<LineageTree> {
         let mut node = LineageTree {
-            digest: digest.to_string(),
+            digest: digest.clone(),
             present: self.has_object(digest),
             producer: None,
             inputs: Vec::new(),
             consumers: Vec::new(),
             cycle: false,
         };
-        if !ancestors.insert(digest.to_string()) {
+        if !ancestors.insert(digest.clone()) {
             node.cycle = true;
             return Ok(node);
         }

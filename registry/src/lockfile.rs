@@ -1,6 +1,7 @@
 //! `pipeline.lock`: per stage its fingerprint, output digest and headline metrics. Committed
 //! beside the manifest, it lets someone else reproduce a build or check that theirs matches.
 
+use common::Digest;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -31,7 +32,7 @@ pub struct Lockfile {
 pub struct LockedStage {
     pub kind: String,
     pub fingerprint: String,
-    pub digest: String,
+    pub digest: Digest,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
     /// What the output was computed with; `run --locked` expects identical bytes only where
@@ -259,7 +260,8 @@ mod tests {
         LockedStage {
             kind: kind.into(),
             fingerprint: fp.into(),
-            digest: digest.into(),
+            // A real digest, named by the label the test reads better.
+            digest: Digest::from_hash(blake3::hash(digest.as_bytes())),
             metrics: BTreeMap::from([("val_loss".to_string(), 2.5)]),
             ran_with: None,
         }

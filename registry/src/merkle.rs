@@ -6,13 +6,14 @@ use std::path::Path;
 
 pub use common::tree::FileEntry;
 use common::tree::{Links, TreeError};
+use common::Digest;
 
 use crate::error::{RegistryError, Result};
 
 /// The listing of a directory and its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
-    pub digest: String,
+    pub digest: Digest,
     /// Sorted by path.
     pub files: Vec<FileEntry>,
 }
@@ -41,7 +42,7 @@ pub fn hash_dir(root: &Path) -> Result<Tree> {
 }
 
 /// The digest of a listing (which must be sorted by path).
-pub fn digest_of(files: &[FileEntry]) -> String {
+pub fn digest_of(files: &[FileEntry]) -> Digest {
     common::tree::digest(files)
 }
 
@@ -93,7 +94,7 @@ mod tests {
         let (_c, c) = dir_with(&[("z.txt", b"one")]);
         // Same bytes split differently across path and content must not collide.
         let (_d, d) = dir_with(&[("x.txtone", b"")]);
-        let digests: Vec<String> = [&a, &b, &c, &d]
+        let digests: Vec<Digest> = [&a, &b, &c, &d]
             .iter()
             .map(|p| hash_dir(p).expect("hash").digest)
             .collect();

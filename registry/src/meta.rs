@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use common::Digest;
+
 use crate::merkle::FileEntry;
 
 /// Format of the `.json` beside an object.
@@ -21,7 +23,7 @@ pub struct ProducedBy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     pub version: u32,
-    pub digest: String,
+    pub digest: Digest,
     /// Sorted by path.
     pub files: Vec<FileEntry>,
     pub total_size: u64,

@@ -32,7 +32,7 @@ impl Registry {
             return Err(RegistryError::ObjectMissing {
                 stage: result.stage.clone(),
                 fingerprint: result.fingerprint.clone(),
-                digest: result.digest.clone(),
+                digest: result.digest.to_string(),
                 path: self.files.object_dir(&result.digest),
             });
         }

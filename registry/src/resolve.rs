@@ -1,10 +1,11 @@
 //! Turning what a user types (`serve base`, `show 3c4d5e`) into an artifact.
 
+use common::Digest;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::error::{RegistryError, Result};
-use crate::layout::{is_hex, short, DIGEST_HEX_LEN, MIN_PREFIX_LEN};
+use crate::layout::{is_hex, short, MIN_PREFIX_LEN};
 use crate::registry::Registry;
 use crate::stage_result::StageResult;
 
@@ -21,7 +22,7 @@ pub enum ResolvedBy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
-    pub digest: String,
+    pub digest: Digest,
     /// The object's directory in the store.
     pub path: PathBuf,
     /// The stage result that produced it, when recorded.
@@ -81,22 +82,22 @@ impl Registry {
         }
 
         if !query.is_empty() && is_hex(query) {
-            if query.len() == DIGEST_HEX_LEN && self.has_object(query) {
-                return self.resolved_digest(query, ResolvedBy::Digest);
+            if let (true, Ok(digest)) = (self.has_object(query), Digest::parse(query)) {
+                return self.resolved_digest(digest, ResolvedBy::Digest);
             }
             if query.len() >= MIN_PREFIX_LEN {
-                let matches: Vec<String> = self
+                let matches: Vec<Digest> = self
                     .object_digests()?
                     .into_iter()
                     .filter(|d| d.starts_with(query))
                     .collect();
                 match matches.as_slice() {
                     [] => {}
-                    [one] => return self.resolved_digest(one, ResolvedBy::DigestPrefix),
+                    [one] => return self.resolved_digest(one.clone(), ResolvedBy::DigestPrefix),
                     many => {
                         return Err(RegistryError::Ambiguous {
                             query: query.to_string(),
-                            candidates: many.to_vec(),
+                            candidates: many.iter().map(Digest::to_string).collect(),
                             hint: "give more characters of the digest",
                         })
                     }
@@ -123,14 +124,14 @@ impl Registry {
         Ok(out)
     }
 
-    fn resolved_digest(&self, digest: &str, by: ResolvedBy) -> Result<Resolved> {
-        let result = match self.index.lineage(digest)? {
+    fn resolved_digest(&self, digest: Digest, by: ResolvedBy) -> Result<Resolved> {
+        let result = match self.index.lineage(&digest)? {
             Some(entry) => self.index.result(&entry.fingerprint)?,
             None => None,
         };
         Ok(Resolved {
-            digest: digest.to_string(),
-            path: self.object_path(digest),
+            path: self.object_path(&digest),
+            digest,
             result,
             by,
         })

@@ -1,5 +1,7 @@
 //! Records of `binarylm run` invocations and the outcome of each stage in them.
 
+use common::Digest;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -24,7 +26,7 @@ pub struct StageOutcome {
     pub stage: String,
     pub status: OutcomeStatus,
     pub fingerprint: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     pub duration_ms: u64,
     pub error: Option<String>,
 }
@@ -46,7 +48,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Digests this run produced or reused, in outcome order.
-    pub fn digests(&self) -> impl Iterator<Item = &str> {
-        self.outcomes.iter().filter_map(|o| o.digest.as_deref())
+    pub fn digests(&self) -> impl Iterator<Item = &Digest> {
+        self.outcomes.iter().filter_map(|o| o.digest.as_ref())
     }
 }

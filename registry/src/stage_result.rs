@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use common::Digest;
+
 /// One committed stage execution: fingerprint → output digest, plus what produced it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StageResult {
     pub fingerprint: String,
     /// Digest of the output object in the store.
-    pub digest: String,
+    pub digest: Digest,
     pub stage: String,
     pub kind: String,
     /// Absolute path of the manifest that produced it.
@@ -15,7 +17,7 @@ pub struct StageResult {
     /// The pipeline's `name:`.
     pub pipeline: String,
     /// Input stage name → digest (lineage edges).
-    pub inputs: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, Digest>,
     /// The full fingerprint input (serde_json of pipelines::FingerprintInput), for `plan` explanations.
     pub fingerprint_input: serde_json::Value,
     pub metrics: BTreeMap<String, f64>,

@@ -10,6 +10,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::Digest;
+
 use crate::clock::now_rfc3339;
 use crate::error::{IoContext, RegistryError, Result};
 use crate::files::{json_files_in_shards, FileStore};
@@ -63,7 +65,7 @@ impl FileStore {
             remove_tree(dir)?;
             return Err(RegistryError::DigestMismatch {
                 digest: digest.to_string(),
-                found: tree.digest,
+                found: tree.digest.to_string(),
             });
         }
         let mut meta = meta.clone();
@@ -123,7 +125,7 @@ impl FileStore {
     }
 
     /// All digests in the store (objects whose directory exists), sorted.
-    pub fn object_digests(&self) -> Result<Vec<String>> {
+    pub fn object_digests(&self) -> Result<Vec<Digest>> {
         let objects = self.layout.objects();
         let mut digests = Vec::new();
         for shard in crate::fsutil::list_dir(&objects)? {
@@ -132,8 +134,8 @@ impl FileStore {
                 continue;
             }
             for name in crate::fsutil::list_dir(&shard_dir)? {
-                if shard_dir.join(&name).is_dir() && check_digest(&name).is_ok() {
-                    digests.push(name);
+                if let (true, Ok(digest)) = (shard_dir.join(&name).is_dir(), Digest::parse(&name)) {
+                    digests.push(digest);
                 }
             }
         }
@@ -161,7 +163,7 @@ impl Registry {
     /// Move a stage's output into the store and return its digest. Identical content already
     /// in the store is kept (with its first producer) and the new copy discarded. The staging
     /// directory is removed in both cases.
-    pub fn store(&self, staging: Staging, produced_by: ProducedBy) -> Result<String> {
+    pub fn store(&self, staging: Staging, produced_by: ProducedBy) -> Result<Digest> {
         let out = staging.out_dir();
         if !out.is_dir() {
             return Err(RegistryError::MissingOutput { path: out });
@@ -193,7 +195,7 @@ impl Registry {
     }
 
     /// All digests in the store (objects whose directory exists), sorted.
-    pub fn object_digests(&self) -> Result<Vec<String>> {
+    pub fn object_digests(&self) -> Result<Vec<Digest>> {
         self.files.object_digests()
     }
 

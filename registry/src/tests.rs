@@ -21,10 +21,14 @@ fn hex(n: u64) -> String {
     blake3::hash(&n.to_le_bytes()).to_hex().to_string()
 }
 
+fn d(digest: &str) -> Digest {
+    Digest::parse(digest).expect("a digest")
+}
+
 const MANIFEST: &str = "/work/p/pipeline.yaml";
 
 /// Stage `files` as the output of `fingerprint` and store it.
-fn store_files(reg: &Registry, fingerprint: &str, stage: &str, files: &[(&str, &str)]) -> String {
+fn store_files(reg: &Registry, fingerprint: &str, stage: &str, files: &[(&str, &str)]) -> Digest {
     let staging = reg.staging(fingerprint).expect("staging");
     for (rel, content) in files {
         let p = staging.out_dir().join(rel);
@@ -45,15 +49,12 @@ fn store_files(reg: &Registry, fingerprint: &str, stage: &str, files: &[(&str, &
 fn result(fp: &str, digest: &str, stage: &str, inputs: &[(&str, &str)]) -> StageResult {
     StageResult {
         fingerprint: fp.into(),
-        digest: digest.into(),
+        digest: d(digest),
         stage: stage.into(),
         kind: "command".into(),
         manifest: MANIFEST.into(),
         pipeline: "p".into(),
-        inputs: inputs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        inputs: inputs.iter().map(|(k, v)| (k.to_string(), d(v))).collect(),
         fingerprint_input: serde_json::json!({ "kind": "command" }),
         metrics: BTreeMap::from([("loss".to_string(), 1.5)]),
         headline: Some("loss".into()),
@@ -68,7 +69,7 @@ fn result(fp: &str, digest: &str, stage: &str, inputs: &[(&str, &str)]) -> Stage
 }
 
 /// Store and commit one stage; returns its digest.
-fn build(reg: &Registry, fp: &str, stage: &str, content: &str, inputs: &[(&str, &str)]) -> String {
+fn build(reg: &Registry, fp: &str, stage: &str, content: &str, inputs: &[(&str, &str)]) -> Digest {
     let digest = store_files(reg, fp, stage, &[("out.txt", content)]);
     reg.commit(&result(fp, &digest, stage, inputs))
         .expect("commit");
@@ -89,7 +90,7 @@ fn run_record(id: &str, status: RunStatus, outcomes: &[(&str, &str, &str)]) -> R
                 stage: stage.to_string(),
                 status: OutcomeStatus::Ran,
                 fingerprint: Some(fp.to_string()),
-                digest: Some(digest.to_string()),
+                digest: Some(d(digest)),
                 duration_ms: 1,
                 error: None,
             })

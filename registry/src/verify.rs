@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+use common::Digest;
+
 use crate::error::Result;
 use crate::files::{RECORD_HINT, RUN_HINT};
 use crate::fsutil::read_json;
@@ -22,13 +24,13 @@ use crate::store::META_HINT;
 pub enum VerifyIssue {
     /// The content no longer hashes to its digest.
     CorruptObject {
-        digest: String,
+        digest: Digest,
         path: PathBuf,
         detail: String,
     },
     /// The content is intact but its metadata disagrees with it.
     BadMetadata {
-        digest: String,
+        digest: Digest,
         path: PathBuf,
         detail: String,
     },
@@ -165,7 +167,7 @@ impl Registry {
     }
 
     /// Re-hash objects; returns the readable metadata by digest.
-    fn verify_objects(&self, report: &mut VerifyReport) -> Result<BTreeMap<String, ObjectMeta>> {
+    fn verify_objects(&self, report: &mut VerifyReport) -> Result<BTreeMap<Digest, ObjectMeta>> {
         let mut metas = BTreeMap::new();
         for digest in self.object_digests()? {
             let dir = self.files.object_dir(&digest);
@@ -260,7 +262,7 @@ impl Registry {
             }
             if check_digest(&r.digest).is_err() || !self.has_object(&r.digest) {
                 report.issues.push(VerifyIssue::MissingObject {
-                    digest: r.digest.clone(),
+                    digest: r.digest.to_string(),
                     referenced_by: format!(
                         "stage `{}` of {} (fingerprint {})",
                         r.stage,
@@ -277,7 +279,7 @@ impl Registry {
     fn verify_index(
         &self,
         report: &mut VerifyReport,
-        metas: &BTreeMap<String, ObjectMeta>,
+        metas: &BTreeMap<Digest, ObjectMeta>,
         records: &BTreeMap<String, StageResult>,
     ) -> Result<()> {
         let mut mismatch = |tree: &'static str, key: &str, detail: &str| {
@@ -308,7 +310,7 @@ impl Registry {
         let mut indexed = BTreeSet::new();
         for entry in self.index.artifacts()? {
             let key = entry.key;
-            match (entry.value, metas.get(&key)) {
+            match (entry.value, metas.get(key.as_str())) {
                 (Err(_), _) => mismatch(tree::ARTIFACTS, &key, "unreadable entry"),
                 (Ok(_), None) => mismatch(tree::ARTIFACTS, &key, "no such object in the store"),
                 (Ok(m), Some(file)) if m != *file => {
@@ -318,7 +320,7 @@ impl Registry {
             }
             indexed.insert(key);
         }
-        for digest in metas.keys().filter(|d| !indexed.contains(*d)) {
+        for digest in metas.keys().filter(|d| !indexed.contains(d.as_str())) {
             mismatch(tree::ARTIFACTS, digest, "object not in the index");
         }
 

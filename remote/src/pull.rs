@@ -27,7 +27,7 @@ const PARALLEL: usize = 8;
 pub struct Wanted {
     pub stage: String,
     pub fingerprint: String,
-    pub digest: Option<String>,
+    pub digest: Option<registry::Digest>,
 }
 
 /// A result found on the remote, and its object's listing when the object must be fetched.
@@ -145,23 +145,22 @@ async fn find_record(remote: &Remote, w: &Wanted) -> Result<Option<StageResult>>
         Some(d) => d.clone(),
         None => {
             let names = remote.list_names(&keys::records_of(&w.fingerprint)).await?;
-            match names.iter().find_map(|n| n.strip_suffix(".json")) {
-                Some(d) => d.to_string(),
+            // A name that is not a digest is not a record of ours: skip it.
+            match names
+                .iter()
+                .filter_map(|n| n.strip_suffix(".json"))
+                .find_map(|d| registry::Digest::parse(d).ok())
+            {
+                Some(d) => d,
                 None => return Ok(None),
             }
         }
     };
-    if !keys::is_hex_id(&digest) {
-        return Ok(None);
-    }
     let key = keys::record(&w.fingerprint, &digest);
     let Some(record) = remote.get_json::<StageResult>(&key).await? else {
         return Ok(None);
     };
-    if record.fingerprint != w.fingerprint
-        || record.digest != digest
-        || !keys::is_hex_id(&record.digest)
-    {
+    if record.fingerprint != w.fingerprint || record.digest != digest {
         return Err(remote.tampered(
             &key,
             format!(

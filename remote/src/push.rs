@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use futures::{StreamExt, TryStreamExt};
-use registry::{FileEntry, ObjectMeta, Registry, StageResult};
+use registry::{Digest, FileEntry, ObjectMeta, Registry, StageResult};
 
 use crate::client::Remote;
 use crate::error::{RemoteError, Result};
@@ -34,8 +34,8 @@ pub async fn push(
 ) -> Result<Transfer> {
     let mut transfer = Transfer::default();
     // Objects to send, by digest (two stages may share one).
-    let mut objects: BTreeMap<String, (ObjectMeta, String)> = BTreeMap::new();
-    let mut present: BTreeSet<String> = BTreeSet::new();
+    let mut objects: BTreeMap<Digest, (ObjectMeta, String)> = BTreeMap::new();
+    let mut present: BTreeSet<Digest> = BTreeSet::new();
     for result in results {
         let digest = &result.digest;
         if objects.contains_key(digest) || present.contains(digest) {
@@ -45,7 +45,7 @@ pub async fn push(
             .object_meta(digest)?
             .ok_or_else(|| RemoteError::NotLocal {
                 stage: result.stage.clone(),
-                digest: digest.clone(),
+                digest: digest.to_string(),
             })?;
         if remote.exists(&keys::object(digest)).await? {
             present.insert(digest.clone());

@@ -16,6 +16,7 @@ use dagrs::{
     NodeTable, OutChannels, Output,
 };
 use pipelines::{Manifest, Stage};
+use registry::Digest;
 use registry::{Lockfile, OutcomeStatus, ProducedBy, Registry, RunRecord, RunStatus, StageResult};
 use tokio_util::sync::CancellationToken;
 
@@ -69,7 +70,7 @@ impl RunOptions {
 /// What a node tells its downstream nodes: the digest of its artifact, or that it has none.
 struct Upstream {
     stage: String,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 struct Shared {
@@ -190,7 +191,7 @@ impl StageAction {
     fn fingerprint(
         &self,
         stage: &Stage,
-        inputs: &BTreeMap<String, String>,
+        inputs: &BTreeMap<String, Digest>,
     ) -> Result<(String, pipelines::FingerprintInput), String> {
         // Every stage's kind has an implementation: `check_before_running` made sure.
         let sh = &self.shared;
@@ -198,7 +199,7 @@ impl StageAction {
         Ok(fingerprints::fingerprint_stage(
             &sh.manifest,
             stage,
-            inputs.clone(),
+            inputs,
             deps,
         ))
     }
@@ -318,7 +319,7 @@ impl StageAction {
         mut report: StageReport,
         fp: String,
         input: pipelines::FingerprintInput,
-        inputs: BTreeMap<String, String>,
+        inputs: BTreeMap<String, Digest>,
         threads: usize,
     ) -> StageReport {
         let sh = &self.shared;
@@ -439,7 +440,7 @@ impl StageAction {
 /// failed, was skipped or was cancelled).
 fn upstream_digests(
     upstream: &[Option<Arc<Upstream>>],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, Digest>, String> {
     let mut inputs = BTreeMap::new();
     let mut missing = Vec::new();
     for up in upstream {
@@ -472,7 +473,7 @@ fn first_line(s: &str) -> &str {
 }
 
 struct Stored {
-    digest: String,
+    digest: Digest,
     metrics: BTreeMap<String, f64>,
     headline: Option<String>,
     ran_with: registry::RanWith,
@@ -484,7 +485,7 @@ fn run_and_store(
     idx: usize,
     fingerprint: &str,
     input: &pipelines::FingerprintInput,
-    inputs: &BTreeMap<String, String>,
+    inputs: &BTreeMap<String, Digest>,
     threads: usize,
     log_path: &std::path::Path,
 ) -> Result<Stored, StageError> {
@@ -779,8 +780,7 @@ fn write_lockfile(
 ) -> Result<(), RuntimeError> {
     let mut lock = Lockfile::new(&manifest.name);
     for s in stages {
-        let complete = s.fingerprint.is_some() && s.digest.is_some();
-        if complete && matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
+        if matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
             let checked: Vec<&str> = match manifest.stage(&s.stage).map(|st| st.params.info()) {
                 Some(pipelines::KindInfo {
                     reproducible: pipelines::Reproducibility::SameMachine(tolerances),
@@ -788,7 +788,9 @@ fn write_lockfile(
                 }) => tolerances.iter().map(|t| t.metric).collect(),
                 _ => Vec::new(),
             };
-            lock.stages.insert(s.stage.clone(), s.locked(&checked));
+            if let Some(entry) = s.locked(&checked) {
+                lock.stages.insert(s.stage.clone(), entry);
+            }
         }
     }
     lock.write(lock_path)?;

@@ -14,7 +14,7 @@ pub struct FetchRequest {
     pub manifest: String,
     pub stage: String,
     pub fingerprint: String,
-    pub digest: Option<String>,
+    pub digest: Option<registry::Digest>,
 }
 
 pub type FetchFuture<'a> =

@@ -1,6 +1,7 @@
 //! Assembling a stage's [`FingerprintInput`] from the manifest, its dependency files and the
 //! digests of its inputs. The hashing itself lives in `pipelines::fingerprint`.
 
+use registry::Digest;
 use std::collections::BTreeMap;
 
 use pipelines::{FingerprintInput, Manifest, Stage};
@@ -48,9 +49,14 @@ pub fn declared_deps(manifest: &Manifest, stage: &Stage) -> Result<Vec<String>, 
 pub fn fingerprint_stage(
     manifest: &Manifest,
     stage: &Stage,
-    inputs: BTreeMap<String, String>,
+    inputs: &BTreeMap<String, Digest>,
     deps: BTreeMap<String, String>,
 ) -> (String, FingerprintInput) {
+    // The fingerprint encodes digests as the strings they serialize to.
+    let inputs = inputs
+        .iter()
+        .map(|(name, digest)| (name.clone(), digest.to_string()))
+        .collect();
     let input = input_for(manifest, stage, inputs, deps);
     (pipelines::fingerprint(&input), input)
 }

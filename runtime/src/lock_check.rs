@@ -32,7 +32,7 @@ pub(crate) fn fingerprint_under_lock(
     let mut locked = input.clone();
     for (name, digest) in locked.inputs.iter_mut() {
         if let Some(entry) = lock.stages.get(name).filter(|_| tolerated.contains(name)) {
-            digest.clone_from(&entry.digest);
+            *digest = entry.digest.to_string();
         }
     }
     pipelines::fingerprint(&locked)
@@ -167,6 +167,9 @@ fn relative_change(locked: f64, value: f64) -> f64 {
 mod tests {
     use super::*;
 
+    const AA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const BB: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
     fn pretrain() -> &'static KindInfo {
         pipelines::kind_info("pretrain").expect("pretrain")
     }
@@ -183,7 +186,7 @@ mod tests {
         LockedStage {
             kind: "pretrain".into(),
             fingerprint: "f".repeat(64),
-            digest: digest.into(),
+            digest: registry::Digest::parse(digest).expect("a digest"),
             metrics: BTreeMap::from([("val_loss".to_string(), val_loss)]),
             ran_with,
         }
@@ -210,9 +213,9 @@ mod tests {
             threads: Some(8),
             libtorch: None,
         };
-        let e = entry("aa", 1.0, Some(cpu(2)));
+        let e = entry(AA, 1.0, Some(cpu(2)));
         assert_eq!(
-            check_output(pretrain(), &e, &now("aa", &m, Some(&gpu))),
+            check_output(pretrain(), &e, &now(AA, &m, Some(&gpu))),
             Verdict::Exact
         );
     }
@@ -220,8 +223,8 @@ mod tests {
     #[test]
     fn same_cpu_setup_expects_identical_bytes() {
         let m = BTreeMap::from([("val_loss".to_string(), 1.0)]);
-        let e = entry("aa", 1.0, Some(cpu(2)));
-        let v = check_output(pretrain(), &e, &now("bb", &m, Some(&cpu(2))));
+        let e = entry(AA, 1.0, Some(cpu(2)));
+        let v = check_output(pretrain(), &e, &now(BB, &m, Some(&cpu(2))));
         let Verdict::Mismatch(msg) = v else {
             panic!("{v:?}")
         };
@@ -233,9 +236,9 @@ mod tests {
 
     #[test]
     fn another_thread_count_checks_the_metric_within_tolerance() {
-        let e = entry("aa", 2.0, Some(cpu(2)));
+        let e = entry(AA, 2.0, Some(cpu(2)));
         let close = BTreeMap::from([("val_loss".to_string(), 2.01)]);
-        let v = check_output(pretrain(), &e, &now("bb", &close, Some(&cpu(4))));
+        let v = check_output(pretrain(), &e, &now(BB, &close, Some(&cpu(4))));
         let Verdict::Tolerated(msg) = v else {
             panic!("{v:?}")
         };
@@ -246,14 +249,14 @@ mod tests {
         );
 
         let far = BTreeMap::from([("val_loss".to_string(), 2.1)]);
-        let v = check_output(pretrain(), &e, &now("bb", &far, Some(&cpu(4))));
+        let v = check_output(pretrain(), &e, &now(BB, &far, Some(&cpu(4))));
         let Verdict::Mismatch(msg) = v else {
             panic!("{v:?}")
         };
         assert!(msg.contains("(+5.000 %, tolerance ±1 %)"), "{msg}");
 
         let none = BTreeMap::new();
-        let v = check_output(pretrain(), &e, &now("bb", &none, Some(&cpu(4))));
+        let v = check_output(pretrain(), &e, &now(BB, &none, Some(&cpu(4))));
         assert!(
             matches!(v, Verdict::Mismatch(ref m) if m.contains("val_loss is missing")),
             "{v:?}"
@@ -264,15 +267,15 @@ mod tests {
     fn exact_kinds_never_tolerate_on_their_own() {
         let info = pipelines::kind_info("tokenizer").expect("tokenizer");
         let m = BTreeMap::new();
-        let e = entry("aa", 1.0, Some(cpu(2)));
-        let v = check_output(info, &e, &now("bb", &m, Some(&cpu(4))));
+        let e = entry(AA, 1.0, Some(cpu(2)));
+        let v = check_output(info, &e, &now(BB, &m, Some(&cpu(4))));
         assert!(
             matches!(v, Verdict::Mismatch(ref m) if m.contains("identical bytes for identical inputs")),
             "{v:?}"
         );
         // Downstream of a tolerated stage, its inputs differ: the fingerprint is what counts.
         let four = cpu(4);
-        let mut r = now("bb", &m, Some(&four));
+        let mut r = now(BB, &m, Some(&four));
         r.tolerated_inputs = vec!["base".into()];
         let v = check_output(info, &e, &r);
         assert!(

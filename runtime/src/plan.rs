@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pipelines::{FingerprintInput, Manifest, Stage};
+use registry::Digest;
 use registry::{Registry, StageResult};
 use serde::Serialize;
 
@@ -16,7 +17,7 @@ use crate::kind::Kinds;
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PlanStatus {
     /// The registry holds a result for this exact fingerprint.
-    Cached { digest: String },
+    Cached { digest: Digest },
     /// The stage will run, for these reasons.
     WillRun { reasons: Vec<String> },
     /// An upstream stage will run; this one runs unless that output comes out byte-identical
@@ -124,7 +125,7 @@ pub fn plan(
     }
     let dag = manifest.dag();
     // Output digest of each stage when known (cached); None when it will run.
-    let mut digests: BTreeMap<usize, Option<String>> = BTreeMap::new();
+    let mut digests: BTreeMap<usize, Option<Digest>> = BTreeMap::new();
     let mut entries = Vec::new();
     for &idx in dag.topo_order() {
         let stage = &manifest.stages[idx];
@@ -145,7 +146,7 @@ pub fn plan(
         }
         let deps = fingerprints::dep_digests(manifest, stage)?;
         let (fingerprint, status) = if pending.is_empty() {
-            let (fp, input) = fingerprints::fingerprint_stage(manifest, stage, inputs, deps);
+            let (fp, input) = fingerprints::fingerprint_stage(manifest, stage, &inputs, deps);
             let forced_here = forced.contains(stage.name.as_str());
             let status = match decide(registry, manifest, stage, &fp, &input, forced_here) {
                 Decision::Reuse(r) => PlanStatus::Cached { digest: r.digest },
@@ -237,7 +238,7 @@ mod tests {
         let registry = Registry::open(&workspace).expect("registry");
         let stage = &manifest.stages[0];
         let (fp, input) =
-            fingerprints::fingerprint_stage(&manifest, stage, BTreeMap::new(), BTreeMap::new());
+            fingerprints::fingerprint_stage(&manifest, stage, &BTreeMap::new(), BTreeMap::new());
         // The record files are the truth the index is rebuilt from; this one is garbage (say,
         // a disk error mid-write by another tool).
         let record = workspace

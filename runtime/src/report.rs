@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use registry::Digest;
 use registry::{LockedStage, OutcomeStatus, RanWith, RunStatus, StageOutcome};
 use serde::Serialize;
 
@@ -13,7 +14,7 @@ pub struct StageReport {
     pub kind: String,
     pub status: OutcomeStatus,
     pub fingerprint: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     pub duration_ms: u64,
     pub metrics: BTreeMap<String, f64>,
     pub headline: Option<String>,
@@ -62,7 +63,11 @@ impl StageReport {
 
     /// The lockfile entry: fingerprint, digest, what it ran with, and the headline metric (all
     /// metrics if none is named) plus the metrics `checked` when it is reproduced elsewhere.
-    pub fn locked(&self, checked: &[&str]) -> LockedStage {
+    /// None for a stage with no artifact (it did not run, or failed).
+    pub fn locked(&self, checked: &[&str]) -> Option<LockedStage> {
+        let (Some(fingerprint), Some(digest)) = (&self.fingerprint, &self.digest) else {
+            return None;
+        };
         let mut metrics = match self
             .headline
             .as_ref()
@@ -76,13 +81,13 @@ impl StageReport {
                 metrics.insert(k.clone(), *v);
             }
         }
-        LockedStage {
+        Some(LockedStage {
             kind: self.kind.clone(),
-            fingerprint: self.fingerprint.clone().unwrap_or_default(),
-            digest: self.digest.clone().unwrap_or_default(),
+            fingerprint: fingerprint.clone(),
+            digest: digest.clone(),
             metrics,
             ran_with: self.ran_with.clone(),
-        }
+        })
     }
 
     fn headline_text(&self) -> String {

@@ -20,7 +20,7 @@ struct Column {
     target: String,
     stage: Option<String>,
     kind: Option<String>,
-    digest: String,
+    digest: registry::Digest,
 }
 
 #[derive(Debug, Serialize, PartialEq)]

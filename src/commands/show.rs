@@ -19,7 +19,7 @@ struct FileDoc {
 
 #[derive(Serialize)]
 struct ShowDoc {
-    digest: String,
+    digest: registry::Digest,
     path: String,
     size: u64,
     created_at: Option<String>,
@@ -35,7 +35,7 @@ struct ShowDoc {
     /// What the output was computed with (device, threads, libtorch).
     ran_with: Option<registry::RanWith>,
     params: serde_json::Value,
-    inputs: std::collections::BTreeMap<String, String>,
+    inputs: std::collections::BTreeMap<String, registry::Digest>,
     metrics: std::collections::BTreeMap<String, f64>,
     headline: Option<String>,
     files: Vec<FileDoc>,

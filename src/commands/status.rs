@@ -14,7 +14,7 @@ struct StageStatus {
     /// "up_to_date", "stale" (will run), or "pending" (an upstream stage is stale).
     state: &'static str,
     fingerprint: Option<String>,
-    digest: Option<String>,
+    digest: Option<registry::Digest>,
     reasons: Vec<String>,
     metrics: std::collections::BTreeMap<String, f64>,
     /// Which of `metrics` summarises the stage (the kind's declared headline, or a command's

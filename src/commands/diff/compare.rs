@@ -60,10 +60,9 @@ pub(super) fn compare(a: &Side, b: &Side, all: bool) -> Vec<StageDiff> {
             }
             if let (Some(ia), Some(ib)) = (&va.inputs, &vb.inputs) {
                 for key in union(ia.keys(), ib.keys()) {
-                    let get = |m: &BTreeMap<String, String>| {
+                    let get = |m: &BTreeMap<String, registry::Digest>| {
                         m.get(key)
-                            .cloned()
-                            .map(Value::String)
+                            .map(|d| Value::String(d.to_string()))
                             .unwrap_or(Value::Null)
                     };
                     push("input", key, get(ia), get(ib));
@@ -78,7 +77,10 @@ pub(super) fn compare(a: &Side, b: &Side, all: bool) -> Vec<StageDiff> {
                 opt(&va.fingerprint),
                 opt(&vb.fingerprint),
             );
-            push("digest", "", opt(&va.digest), opt(&vb.digest));
+            let digest = |d: &Option<registry::Digest>| {
+                d.as_ref().map_or(Value::Null, |d| d.to_string().into())
+            };
+            push("digest", "", digest(&va.digest), digest(&vb.digest));
             for key in union(va.metrics.keys(), vb.metrics.keys()) {
                 let get = |m: &BTreeMap<String, f64>| {
                     m.get(key).copied().map(Value::from).unwrap_or(Value::Null)

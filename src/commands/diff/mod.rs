@@ -25,10 +25,10 @@ use render::render;
 struct StageView {
     kind: Option<String>,
     fingerprint: Option<String>,
-    digest: Option<String>,
+    digest: Option<registry::Digest>,
     /// Flattened params (`train.lr`), when the registry knows the fingerprint.
     params: Option<BTreeMap<String, Value>>,
-    inputs: Option<BTreeMap<String, String>>,
+    inputs: Option<BTreeMap<String, registry::Digest>>,
     seed: Option<u64>,
     metrics: BTreeMap<String, f64>,
 }
@@ -231,12 +231,15 @@ mod tests {
         StageView {
             kind: Some("pretrain".into()),
             fingerprint: Some(format!("fp{lr}")),
-            digest: Some("d".into()),
+            digest: Some(registry::Digest::from_hash(blake3::hash(b"d"))),
             params: Some(BTreeMap::from([
                 ("train.lr".to_string(), Value::from(lr)),
                 ("train.steps".to_string(), Value::from(30)),
             ])),
-            inputs: Some(BTreeMap::from([("tok".to_string(), tok.to_string())])),
+            inputs: Some(BTreeMap::from([(
+                "tok".to_string(),
+                registry::Digest::from_hash(blake3::hash(tok.as_bytes())),
+            )])),
             seed: Some(5),
             metrics: BTreeMap::from([("val_loss".to_string(), loss)]),
         }

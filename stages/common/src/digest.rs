@@ -154,7 +154,14 @@ mod tests {
         let d = Digest::parse(&hex).expect("a blake3 digest");
         assert_eq!(d, hex);
         assert_eq!(d.short(), &hex[..12]);
-        for bad in ["", "abc", &hex.to_uppercase(), &hex[1..], &format!("{hex}0"), "../etc"] {
+        for bad in [
+            "",
+            "abc",
+            &hex.to_uppercase(),
+            &hex[1..],
+            &format!("{hex}0"),
+            "../etc",
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -81,7 +81,7 @@ pub fn list(root: &Path, links: Links) -> Result<Vec<FileEntry>, TreeError> {
 }
 
 /// The digest of a listing sorted by path (as [`list`] returns it).
-pub fn digest(files: &[FileEntry]) -> String {
+pub fn digest(files: &[FileEntry]) -> crate::Digest {
     let mut h = blake3::Hasher::new();
     put_bytes(&mut h, DOMAIN);
     h.update(&VERSION.to_le_bytes());
@@ -92,7 +92,7 @@ pub fn digest(files: &[FileEntry]) -> String {
         h.update(&f.size.to_le_bytes());
         put_bytes(&mut h, f.blake3.as_bytes());
     }
-    h.finalize().to_hex().to_string()
+    crate::Digest::from_hash(h.finalize())
 }
 
 /// BLAKE3 of a file's bytes, hex (what `b3sum` prints), and its size.
@@ -192,7 +192,7 @@ mod tests {
         fs::write(p, content).expect("write");
     }
 
-    fn tree_digest(root: &Path, links: Links) -> String {
+    fn tree_digest(root: &Path, links: Links) -> crate::Digest {
         digest(&list(root, links).expect("list"))
     }
 
