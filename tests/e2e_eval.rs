@@ -200,3 +200,157 @@ fn eval_scores_models_on_every_task_and_reports_them() {
         "the earlier artifact is kept"
     );
 }
+
+const GENERATE_MANIFEST: &str = r#"
+name: answers
+seed: 5
+stages:
+  corpus:
+    kind: data
+    sources: [{ synthetic: { generator: stories, documents: 200 } }]
+    split: { val_fraction: 0.1 }
+  chats:
+    kind: data
+    sources: [{ synthetic: { generator: instructions, documents: 40 } }]
+    split: { val_docs: 10 }
+  tok:
+    kind: tokenizer
+    data: corpus
+    vocab_size: 400
+  base:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: {preset: tiny, n_layer: 2, n_embd: 32, n_head: 2, block_size: 64}
+    train: {steps: 30, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 30, eval_batches: 2, log_every: 10}
+  answers:
+    kind: eval
+    device: cpu
+    models: [base]
+    bootstrap: 100
+    tasks:
+      - { task: generate, path: qa.jsonl, chat: false, stop: ["."], max_new_tokens: 12 }
+      - { task: generate, data: chats }
+"#;
+
+const PROMPTS: [&str; 2] = ["Once upon a time", "The dog"];
+
+fn samples(p: &Project, report: &serde_json::Value, stage: &str) -> Vec<serde_json::Value> {
+    let s = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .unwrap();
+    let digest = s["digest"].as_str().unwrap();
+    let out = p
+        .workspace()
+        .join("objects")
+        .join(&digest[..2])
+        .join(digest);
+    std::fs::read_to_string(out.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The eval stage's greedy answer equals `binarylm generate --temperature 0`'s text, cut at the
+/// task's stop sequence; references that are that answer (or a piece of it) score 1.
+#[test]
+fn generate_task_scores_greedy_answers_against_references() {
+    let p = Project::new();
+    p.write("pipeline.yaml", GENERATE_MANIFEST);
+    let qa = |answers: [&str; 2]| {
+        PROMPTS
+            .iter()
+            .zip(answers)
+            .map(|(q, a)| serde_json::json!({"prompt": q, "answer": a}).to_string() + "\n")
+            .collect::<String>()
+    };
+    p.write("qa.jsonl", &qa(["never said", "never said either"]));
+    let (ran, report) = p.run_json(&["--threads", "2"]);
+    ran.ok();
+    let lines = samples(&p, &report, "answers");
+    // Two prompts from the file, ten held-out exchanges from the data stage.
+    assert_eq!(lines.len(), 12, "{lines:?}");
+    let scores = &report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "answers")
+        .unwrap()["metrics"];
+    assert_eq!(scores["base/qa/exact_match"], 0.0, "{scores}");
+    assert!(scores["base/chats.val/exact_match"].is_number(), "{scores}");
+
+    // What `generate` says, greedily, for the same prompts and budget.
+    let greedy: Vec<String> = PROMPTS
+        .iter()
+        .map(|q| {
+            let g = p.run(&[
+                "generate",
+                "base",
+                "--prompt",
+                q,
+                "-n",
+                "12",
+                "--temperature",
+                "0",
+                "--json",
+            ]);
+            g.ok();
+            let v: serde_json::Value = serde_json::from_str(g.stdout.trim()).unwrap();
+            let text = v["text"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{v}"))
+                .to_string();
+            text.split('.').next().unwrap().to_string()
+        })
+        .collect();
+    for (line, want) in lines.iter().zip(&greedy) {
+        assert_eq!(line["answer"].as_str().unwrap(), want, "{line}");
+        assert_eq!(line["exact_match"], false);
+    }
+
+    // References that are the first answer, and a piece of the second: exact 1/2, contains 2/2.
+    let piece: String = greedy[1].trim().chars().take(3).collect();
+    assert!(!piece.trim().is_empty(), "{greedy:?}");
+    p.write("qa.jsonl", &qa([&greedy[0], &piece]));
+    let (ran, report) = p.run_json(&["--threads", "2"]);
+    ran.ok();
+    let stage = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "answers")
+        .unwrap();
+    assert_eq!(stage["status"], "ran", "the references file is an input");
+    let m = &stage["metrics"];
+    let exact = m["base/qa/exact_match"].as_f64().unwrap();
+    let contains = m["base/qa/contains"].as_f64().unwrap();
+    // The second answer equals its 3-character piece only if it is that short.
+    let second_exact = greedy[1].trim() == piece;
+    assert_eq!(exact, if second_exact { 1.0 } else { 0.5 }, "{m}");
+    assert_eq!(contains, 1.0, "{m}");
+
+    // A malformed line is named with its line number.
+    p.write(
+        "qa.jsonl",
+        "{\"prompt\": \"x\", \"answer\": \"y\"}\n{\"prompt\": \"x\"}\n",
+    );
+    let (ran, failed) = p.run_json(&["--threads", "2"]);
+    assert_eq!(ran.code, 1, "{failed}");
+    let error = failed["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "answers")
+        .unwrap()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("qa.jsonl:2:") && error.contains("missing"),
+        "{error}"
+    );
+}

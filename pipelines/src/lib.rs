@@ -40,7 +40,7 @@ pub use params::{
     PretrainParams, TokenizerModel, TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY,
     DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
 };
-pub use params::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
+pub use params::{ChoiceFormat, EvalParams, EvalTask, TaskKind, DEFAULT_MAX_NEW_TOKENS};
 pub use params::{
     CleanParams, CommandParams, DataParams, DataSource, Dedup, Generator, InvalidUtf8,
     NearDedupParams, Normalize, QualityParams, RecordShape, SourceFormat, SourceSpec, SplitName,

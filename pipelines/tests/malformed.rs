@@ -421,6 +421,21 @@ fn eval_bad_tasks() {
 }
 
 #[test]
+fn eval_bad_generate() {
+    check(
+        "eval_bad_generate",
+        &[
+            ("manifest::invalid-value", 10, 17),
+            ("manifest::invalid-value", 11, 50),
+            ("manifest::invalid-value", 11, 60),
+            ("manifest::invalid-value", 11, 81),
+            ("manifest::invalid-value", 12, 46),
+            ("manifest::invalid-value", 12, 60),
+        ],
+    );
+}
+
+#[test]
 fn eval_model_is_tokenizer() {
     check(
         "eval_model_is_tokenizer",

@@ -45,6 +45,9 @@ pub enum TaskKind {
     /// Multiple choice by log-likelihood: `acc` (the likeliest choice is right) and `acc_norm`
     /// (likelihood per byte of the choice, so long answers are not penalised).
     Choice,
+    /// Greedy answers to prompts, cut at the first stop sequence: `exact_match` (the answer,
+    /// trimmed, equals a reference) and `contains` (a reference appears in the answer).
+    Generate,
 }
 
 /// The layout of a multiple-choice JSONL file.
@@ -70,21 +73,23 @@ pub enum ChoiceFormat {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvalTask {
-    /// `perplexity` or `choice`. Required.
+    /// `perplexity`, `choice` or `generate`. Required.
     pub task: TaskKind,
     /// Name of the task in the report. Default: from the source (`val`, the file's stem, the
     /// data stage's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// A data stage to read: its documents (`perplexity`), or its preference records
-    /// (`choice`: prompt, chosen, rejected — the chosen answer is right).
+    /// A data stage to read: its documents (`perplexity`), its preference records (`choice`:
+    /// prompt, chosen, rejected — the chosen answer is right), or its exchanges (`generate`:
+    /// prompt and response, or the chosen answer of a preference record, is the reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     /// The data stage's split. Default `val`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitName>,
-    /// A JSONL file of questions (`choice`), relative to the manifest; its content is part of
-    /// the fingerprint.
+    /// A JSONL file of questions (`choice`, in `format`) or of prompts (`generate`: one
+    /// `{"prompt": …, "answer": …}` or `{"prompt": …, "answers": […]}` per line), relative to
+    /// the manifest; its content is part of the fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The layout of `path`. Default `generic`.
@@ -98,7 +103,23 @@ pub struct EvalTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub limit: Option<usize>,
+    /// `generate`: the answer ends before the first of these texts (besides the end of the
+    /// model's turn, or its end-of-document token). Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// `generate`: the most tokens an answer may have. Default 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_new_tokens: Option<usize>,
+    /// `generate`: wrap each prompt in the model's chat template (a user turn, then the
+    /// assistant's), as a fine-tuned assistant is asked; `false` continues the raw prompt text,
+    /// as a pretrained model is. Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<bool>,
 }
+
+/// Answer length of a `generate` task when `max_new_tokens` is not given.
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 32;
 
 impl EvalTask {
     /// The name the report uses.
@@ -267,6 +288,44 @@ impl StageKind for EvalParams {
                         }
                     }
                 }
+                TaskKind::Generate => {
+                    match (&t.data, &t.path) {
+                        (None, None) => invalid(
+                            at("task"),
+                            "a `generate` task needs `path` (a JSONL file of prompts and answers) or `data` (a data stage of exchanges)".into(),
+                            "e.g. `data: chats` for a data stage of the `instructions` generator",
+                        ),
+                        (Some(_), Some(_)) => invalid(
+                            at("path"),
+                            "a `generate` task reads `path` or `data`, not both".into(),
+                            "split it into two tasks",
+                        ),
+                        _ => {}
+                    }
+                    for (key, set) in [("format", t.format.is_some()), ("shots", t.shots != 0)] {
+                        if set {
+                            invalid(
+                                at(key),
+                                format!("`{key}` does not apply to a `generate` task"),
+                                "a generate task reads `{\"prompt\", \"answer\"}` lines and asks each prompt alone",
+                            );
+                        }
+                    }
+                    if t.max_new_tokens == Some(0) {
+                        invalid(
+                            at("max_new_tokens"),
+                            "`max_new_tokens` must be at least 1".into(),
+                            "the default is 32",
+                        );
+                    }
+                    if let Some(j) = t.stop.iter().position(String::is_empty) {
+                        invalid(
+                            at(&format!("stop[{j}]")),
+                            "a stop sequence is empty".into(),
+                            "remove it, or give the text an answer ends before, e.g. \"\\n\"",
+                        );
+                    }
+                }
                 TaskKind::Choice => match (&t.data, &t.path) {
                     (None, None) => invalid(
                         at("task"),
@@ -285,6 +344,21 @@ impl StageKind for EvalParams {
                     ),
                     _ => {}
                 },
+            }
+            if t.task != TaskKind::Generate {
+                for (key, set) in [
+                    ("stop", !t.stop.is_empty()),
+                    ("max_new_tokens", t.max_new_tokens.is_some()),
+                    ("chat", t.chat.is_some()),
+                ] {
+                    if set {
+                        invalid(
+                            at(key),
+                            format!("`{key}` applies to `generate` tasks only"),
+                            "remove it, or make the task `task: generate`",
+                        );
+                    }
+                }
             }
             if let Some(p) = &t.path {
                 if p.trim().is_empty() {

@@ -25,7 +25,7 @@ pub use data::{
 };
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use dpo::{DpoLoss, DpoParams};
-pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
+pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind, DEFAULT_MAX_NEW_TOKENS};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,

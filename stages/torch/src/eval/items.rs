@@ -76,6 +76,8 @@ pub enum ItemsError {
     Empty { what: String },
     #[error("data stage `{stage}` holds {found} records; a `choice` task reads preference records (prompt, chosen, rejected)\nhint: use a data stage with the `preferences` generator or prompt/chosen/rejected columns, or a `perplexity` task for documents")]
     NotPreferences { stage: String, found: &'static str },
+    #[error("data stage `{stage}` holds plain-text records; a `generate` task reads exchanges (prompt and response)\nhint: use a data stage with the `instructions` or `preferences` generator, or prompt/response columns")]
+    NotExchanges { stage: String },
     #[error("{what}: {shots} shots need at least {} items (each question's shots are other questions)", shots + 1)]
     TooFewForShots { what: String, shots: usize },
 }

@@ -11,7 +11,10 @@
 //!   the questions whose likeliest choice is right, `acc_norm` the same with each likelihood
 //!   divided by the choice's length in characters (without the space joining it to the
 //!   prompt, as lm-evaluation-harness counts). Per-question scores go to `samples.jsonl`.
+//! - `generate`: each prompt's greedy answer, cut where it ends, against its references
+//!   (see [`generate`]): `exact_match` and `contains`. Every answer goes to `samples.jsonl`.
 
+pub mod generate;
 pub mod items;
 mod pair;
 mod report;
@@ -27,6 +30,7 @@ use tokenizer::{Tokenizer, TokenizerError, EOS_NAMES};
 
 use crate::device::{self, DeviceChoice, DeviceError};
 use crate::model::{load_artifact, ModelError};
+use crate::server::engine::TokenizerCodec;
 use crate::train::Observer;
 use items::{ItemsError, Question};
 use score::{loglikelihood, Request};
@@ -106,10 +110,23 @@ struct Picks {
     pred_norm: usize,
 }
 
+/// One line of [`SAMPLES_FILE`] for a `generate` task.
+#[derive(Debug, Clone, serde::Serialize)]
+struct AnswerSample<'a> {
+    model: &'a str,
+    task: &'a str,
+    index: usize,
+    prompt: &'a str,
+    references: &'a [String],
+    #[serde(flatten)]
+    answered: &'a generate::Answered,
+}
+
 /// What one task scores, as text, before any model's tokenizer sees it.
 enum Items {
     Documents(Vec<Record>),
     Questions(Vec<Question>),
+    Prompts(Vec<generate::Prompt>),
 }
 
 /// Runs an eval job, reporting through `obs`.
@@ -147,11 +164,13 @@ pub fn run(
                 task: match t.task {
                     TaskKind::Perplexity => "perplexity",
                     TaskKind::Choice => "choice",
+                    TaskKind::Generate => "generate",
                 }
                 .to_string(),
                 items: match items {
                     Items::Documents(d) => d.len(),
                     Items::Questions(q) => q.len(),
+                    Items::Prompts(p) => p.len(),
                 },
                 shots: t.shots,
                 scores: Vec::new(),
@@ -165,12 +184,13 @@ pub fn run(
             model: model_name.clone(),
             source,
         })?;
-        let tok = Tokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(|source| {
-            EvalError::Tokenizer {
+        let codec = TokenizerCodec(Tokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(
+            |source| EvalError::Tokenizer {
                 model: model_name.clone(),
                 source,
-            }
-        })?;
+            },
+        )?);
+        let tok = &codec.0;
         obs.log(&format!(
             "{model_name}: {} parameters, context {}",
             model.num_params(),
@@ -187,7 +207,7 @@ pub fn run(
                         .ok_or_else(|| EvalError::NoEos {
                             model: model_name.clone(),
                         })?;
-                    perplexity(&model, &tok, eos, docs, params, seed, obs).map_err(|source| {
+                    perplexity(&model, tok, eos, docs, params, seed, obs).map_err(|source| {
                         EvalError::Tokenizer {
                             model: model_name.clone(),
                             source,
@@ -195,7 +215,7 @@ pub fn run(
                     })?
                 }
                 Items::Questions(questions) => {
-                    let (metrics, picks) = choice(&model, &tok, questions, params, seed, obs)
+                    let (metrics, picks) = choice(&model, tok, questions, params, seed, obs)
                         .map_err(|source| EvalError::Tokenizer {
                             model: model_name.clone(),
                             source,
@@ -210,6 +230,28 @@ pub fn run(
                             answer: q.answer,
                             pred: p.pred,
                             pred_norm: p.pred_norm,
+                        };
+                        samples.push_str(&serde_json::to_string(&line).expect("sample serializes"));
+                        samples.push('\n');
+                    }
+                    metrics
+                }
+                Items::Prompts(prompts) => {
+                    let asking = generate::Asking::new(&codec, &params.tasks[t]);
+                    let (metrics, answered) =
+                        generate::score(&model, &asking, prompts, params.bootstrap, seed, obs)
+                            .map_err(|source| EvalError::Model {
+                                model: model_name.clone(),
+                                source,
+                            })?;
+                    for (index, (p, a)) in prompts.iter().zip(&answered).enumerate() {
+                        let line = AnswerSample {
+                            model: model_name,
+                            task: name,
+                            index,
+                            prompt: &p.prompt,
+                            references: &p.answers,
+                            answered: a,
                         };
                         samples.push_str(&serde_json::to_string(&line).expect("sample serializes"));
                         samples.push('\n');
@@ -301,6 +343,15 @@ fn load_items(job: &TorchJob, t: &EvalTask, seed: u64) -> Result<Items, LoadErro
                 .into());
             }
             Ok(Items::Documents(docs))
+        }
+        TaskKind::Generate => {
+            let mut prompts = match (&t.data, &t.path) {
+                (Some(stage), _) => generate::from_exchanges(stage, &data(stage)?)?,
+                (None, Some(path)) => generate::read_jsonl(&resolve(&job.manifest_dir, path))?,
+                (None, None) => unreachable!("validated at load: a generate task has data or path"),
+            };
+            prompts.truncate(t.limit.unwrap_or(usize::MAX));
+            Ok(Items::Prompts(prompts))
         }
         TaskKind::Choice => {
             let (pool, what) = match (&t.data, &t.path) {

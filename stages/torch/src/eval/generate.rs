@@ -1,0 +1,319 @@
+//! `generate` tasks: the model's greedy answer to each prompt, cut where it ends (the end of
+//! its turn, its end-of-document token, or the first stop sequence), compared with the
+//! references: `exact_match` (the trimmed answer equals a trimmed reference) and `contains` (a
+//! reference appears in the answer, for models that say more than asked).
+//!
+//! Prompts are asked one at a time with the KV cache: answers are short, and a greedy decode
+//! is the same whatever else is in the batch, so batching would change speed, not scores.
+
+use std::path::{Path, PathBuf};
+
+use pipelines::{EvalTask, DEFAULT_MAX_NEW_TOKENS};
+use records::Record;
+use serve::chat::{ChatTemplate, Message, Role};
+use serve::engine::Codec;
+
+use super::items::ItemsError;
+use super::stats;
+use crate::generate::{generate, Sampling};
+use crate::model::{Gpt, ModelError};
+use crate::server::engine::TokenizerCodec;
+use crate::train::Observer;
+use pipelines::artifacts::Score;
+use tokenizer::EOS_NAMES;
+
+/// One prompt and the answers counted right.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub prompt: String,
+    pub answers: Vec<String>,
+}
+
+/// What the model answered to one prompt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Answered {
+    pub answer: String,
+    pub exact_match: bool,
+    pub contains: bool,
+}
+
+/// Reads a JSONL file of `{"prompt": …, "answer": …}` or `{"prompt": …, "answers": […]}`.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Prompt>, ItemsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ItemsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| ItemsError::Bad {
+            path: PathBuf::from(path),
+            line: i + 1,
+            message,
+            hint: "each line must be one JSON object with `prompt` (a string) and `answer` (a \
+                   string) or `answers` (a list of strings)"
+                .into(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+        out.push(prompt(&v).map_err(bad)?);
+    }
+    if out.is_empty() {
+        return Err(ItemsError::Empty {
+            what: path.display().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn prompt(v: &serde_json::Value) -> Result<Prompt, String> {
+    let prompt = v
+        .get("prompt")
+        .and_then(|p| p.as_str())
+        .ok_or("`prompt` is missing or not a string")?
+        .to_string();
+    let answers: Vec<String> = match (v.get("answer"), v.get("answers")) {
+        (Some(a), None) => vec![a.as_str().ok_or("`answer` is not a string")?.to_string()],
+        (None, Some(list)) => list
+            .as_array()
+            .ok_or("`answers` is not a list")?
+            .iter()
+            .map(|a| a.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or("`answers` holds something that is not a string")?,
+        (Some(_), Some(_)) => return Err("give `answer` or `answers`, not both".into()),
+        (None, None) => return Err("`answer` (or `answers`) is missing".into()),
+    };
+    if answers.iter().all(|a| a.trim().is_empty()) {
+        return Err("no non-empty reference answer".into());
+    }
+    Ok(Prompt { prompt, answers })
+}
+
+/// Prompts from a data stage's exchanges: the response (the chosen one, for preference
+/// records) is the reference.
+pub fn from_exchanges(stage: &str, records: &[Record]) -> Result<Vec<Prompt>, ItemsError> {
+    let out: Vec<Prompt> = records
+        .iter()
+        .map(|r| match r {
+            Record::Chat {
+                prompt, response, ..
+            } => Ok(Prompt {
+                prompt: prompt.clone(),
+                answers: vec![response.clone()],
+            }),
+            Record::Text(_) => Err(ItemsError::NotExchanges {
+                stage: stage.to_string(),
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        return Err(ItemsError::Empty {
+            what: format!("data stage `{stage}`"),
+        });
+    }
+    Ok(out)
+}
+
+/// How one task asks its prompts.
+pub struct Asking<'a> {
+    pub codec: &'a TokenizerCodec,
+    pub template: ChatTemplate,
+    pub chat: bool,
+    pub stop: Vec<String>,
+    pub max_new_tokens: usize,
+}
+
+impl<'a> Asking<'a> {
+    pub fn new(codec: &'a TokenizerCodec, task: &EvalTask) -> Asking<'a> {
+        let template = ChatTemplate::for_codec(codec);
+        let chat = task.chat.unwrap_or(true);
+        let mut stop = task.stop.clone();
+        if chat {
+            // A turn marker in the answer means the model went on to the next turn.
+            stop.extend(template.stop_strings());
+        }
+        Asking {
+            codec,
+            template,
+            chat,
+            stop,
+            max_new_tokens: task.max_new_tokens.unwrap_or(DEFAULT_MAX_NEW_TOKENS),
+        }
+    }
+
+    /// The prompt's token ids: in the chat template (a user turn, then the assistant's
+    /// marker), or the raw text.
+    fn encode(&self, prompt: &str) -> Vec<i64> {
+        let ids = if self.chat {
+            let message = Message {
+                role: Role::User,
+                content: prompt.to_string(),
+            };
+            self.template.render(self.codec, &[message])
+        } else {
+            self.codec.encode(prompt)
+        };
+        ids.into_iter().map(i64::from).collect()
+    }
+
+    /// The token that ends an answer: the end of the assistant's turn in a chat, else the
+    /// end-of-document token.
+    fn end_token(&self) -> Option<i64> {
+        let end = if self.chat {
+            self.template.end_token()
+        } else {
+            self.codec.0.find_special(EOS_NAMES).map(|(_, id)| id)
+        };
+        end.map(i64::from)
+    }
+
+    /// The greedy answer to `prompt`, cut before the first stop sequence.
+    pub fn answer(&self, model: &Gpt, prompt: &str) -> Result<String, ModelError> {
+        let sampling = Sampling {
+            temperature: 0.0,
+            max_tokens: self.max_new_tokens,
+            stop: self.end_token(),
+            ..Sampling::default()
+        };
+        let ids = generate(model, &self.encode(prompt), &sampling, |_| {})?;
+        let ids: Vec<u32> = ids.iter().map(|&t| t as u32).collect();
+        let text = String::from_utf8_lossy(&self.codec.decode(&ids)).into_owned();
+        Ok(cut_at_stop(&text, &self.stop).to_string())
+    }
+}
+
+/// `text` up to the earliest occurrence of any of `stop`.
+pub fn cut_at_stop<'t>(text: &'t str, stop: &[String]) -> &'t str {
+    let end = stop
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Whether `answer` is right by each measure.
+pub fn judge(answer: &str, references: &[String]) -> Answered {
+    let trimmed = answer.trim();
+    Answered {
+        answer: answer.to_string(),
+        exact_match: references.iter().any(|r| r.trim() == trimmed),
+        contains: references
+            .iter()
+            .map(|r| r.trim())
+            .any(|r| !r.is_empty() && trimmed.contains(r)),
+    }
+}
+
+/// `exact_match` and `contains` of `prompts`, each with a bootstrap standard error, and every
+/// answer (for `samples.jsonl`).
+pub fn score(
+    model: &Gpt,
+    asking: &Asking,
+    prompts: &[Prompt],
+    bootstrap: usize,
+    seed: u64,
+    obs: &dyn Observer,
+) -> Result<(Vec<(String, Score)>, Vec<Answered>), ModelError> {
+    let mut answered = Vec::with_capacity(prompts.len());
+    for (i, p) in prompts.iter().enumerate() {
+        if obs.cancelled() {
+            break;
+        }
+        answered.push(judge(&asking.answer(model, &p.prompt)?, &p.answers));
+        obs.progress(i as u64 + 1, Some(prompts.len() as u64));
+    }
+    let n = answered.len();
+    let rate = |hits: &[f64], idx: &[usize]| {
+        idx.iter().map(|&i| hits[i]).sum::<f64>() / idx.len().max(1) as f64
+    };
+    let all: Vec<usize> = (0..n).collect();
+    let metric = |name: &str, hit: fn(&Answered) -> bool| {
+        let hits: Vec<f64> = answered
+            .iter()
+            .map(|a| f64::from(u8::from(hit(a))))
+            .collect();
+        (
+            name.to_string(),
+            Score {
+                value: rate(&hits, &all),
+                stderr: stats::bootstrap_stderr(n, bootstrap, seed, |i| rate(&hits, i)),
+            },
+        )
+    };
+    let metrics = vec![
+        metric("exact_match", |a| a.exact_match),
+        metric("contains", |a| a.contains),
+    ];
+    Ok((metrics, answered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_cut_at_the_earliest_stop_sequence() {
+        let stop = vec!["\n".to_string(), "Question:".to_string()];
+        assert_eq!(cut_at_stop("the barn.\nQuestion: x", &stop), "the barn.");
+        assert_eq!(cut_at_stop("the barn. Question:\n", &stop), "the barn. ");
+        assert_eq!(cut_at_stop("no stop here", &stop), "no stop here");
+        assert_eq!(cut_at_stop("x", &[String::new()]), "x");
+    }
+
+    #[test]
+    fn exact_match_trims_and_contains_looks_inside() {
+        let refs = vec!["Ada is in the barn.".to_string()];
+        let a = judge("  Ada is in the barn. ", &refs);
+        assert!(a.exact_match && a.contains);
+        let a = judge("I think Ada is in the barn. Yes.", &refs);
+        assert!(!a.exact_match && a.contains);
+        let a = judge("Ada is in the park.", &refs);
+        assert!(!a.exact_match && !a.contains);
+        // Any of several references counts; an empty one never "is contained".
+        let refs = vec![String::new(), "barn".to_string()];
+        assert!(judge("barn", &refs).exact_match);
+        assert!(!judge("park", &refs).contains);
+    }
+
+    #[test]
+    fn prompt_lines_take_one_answer_or_a_list_and_say_what_is_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("qa.jsonl");
+        std::fs::write(
+            &path,
+            "{\"prompt\": \"2+2=\", \"answer\": \"4\"}\n\n{\"prompt\": \"hi\", \"answers\": [\"hello\", \"hey\"]}\n",
+        )
+        .expect("write");
+        let prompts = read_jsonl(&path).expect("read");
+        assert_eq!(prompts.len(), 2);
+        assert_eq!(prompts[1].answers, ["hello", "hey"]);
+
+        for (line, wanted) in [
+            ("{\"prompt\": 1, \"answer\": \"4\"}", "`prompt`"),
+            ("{\"prompt\": \"x\"}", "missing"),
+            (
+                "{\"prompt\": \"x\", \"answer\": \"a\", \"answers\": [\"b\"]}",
+                "not both",
+            ),
+            (
+                "{\"prompt\": \"x\", \"answers\": [\"a\", 2]}",
+                "not a string",
+            ),
+            ("{\"prompt\": \"x\", \"answer\": \" \"}", "non-empty"),
+            ("not json", "not JSON"),
+        ] {
+            std::fs::write(
+                &path,
+                format!("{{\"prompt\": \"ok\", \"answer\": \"a\"}}\n{line}\n"),
+            )
+            .expect("write");
+            let err = read_jsonl(&path).expect_err(line).to_string();
+            assert!(err.contains(":2:") && err.contains(wanted), "{line}: {err}");
+        }
+    }
+}
