@@ -463,6 +463,11 @@ pub struct CompareArgs {
     #[arg(long)]
     pub all: bool,
 
+    /// Also draw the training curves (train and validation loss by step) of the artifacts that
+    /// have one (pretrain, sft, dpo) into this SVG file, one colour per artifact.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// Print as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -168,6 +168,29 @@ fn eval_scores_models_on_every_task_and_reports_them() {
     let one = p.run(&["compare", "base"]);
     assert_eq!(one.code, 2, "{}", one.stderr);
 
+    // `--plot`: both training curves in one SVG, one legend entry per run and loss.
+    let svg = p.dir.path().join("curves.svg");
+    let plotted = p.run(&["compare", "base", "early", "--plot", svg.to_str().unwrap()]);
+    plotted.ok();
+    let drawn = std::fs::read_to_string(&svg).expect("the plot is written");
+    for label in ["base train", "base val", "early train", "early val"] {
+        assert!(
+            drawn.contains(label),
+            "{label} missing from {}",
+            svg.display()
+        );
+    }
+    // Artifacts without a curve (data stages) cannot be plotted: said, exit 2.
+    let none = p.run(&[
+        "compare",
+        "corpus",
+        "prefs",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(none.stderr.contains("training curve"), "{}", none.stderr);
+
     // Nothing changed: nothing runs.
     let (ran, again) = p.run_json(&["--threads", "2"]);
     ran.ok();

@@ -397,3 +397,46 @@ mod tests {
         assert_eq!(r.metrics()["sft/stories/acc_stderr"], 0.05);
     }
 }
+
+/// The training curve a pretrain, sft or dpo artifact holds: one JSON object per logged step.
+pub const CURVE_FILE: &str = "metrics.jsonl";
+
+/// One line of [`CURVE_FILE`]: the losses and optimizer state at a step, without the run's
+/// timings (tokens/s, MFU, wall time), which would make two runs of the same stage differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Optimizer steps completed.
+    pub step: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ppl: Option<f64>,
+    /// Tokens trained on so far.
+    pub tokens: u64,
+    /// A kind's own measurements (DPO's reward margin, preference accuracy, …).
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// Reads an artifact's curve. A line that is not a curve point is an error naming it.
+pub fn read_curve(path: &std::path::Path) -> std::io::Result<Vec<CurvePoint>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}:{}: {e}", path.display(), i + 1),
+                )
+            })
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! `binarylm compare`: the metrics of several artifacts side by side — one row per metric, one
 //! column per stage, each value with its standard error when the stage recorded one
-//! (`<metric>_stderr`, as eval stages do) and its change from the first column.
+//! (`<metric>_stderr`, as eval stages do) and its change from the first column; with `--plot`,
+//! their training curves overlaid ([`super::curves`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub fn compare(args: &CompareArgs, g: &GlobalArgs) -> Result<ExitCode, CliError>
     let opened = workspace::open(&ws, g.quiet)?;
     let mut columns = Vec::new();
     let mut metrics = Vec::new();
+    let mut curves = Vec::new();
     for target in &args.targets {
         let resolved = match &manifest {
             Some(m) => opened
@@ -65,6 +67,36 @@ pub fn compare(args: &CompareArgs, g: &GlobalArgs) -> Result<ExitCode, CliError>
             digest: resolved.digest.clone(),
         });
         metrics.push(result.map(|r| r.metrics.clone()).unwrap_or_default());
+        let curve_file = resolved.path.join(pipelines::artifacts::CURVE_FILE);
+        if args.plot.is_some() && curve_file.is_file() {
+            let points = pipelines::artifacts::read_curve(&curve_file)
+                .map_err(|e| CliError::failure(format!("reading the curve of `{target}`: {e}")))?;
+            curves.push(super::curves::Curve {
+                label: target.clone(),
+                points,
+            });
+        }
+    }
+    if let Some(svg) = &args.plot {
+        if curves.is_empty() {
+            return Err(
+                CliError::input("none of these artifacts has a training curve").with_hint(
+                    "pretrain, sft and dpo stages record one; compare those with --plot",
+                ),
+            );
+        }
+        super::curves::plot(&curves, svg).map_err(CliError::failure)?;
+        if !g.quiet {
+            eprintln!(
+                "wrote the training curves of {} to {}",
+                curves
+                    .iter()
+                    .map(|c| c.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                svg.display()
+            );
+        }
     }
     let comparison = Comparison {
         columns,

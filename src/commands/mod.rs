@@ -1,4 +1,5 @@
 pub mod compare;
+pub mod curves;
 pub mod diff;
 pub mod doctor;
 pub mod generate;

@@ -77,32 +77,12 @@ impl MetricsLog {
     }
 }
 
-/// One line of an artifact's `metrics.jsonl`: the training curve without the run's timings
-/// (tokens/s, MFU, wall time), which would make two runs of the same stage differ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct CurveLine {
-    step: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lr: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grad_norm: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    val_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    val_ppl: Option<f64>,
-    tokens: u64,
-    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
-    extra: BTreeMap<String, f64>,
-}
-
 /// Writes `lines` as an artifact's `metrics.jsonl`: step, loss, lr, grad norm, validation loss
 /// and perplexity, tokens seen — no timings.
 pub fn write_curve(lines: &[MetricsLine], path: &Path) -> std::io::Result<()> {
     let mut text = String::new();
     for l in lines {
-        let curve = CurveLine {
+        let curve = pipelines::artifacts::CurvePoint {
             step: l.step,
             loss: l.loss,
             lr: l.lr,
