@@ -13,6 +13,9 @@ pub struct Curve {
     pub points: Vec<CurvePoint>,
 }
 
+/// (step, loss) pairs of one line.
+type Points = Vec<(f64, f64)>;
+
 /// Distinct colours for up to eight runs (then they repeat).
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -28,7 +31,7 @@ const PALETTE: [RGBColor; 8] = [
 /// Draws every curve's training loss (thin line) and validation loss (thick line with dots)
 /// against the step into the SVG `path`. Needs at least one logged loss.
 pub fn plot(curves: &[Curve], path: &Path) -> Result<(), String> {
-    let series: Vec<(&str, Vec<(f64, f64)>, Vec<(f64, f64)>)> = curves
+    let series: Vec<(&str, Points, Points)> = curves
         .iter()
         .map(|c| {
             let pick = |f: fn(&CurvePoint) -> Option<f64>| {

@@ -218,7 +218,7 @@ pub fn score(
     bootstrap: usize,
     seed: u64,
     obs: &dyn Observer,
-) -> Result<(Vec<(String, Score)>, Vec<Answered>), ModelError> {
+) -> Result<(super::Metrics, Vec<Answered>), ModelError> {
     let mut answered = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {
         if obs.cancelled() {
