@@ -1,7 +1,7 @@
 //! The README's quickstart manifest runs end to end — data → tokenizer → pretrain → deploy,
-//! and eval — trains a model clearly better than the unigram baseline, serves it for the deploy
-//! smoke test, scores it on held-out stories, samples text from it, and is cached the second
-//! time.
+//! quantize and eval — trains a model clearly better than the unigram baseline (and than its
+//! shorter twin), serves it for the deploy smoke test, scores the three models on held-out
+//! stories, samples text from it, and is cached the second time.
 
 mod common;
 use common::{ran, stage, Project};
@@ -16,7 +16,11 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     );
     let (r, j) = p.run_json(&[]);
     r.ok();
-    assert_eq!(ran(&j), ["api", "base", "corpus", "scores", "tok"]); // sorted by name
+    // Sorted by name.
+    assert_eq!(
+        ran(&j),
+        ["api", "base", "base-int8", "corpus", "scores", "short", "tok"]
+    );
 
     let corpus = stage(&j, "corpus");
     assert_eq!(corpus["headline"], "documents_train");
@@ -57,6 +61,11 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
         "{bpb} vs unigram {unigram_bpb}"
     );
     assert!(se > 0.0 && se < bpb / 10.0, "stderr {se}");
+    // Four times the steps buy a clearly better model; 8-bit weights cost almost nothing.
+    let short = scores["short/corpus.val/bits_per_byte"].as_f64().unwrap();
+    assert!(short > bpb + 2.0 * se, "short {short} vs base {bpb} ± {se}");
+    let int8 = scores["base-int8/corpus.val/bits_per_byte"].as_f64().unwrap();
+    assert!((int8 - bpb).abs() < 0.01 * bpb, "int8 {int8} vs f32 {bpb}");
 
     let (r, j) = p.run_json(&[]);
     r.ok();
