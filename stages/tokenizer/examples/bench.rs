@@ -3,8 +3,12 @@
 //!
 //! ```text
 //! bench train  <corpus.jsonl> <vocab_size> <out tokenizer.json>   (threads: RAYON_NUM_THREADS)
-//! bench encode <corpus.jsonl> <tokenizer.json> <threads> <repeats>
+//! bench encode <corpus.jsonl> <tokenizer.json> <threads> <repeats> [<ids out>]
 //! ```
+//!
+//! With `<ids out>`, the ids of the last repeat are written there (per document a u32 count,
+//! then its ids, all little-endian), so the driver can check that every encoder produced the
+//! same ids before it compares their speeds.
 
 use std::time::Instant;
 
@@ -27,7 +31,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench train <corpus> <vocab> <out> | bench encode <corpus> <tokenizer.json> <threads> <repeats>";
+    let usage = "usage: bench train <corpus> <vocab> <out> | bench encode <corpus> <tokenizer.json> <threads> <repeats> [<ids out>]";
     match args.get(1).map(String::as_str) {
         Some("train") if args.len() == 5 => {
             let docs = read_corpus(&args[2]);
@@ -47,7 +51,7 @@ fn main() {
                 serde_json::json!({ "seconds": seconds, "vocab_size": t.vocab_size(), "merges": t.model().merges().len() })
             );
         }
-        Some("encode") if args.len() == 6 => {
+        Some("encode") if args.len() == 6 || args.len() == 7 => {
             let docs = read_corpus(&args[2]);
             let threads: usize = args[4].parse().expect(usage);
             let repeats: usize = args[5].parse().expect(usage);
@@ -58,6 +62,7 @@ fn main() {
                 .unwrap();
             let mut times = Vec::new();
             let mut tokens = 0;
+            let mut last = Vec::new();
             for _ in 0..repeats {
                 // A fresh tokenizer per repeat: its word cache starts empty, as in a real run.
                 let t = Tokenizer::from_file(&args[3]).expect("loading");
@@ -71,6 +76,17 @@ fn main() {
                 };
                 times.push(start.elapsed().as_secs_f64());
                 tokens = ids.iter().map(Vec::len).sum::<usize>();
+                last = ids;
+            }
+            if let Some(out) = args.get(6) {
+                let mut bytes = Vec::with_capacity(4 * (tokens + last.len()));
+                for doc in &last {
+                    bytes.extend_from_slice(&(doc.len() as u32).to_le_bytes());
+                    for id in doc {
+                        bytes.extend_from_slice(&id.to_le_bytes());
+                    }
+                }
+                std::fs::write(out, bytes).unwrap_or_else(|e| panic!("{out}: {e}"));
             }
             let seconds = median(times);
             println!(
