@@ -7,9 +7,10 @@ Usage:
     gpt_ref.py loglik <dir>     read config.json, model.safetensors and requests.json
                                 (context/continuation token lists); write ref.json with each
                                 continuation's summed log-probability and greedy flag.
-    gpt_ref.py bench <steps> <threads>
+    gpt_ref.py bench <steps> <threads> [eager|compile]
                                 time training steps of nanoGPT's CPU config (4 layers, 4 heads,
-                                128 wide, block 64, batch 12, vocab 65) and print ms/step.
+                                128 wide, block 64, batch 12, vocab 65) with fused kernels (and
+                                torch.compile) and print ms/step and the final loss.
 
 Attention is written out (q·kᵀ/√d, causal mask, softmax, ·v) and grouped-query heads are
 expanded with repeat_interleave, rather than calling scaled_dot_product_attention, so the two
@@ -25,9 +26,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The parity check writes attention out by hand; the benchmark uses the fused kernel, as
-# nanoGPT does, so the comparison is against PyTorch at its best.
+# The parity check writes attention and normalisation out by hand; the benchmark uses the
+# fused kernels (scaled_dot_product_attention, layer_norm), as nanoGPT does, so the comparison
+# is against PyTorch at its best.
 USE_SDPA = False
+FUSED_NORM = False
 
 
 class Norm(nn.Module):
@@ -40,6 +43,10 @@ class Norm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg["n_embd"])) if has_bias else None
 
     def forward(self, x):
+        if FUSED_NORM:
+            if self.kind == "layernorm":
+                return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+            return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
         if self.kind == "layernorm":
             mean = x.mean(-1, keepdim=True)
             var = ((x - mean) ** 2).mean(-1, keepdim=True)
@@ -152,17 +159,17 @@ class Gpt(nn.Module):
         return logits, loss
 
 
-def optimizer(model, t):
+def optimizer(model, t, fused=False):
     decay = [p for _, p in sorted(model.named_parameters()) if p.dim() >= 2]
     rest = [p for _, p in sorted(model.named_parameters()) if p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": t["weight_decay"]},
         {"params": rest, "weight_decay": 0.0},
     ]
-    # The for-each-parameter update (PyTorch's CPU default), which binarylm's AdamW mirrors.
-    return torch.optim.AdamW(
-        groups, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"], foreach=False
-    )
+    # Parity: the for-each-parameter update, which binarylm's AdamW mirrors step by step.
+    # Benchmark: the fused kernel, PyTorch's fastest AdamW on the CPU.
+    kind = {"fused": True} if fused else {"foreach": False}
+    return torch.optim.AdamW(groups, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"], **kind)
 
 
 def parity(folder):
@@ -224,36 +231,61 @@ def loglik(folder):
     json.dump(out, open(f"{folder}/ref.json", "w"))
 
 
-def bench(steps, threads):
-    global USE_SDPA
-    USE_SDPA = True
+def bench_token(i):
+    """Token i of the benchmark's data (the formula of binarylm's examples/bench_gpt.rs)."""
+    return (i % 13 * 5 + i // 13 % 7 * 3) % 65
+
+
+def gpt2_init(model, n_layer):
+    """GPT-2's initialisation, as nanoGPT and binarylm use it (PyTorch's module defaults give
+    the tied embedding unit variance, and the first steps a loss far above ln V): weights
+    N(0, 0.02), the projections into the residual stream N(0, 0.02/sqrt(2·n_layer)), biases 0."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("proj.weight") else 0.02
+                p.normal_(0.0, std)
+
+
+def bench(steps, threads, variant="eager"):
+    """ms per training step of nanoGPT's CPU config with PyTorch at its best: fused attention,
+    fused LayerNorm, fused AdamW; `compile` also runs the model through torch.compile (its
+    compilation happens in the warm-up steps, which are not timed)."""
+    global USE_SDPA, FUSED_NORM
+    USE_SDPA = FUSED_NORM = True
     torch.manual_seed(1337)
     torch.set_num_threads(threads)
     cfg = dict(vocab_size=65, n_layer=4, n_head=4, n_kv_head=4, n_embd=128, block_size=64,
                mlp_hidden=512, positions="learned", norm="layernorm", mlp="gelu",
                tied_head=True, bias=True, dropout=0.0, rope_theta=10000.0, norm_eps=1e-5)
     model = Gpt(cfg)
+    gpt2_init(model, cfg["n_layer"])
     t = dict(lr=1e-3, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-8)
-    opt = optimizer(model, t)
-    data = torch.randint(0, 65, (100_000,))
+    opt = optimizer(model, t, fused=True)
+    forward = torch.compile(model) if variant == "compile" else model
+    data = torch.tensor([bench_token(i) for i in range(100_000)])
 
     def step():
         ix = torch.randint(len(data) - 65, (12,))
         x = torch.stack([data[i:i + 64] for i in ix])
         y = torch.stack([data[i + 1:i + 65] for i in ix])
         opt.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
+        _, loss = forward(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        return loss.item()
 
     for _ in range(5):
         step()
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        last = step()
     ms = (time.perf_counter() - start) * 1000 / steps
-    print(json.dumps({"impl": "pytorch-reference", "ms_per_step": ms, "steps": steps, "threads": threads}))
+    print(json.dumps({"impl": f"pytorch-{variant}", "ms_per_step": ms, "steps": steps,
+                      "threads": threads, "final_loss": last}))
 
 
 if __name__ == "__main__":
@@ -261,7 +293,7 @@ if __name__ == "__main__":
         parity(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "loglik":
         loglik(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "bench":
-        bench(int(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "bench":
+        bench(int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:])
     else:
         sys.exit(__doc__)

@@ -16,6 +16,11 @@ use stages_torch::train::sampler::{Sampler, Stream};
 use stages_torch::train::InMemoryTokens;
 use tch::Device;
 
+/// Token `i` of the benchmark's training data: a period-91 pattern (13 × 7) over 65 symbols.
+fn bench_token(i: u32) -> u32 {
+    (i % 13 * 5 + i / 13 % 7 * 3) % 65
+}
+
 fn nanogpt_cpu() -> ModelConfig {
     ModelConfig::preset(ModelPreset::Tiny, 65)
 }
@@ -46,7 +51,9 @@ fn train(steps: usize, threads: usize) {
             weight_decay: p.weight_decay,
         },
     );
-    let data = InMemoryTokens((0..100_000u32).map(|i| (i * 2654435761u32) % 65).collect());
+    // A sequence with structure to learn (the same formula as tests/python/gpt_ref.py's bench),
+    // so the final losses of the two implementations can be checked against each other.
+    let data = InMemoryTokens((0..100_000u32).map(bench_token).collect());
     let sampler = Sampler {
         tokens: &data,
         batch: 12,
@@ -61,18 +68,20 @@ fn train(steps: usize, threads: usize) {
         loss.backward();
         let _ = opt.clip_grad_norm(1.0);
         opt.step(1e-3);
+        loss.double_value(&[])
     };
     for s in 0..5 {
         step(s);
     }
     let start = Instant::now();
+    let mut last = f64::NAN;
     for s in 0..steps as u64 {
-        step(5 + s);
+        last = step(5 + s);
     }
     let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
     println!(
         "{}",
-        serde_json::json!({"impl": "binarylm", "ms_per_step": ms, "steps": steps, "threads": threads})
+        serde_json::json!({"impl": "binarylm", "ms_per_step": ms, "steps": steps, "threads": threads, "final_loss": last})
     );
 }
 

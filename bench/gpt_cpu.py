@@ -1,0 +1,63 @@
+"""Driver of bench/gpt_cpu.sh: binarylm's training step against PyTorch at its best (eager with
+fused kernels, and torch.compile), under bench/harness.py's rules.
+
+    gpt_cpu.py <bench_gpt binary> <steps> <threads>
+
+Each side trains nanoGPT's CPU config on the same structured token sequence from its own
+initialisation; their final losses must agree within 10 % (the same model learning the same
+data; a broken side would not) before a ratio is printed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python", "gpt_ref.py")
+
+
+def main(binary, steps, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=threads)
+
+    def side(*argv):
+        def run():
+            out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            r["seconds"] = r["ms_per_step"] / 1000
+            return r
+        return run
+
+    load = harness.require_quiet("GPT training steps")
+    results = harness.run_rounds(
+        [
+            ("binarylm", side(binary, "train", steps, threads)),
+            ("PyTorch eager (fused)", side(sys.executable, REF, "bench", steps, threads, "eager")),
+            ("PyTorch torch.compile", side(sys.executable, REF, "bench", steps, threads, "compile")),
+        ],
+        harness.rounds_wanted(),
+    )
+    harness.check_agree(
+        results,
+        f"final training loss after {steps} steps",
+        key="final_loss",
+        close=lambda a, b: abs(a - b) <= 0.1 * max(abs(a), abs(b)),
+    )
+    losses = {name: [round(r["final_loss"], 4) for r in runs] for name, runs in results.items()}
+    for runs in results.values():
+        for r in runs:
+            r["ms"] = r["ms_per_step"]
+    print(harness.table(
+        f"Training step (forward, backward, clipping, AdamW) of nanoGPT's CPU config, "
+        f"{threads} threads, {steps} timed steps after 5 warm-up (final losses {losses})",
+        results, "binarylm", unit="ms", key="ms"))
+    print()
+    print(harness.footer(load))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
