@@ -19,7 +19,15 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     // Sorted by name.
     assert_eq!(
         ran(&j),
-        ["api", "base", "base-int8", "corpus", "scores", "short", "tok"]
+        [
+            "api",
+            "base",
+            "base-int8",
+            "corpus",
+            "scores",
+            "short",
+            "tok"
+        ]
     );
 
     let corpus = stage(&j, "corpus");
@@ -64,7 +72,9 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     // Four times the steps buy a clearly better model; 8-bit weights cost almost nothing.
     let short = scores["short/corpus.val/bits_per_byte"].as_f64().unwrap();
     assert!(short > bpb + 2.0 * se, "short {short} vs base {bpb} ± {se}");
-    let int8 = scores["base-int8/corpus.val/bits_per_byte"].as_f64().unwrap();
+    let int8 = scores["base-int8/corpus.val/bits_per_byte"]
+        .as_f64()
+        .unwrap();
     assert!((int8 - bpb).abs() < 0.01 * bpb, "int8 {int8} vs f32 {bpb}");
 
     let (r, j) = p.run_json(&[]);

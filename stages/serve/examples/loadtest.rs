@@ -73,7 +73,9 @@ fn parse_args() -> Result<Args, String> {
 
 #[derive(Default)]
 struct Sample {
-    ttft: f64,
+    /// None for a stream that carried no text (it ended at once): such a stream has no first
+    /// token, and counting it as 0 would flatter the percentiles.
+    ttft: Option<f64>,
     tpot: Option<f64>,
     tokens: usize,
 }
@@ -149,7 +151,7 @@ async fn one_request(client: &reqwest::Client, a: &Args, model: &str) -> Outcome
         return Outcome::Ok(Sample::default());
     };
     Outcome::Ok(Sample {
-        ttft: first.duration_since(start).as_secs_f64(),
+        ttft: Some(first.duration_since(start).as_secs_f64()),
         tpot: (tokens > 1).then(|| last.duration_since(first).as_secs_f64() / (tokens - 1) as f64),
         tokens,
     })
@@ -211,7 +213,8 @@ async fn main() {
     }
     let wall = started.elapsed().as_secs_f64();
     let tokens: usize = samples.iter().map(|s| s.tokens).sum();
-    let mut ttft: Vec<f64> = samples.iter().map(|s| s.ttft).collect();
+    let mut ttft: Vec<f64> = samples.iter().filter_map(|s| s.ttft).collect();
+    let without_text = samples.iter().filter(|s| s.ttft.is_none()).count();
     let mut tpot: Vec<f64> = samples.iter().filter_map(|s| s.tpot).collect();
     let report = json!({
         "label": a.label,
@@ -221,6 +224,7 @@ async fn main() {
         "requests": samples.len(),
         "errors": errors.len(),
         "dropped_streams": dropped,
+        "streams_without_text": without_text,
         "completion_tokens": tokens,
         "tokens_per_s": tokens as f64 / wall,
         "ttft_p50_ms": percentile(&mut ttft, 50.0) * 1e3,
