@@ -19,6 +19,8 @@
 #   BENCH_DVC_SPEC        pip requirement for DVC (default: dvc)
 #   BENCH_SKIP_BUILD=1    use the existing release binary
 #   BENCH_HYPERFINE=0     skip the hyperfine cross-check (run only when hyperfine is installed)
+#   BENCH_ALLOW_BUSY=1    time even when the load average exceeds the cores (the report says
+#                         "not for publication"); otherwise a busy machine is refused
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -214,6 +216,9 @@ TIMES="$WORK/times.tsv"
 : > "$TIMES"
 TOOLS=(binarylm dvc-git dvc-noscm)
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "${BENCH_ALLOW_BUSY:-0}" != 1 ] && python3 -c "import sys; sys.exit(float('${LOAD_BEFORE%% *}') <= $(nproc))"; then
+    die "load average $LOAD_BEFORE on $(nproc) cores: refusing to time a busy machine (BENCH_ALLOW_BUSY=1 runs anyway, marked not for publication)"
+fi
 log "timing $RUNS no-op runs per tool, interleaved"
 for ((r = 0; r < RUNS; r++)); do
     for ((k = 0; k < ${#TOOLS[@]}; k++)); do
@@ -309,6 +314,9 @@ if hf_json:
     lines += ["", "hyperfine cross-check (each tool in its own batch, 2 warm-up runs):", ""]
     for cmd, v in result["hyperfine"].items():
         lines.append(f"- {label.get(cmd, cmd)}: median {v['median_ms']:.1f} ms, min {v['min_ms']:.1f} ms")
+busy = max(float(load_before.split()[0]), float(load_after.split()[0])) > int(nproc)
+if busy:
+    lines += ["", "**busy machine: not for publication**"]
 text = "\n".join(lines) + "\n"
 open(os.path.join(work, "results.md"), "w").write(text)
 print(text)
