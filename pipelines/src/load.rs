@@ -8,7 +8,10 @@ use crate::dag;
 use crate::de::{from_node, Issue, IssueKind};
 use crate::diagnostics::{nearest, ErrorCode, ManifestErrors, Reporter};
 use crate::manifest::{Manifest, Resources, Stage};
-use crate::params::{find_kind, kinds_producing, KindEntry, KINDS};
+use crate::params::{
+    find_kind, kinds_producing, DpoParams, ExportParams, KindEntry, ModelArchitecture,
+    PretrainParams, QuantizeParams, SftParams, KINDS,
+};
 use crate::remotes::{self, RemoteConfig};
 use crate::schema;
 use crate::yaml::{parse_tree, Node, NodeValue, TreeError, ALIAS_NODE_BUDGET, MAX_DEPTH};
@@ -350,6 +353,7 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
     }
 
     check_references(&checked, &names, &kinds, r);
+    check_exports(&checked, r);
     checked.into_iter().map(|c| c.stage).collect()
 }
 
@@ -643,6 +647,60 @@ fn check_references(
             )),
         );
     }
+}
+
+/// An export whose model's architecture the manifest already fixes (its `model` chain reaches a
+/// `pretrain` stage) and that the export's format cannot express is refused now, at its
+/// `model` key, rather than after the model has trained.
+fn check_exports(checked: &[Checked], r: &mut Reporter<'_>) {
+    for c in checked {
+        let Some(export) = c.stage.params.get::<ExportParams>() else {
+            continue;
+        };
+        let Some(arch) = source_architecture(checked, &export.model) else {
+            continue;
+        };
+        if let Some(why) = export.refusal(&arch) {
+            let at = c.params_node.at_path("model").unwrap_or(&c.params_node);
+            r.at(
+                ErrorCode::InvalidValue,
+                at.span,
+                at.width,
+                format!(
+                    "stage `{}` cannot export `{}`: {why}",
+                    c.stage.name, export.model
+                ),
+                Some(
+                    "export a model with one of those architectures (docs/export.md), or serve this one with `binarylm serve`"
+                        .to_string(),
+                ),
+            );
+        }
+    }
+}
+
+/// The architecture of the model stage `name`: a `pretrain` stage's, or, through the stages
+/// that keep their source's architecture (`sft`, `dpo`, `quantize`), the one they start from.
+/// `None` when it is not known from the manifest (a `command` stage, a broken chain).
+fn source_architecture(checked: &[Checked], name: &str) -> Option<ModelArchitecture> {
+    let mut name = name;
+    // A chain longer than the stage count is a cycle, reported elsewhere.
+    for _ in 0..=checked.len() {
+        let params = &checked.iter().find(|c| c.stage.name == name)?.stage.params;
+        if let Some(p) = params.get::<PretrainParams>() {
+            return Some(p.model.resolve());
+        }
+        name = if let Some(p) = params.get::<SftParams>() {
+            &p.model
+        } else if let Some(p) = params.get::<DpoParams>() {
+            &p.model
+        } else if let Some(p) = params.get::<QuantizeParams>() {
+            &p.model
+        } else {
+            return None;
+        };
+    }
+    None
 }
 
 /// What a key accepts and which stages of the manifest would fit:

@@ -1,0 +1,207 @@
+//! The `export` stage as `binarylm-torch run-stage` runs it: a model artifact rewritten in the
+//! layout another tool loads on its own (docs/export.md).
+//!
+//! `format: hf` writes a Hugging Face directory: `config.json` (`GPT2LMHeadModel` or
+//! `LlamaForCausalLM`, [`hf::config`]), `model.safetensors` (fp32, `{"format": "pt"}`
+//! metadata, [`hf::tensors`]), `tokenizer.json` (the model's tokenizer in the `tokenizers`
+//! JSON the tokenizer crate writes), `tokenizer_config.json` (the server's chat template, as
+//! `sft` writes it) and `generation_config.json`. A quantized model is exported dequantized:
+//! its integer weights times their scales, in f32, which is what those classes hold.
+
+pub mod hf;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pipelines::{ExportFormat, ExportParams, HfArchitecture, TorchJob};
+use safetensors::tensor::{Dtype, TensorView};
+use serde_json::json;
+use serve::chat::ChatTemplate;
+use tch::{Device, Tensor};
+use tokenizer::{Tokenizer, BOS_NAMES, EOS_NAMES};
+
+use crate::device;
+use crate::model::quantized::is_quantized;
+use crate::model::{load_artifact, ModelConfig, ModelError, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::server::engine::TokenizerCodec;
+use crate::sft::artifact::{chat_eos, write_tokenizer_config, TOKENIZER_CONFIG_FILE};
+use crate::train::{named_weights, Observer};
+
+/// `config.json`: the same name in both layouts.
+pub use crate::model::CONFIG_FILE;
+pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("the job has no input for stage `{0}`")]
+    MissingInput(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("cannot export `{stage}` as a Hugging Face model: {reason}\nhint: export a GPT-2-style or Llama-style model (docs/export.md)")]
+    Refused { stage: String, reason: String },
+    #[error("the model has no weight `{0}`; is its artifact complete?")]
+    MissingWeight(String),
+    #[error("reading the model's {TOKENIZER_FILE}: {0}")]
+    Tokenizer(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {WEIGHTS_FILE}: {0}")]
+    Safetensors(String),
+}
+
+/// A finished export: the run's metrics.
+pub struct Exported {
+    pub metrics: BTreeMap<String, f64>,
+    pub device: String,
+}
+
+/// Runs an export job, reporting through `obs`.
+pub fn run(
+    job: &TorchJob,
+    params: &ExportParams,
+    obs: &dyn Observer,
+) -> Result<Exported, ExportError> {
+    device::set_threads(job.threads);
+    let source = job
+        .inputs
+        .get(&params.model)
+        .cloned()
+        .ok_or_else(|| ExportError::MissingInput(params.model.clone()))?;
+    let metrics = match params.format {
+        ExportFormat::Hf => write_hf(&source, &params.model, &job.out_dir, obs)?,
+    };
+    Ok(Exported {
+        metrics,
+        device: "cpu".to_string(),
+    })
+}
+
+/// Writes the Hugging Face directory of the model artifact `source` into `out`.
+pub fn write_hf(
+    source: &Path,
+    stage: &str,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<BTreeMap<String, f64>, ExportError> {
+    let io = |context: String| move |source: std::io::Error| ExportError::Io { context, source };
+    let (model, cfg) = load_artifact(source, Device::Cpu)?;
+    // The manifest's load-time check covers models whose `pretrain` stage it can see; this
+    // one covers every model (a `command` stage's, a hand-written job).
+    let arch = HfArchitecture::of(cfg.positions, cfg.norm, cfg.mlp).map_err(|reason| {
+        ExportError::Refused {
+            stage: stage.to_string(),
+            reason,
+        }
+    })?;
+    let dequantized = is_quantized(source);
+    if dequantized {
+        obs.log(&format!(
+            "`{stage}` is quantized: its weights are written dequantized, as f32"
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+
+    obs.phase("tokenizer");
+    let tok = Tokenizer::from_file(source.join(TOKENIZER_FILE))
+        .map_err(|e| ExportError::Tokenizer(e.to_string()))?;
+    tok.save(out.join(TOKENIZER_FILE))
+        .map_err(|e| ExportError::Tokenizer(e.to_string()))?;
+    let ids = hf::SpecialIds {
+        bos: tok.find_special(BOS_NAMES).map(|(_, id)| id),
+        eos: tok.find_special(EOS_NAMES).map(|(_, id)| id),
+    };
+    let eos_name = tok.find_special(EOS_NAMES).map(|(name, _)| name);
+    let codec = TokenizerCodec(tok);
+    let template = ChatTemplate::for_codec(&codec);
+    // A fine-tuned model (its artifact carries a tokenizer_config.json) ends a turn at
+    // `<|end|>`; a base model ends a document at its end-of-document token.
+    let chat = source.join(TOKENIZER_CONFIG_FILE).is_file();
+    let eos_token = if chat { chat_eos(&codec) } else { eos_name };
+    write_tokenizer_config(out, &template, eos_token.or(eos_name), cfg.block_size)
+        .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
+
+    obs.phase("config");
+    write_json(out, CONFIG_FILE, &hf::config(&cfg, arch, &ids))?;
+    write_json(out, GENERATION_CONFIG_FILE, &generation_config(&cfg, &codec, &ids, chat))?;
+
+    obs.phase("weights");
+    let ours: BTreeMap<String, Tensor> = named_weights(&model).into_iter().collect();
+    let tensors = hf::tensors(&cfg, arch, &ours)?;
+    let weights = out.join(WEIGHTS_FILE);
+    write_safetensors(&tensors, &weights)?;
+
+    let size = std::fs::metadata(&weights)
+        .map_err(io(format!("reading {WEIGHTS_FILE}")))?
+        .len();
+    Ok(BTreeMap::from([
+        ("weights_bytes".to_string(), size as f64),
+        ("parameters".to_string(), model.num_params() as f64),
+        ("dequantized".to_string(), f64::from(u8::from(dequantized))),
+    ]))
+}
+
+/// `generation_config.json`: which tokens end generation and pad a batch. A chat model stops
+/// at `<|end|>` (as `binarylm generate --chat` and the server do) or end-of-document; a base
+/// model at end-of-document (as `binarylm generate` does). Sampling settings are left to the
+/// caller: `transformers`' default is greedy.
+fn generation_config(
+    cfg: &ModelConfig,
+    codec: &TokenizerCodec,
+    ids: &hf::SpecialIds,
+    chat: bool,
+) -> serde_json::Value {
+    let mut eos: Vec<u32> = Vec::new();
+    if chat {
+        eos.extend(ChatTemplate::for_codec(codec).end_token());
+    }
+    eos.extend(ids.eos);
+    json!({
+        "bos_token_id": ids.bos,
+        "eos_token_id": match eos.as_slice() {
+            [] => serde_json::Value::Null,
+            [one] => json!(one),
+            many => json!(many),
+        },
+        "pad_token_id": ids.eos,
+        "max_length": cfg.block_size,
+    })
+}
+
+fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<(), ExportError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    std::fs::write(dir.join(name), text).map_err(|source| ExportError::Io {
+        context: format!("writing {name}"),
+        source,
+    })
+}
+
+/// fp32 tensors as safetensors with the `{"format": "pt"}` metadata `transformers` checks for.
+fn write_safetensors(tensors: &[(String, Tensor)], path: &PathBuf) -> Result<(), ExportError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let shape = t.size().iter().map(|&d| d as usize).collect();
+            let mut data = vec![0u8; t.numel() * 4];
+            t.copy_data_u8(&mut data, t.numel());
+            (name.clone(), shape, data)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data)
+                .map(|v| (name.as_str(), v))
+                .map_err(|e| ExportError::Safetensors(format!("{name}: {e:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
+    safetensors::tensor::serialize_to_file(views, &metadata, path)
+        .map_err(|e| ExportError::Safetensors(format!("{e:?}")))
+}
