@@ -660,7 +660,7 @@ fn check_exports(checked: &[Checked], r: &mut Reporter<'_>) {
         let Some(arch) = source_architecture(checked, &export.model) else {
             continue;
         };
-        if let Some(why) = export.refusal(&arch) {
+        if let Err(why) = export.architecture(&arch) {
             let at = c.params_node.at_path("model").unwrap_or(&c.params_node);
             r.at(
                 ErrorCode::InvalidValue,

@@ -27,7 +27,7 @@ pub use data::{
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use dpo::{DpoLoss, DpoParams};
 pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind};
-pub use export::{ExportFormat, ExportParams, HfArchitecture};
+pub use export::{ExportArchitecture, ExportFormat, ExportParams, GgufDtype};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use pipelines::HfArchitecture;
+use pipelines::ExportArchitecture;
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
@@ -33,9 +33,9 @@ pub struct SpecialIds {
 
 /// `config.json` for `arch`. Every number that changes the function is set explicitly (none is
 /// left to a class default that could change between `transformers` versions).
-pub fn config(cfg: &ModelConfig, arch: HfArchitecture, ids: &SpecialIds) -> Value {
+pub fn config(cfg: &ModelConfig, arch: ExportArchitecture, ids: &SpecialIds) -> Value {
     let mut c = match arch {
-        HfArchitecture::Gpt2 => json!({
+        ExportArchitecture::Gpt2 => json!({
             "model_type": "gpt2",
             "vocab_size": cfg.vocab_size,
             "n_positions": cfg.block_size,
@@ -55,7 +55,7 @@ pub fn config(cfg: &ModelConfig, arch: HfArchitecture, ids: &SpecialIds) -> Valu
             "embd_pdrop": cfg.dropout,
             "attn_pdrop": cfg.dropout,
         }),
-        HfArchitecture::Llama => json!({
+        ExportArchitecture::Llama => json!({
             "model_type": "llama",
             "vocab_size": cfg.vocab_size,
             "max_position_embeddings": cfg.block_size,
@@ -75,7 +75,7 @@ pub fn config(cfg: &ModelConfig, arch: HfArchitecture, ids: &SpecialIds) -> Valu
             "pretraining_tp": 1,
         }),
     };
-    c["architectures"] = json!([arch.class()]);
+    c["architectures"] = json!([arch.hf_class()]);
     c["tie_word_embeddings"] = json!(cfg.tied_head);
     c["initializer_range"] = json!(0.02);
     c["use_cache"] = json!(true);
@@ -88,7 +88,7 @@ pub fn config(cfg: &ModelConfig, arch: HfArchitecture, ids: &SpecialIds) -> Valu
 /// Our weights (`named_weights` of the model) under `arch`'s names, fp32 and contiguous.
 pub fn tensors(
     cfg: &ModelConfig,
-    arch: HfArchitecture,
+    arch: ExportArchitecture,
     ours: &BTreeMap<String, Tensor>,
 ) -> Result<Vec<(String, Tensor)>, ExportError> {
     let w = |name: &str| -> Result<Tensor, ExportError> {
@@ -102,7 +102,7 @@ pub fn tensors(
     let kv_rows = cfg.n_kv_head as i64 * hd;
     let mut out: Vec<(String, Tensor)> = Vec::new();
     match arch {
-        HfArchitecture::Gpt2 => {
+        ExportArchitecture::Gpt2 => {
             let c = cfg.n_embd as i64;
             let zeros = |len: i64| Tensor::zeros([len], (Kind::Float, tch::Device::Cpu));
             // A bias, or zeros of `len` where the model has none.
@@ -136,7 +136,7 @@ pub fn tensors(
             out.push(("transformer.ln_f.weight".into(), w("norm_f.weight")?));
             out.push(("transformer.ln_f.bias".into(), bias_or_zero("norm_f.bias", c)));
         }
-        HfArchitecture::Llama => {
+        ExportArchitecture::Llama => {
             out.push(("model.embed_tokens.weight".into(), w("tok_emb.weight")?));
             for i in 0..cfg.n_layer {
                 let ours = |s: &str| format!("blocks.{i}.{s}");

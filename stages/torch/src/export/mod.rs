@@ -5,15 +5,17 @@
 //! `LlamaForCausalLM`, [`hf::config`]), `model.safetensors` (fp32, `{"format": "pt"}`
 //! metadata, [`hf::tensors`]), `tokenizer.json` (the model's tokenizer in the `tokenizers`
 //! JSON the tokenizer crate writes), `tokenizer_config.json` (the server's chat template, as
-//! `sft` writes it) and `generation_config.json`. A quantized model is exported dequantized:
-//! its integer weights times their scales, in f32, which is what those classes hold.
+//! `sft` writes it) and `generation_config.json`. `format: gguf` writes `model.gguf`
+//! ([`gguf`]). A quantized model is exported dequantized: its integer weights times their
+//! scales, in f32 (and from there rounded again for a quantized GGUF).
 
+pub mod gguf;
 pub mod hf;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use pipelines::{ExportFormat, ExportParams, HfArchitecture, TorchJob};
+use pipelines::{ExportArchitecture, ExportFormat, ExportParams, TorchJob};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::json;
 use serve::chat::ChatTemplate;
@@ -37,7 +39,7 @@ pub enum ExportError {
     MissingInput(String),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("cannot export `{stage}` as a Hugging Face model: {reason}\nhint: export a GPT-2-style or Llama-style model (docs/export.md)")]
+    #[error("cannot export `{stage}`: {reason}\nhint: export a GPT-2-style or Llama-style model (docs/export.md)")]
     Refused { stage: String, reason: String },
     #[error("the model has no weight `{0}`; is its artifact complete?")]
     MissingWeight(String),
@@ -51,6 +53,8 @@ pub enum ExportError {
     },
     #[error("writing {WEIGHTS_FILE}: {0}")]
     Safetensors(String),
+    #[error("cannot export as GGUF: {what}")]
+    Gguf { what: String },
 }
 
 /// A finished export: the run's metrics.
@@ -66,81 +70,157 @@ pub fn run(
     obs: &dyn Observer,
 ) -> Result<Exported, ExportError> {
     device::set_threads(job.threads);
-    let source = job
+    let dir = job
         .inputs
         .get(&params.model)
         .cloned()
         .ok_or_else(|| ExportError::MissingInput(params.model.clone()))?;
-    let metrics = match params.format {
-        ExportFormat::Hf => write_hf(&source, &params.model, &job.out_dir, obs)?,
+    let source = Source::load(&dir, params, obs)?;
+    std::fs::create_dir_all(&job.out_dir).map_err(|e| ExportError::Io {
+        context: format!("creating {}", job.out_dir.display()),
+        source: e,
+    })?;
+    let mut metrics = match params.format {
+        ExportFormat::Hf => write_hf(&source, &job.out_dir, obs)?,
+        ExportFormat::Gguf => write_gguf(&source, params, &job.out_dir, obs)?,
     };
+    metrics.insert("parameters".into(), source.model.num_params() as f64);
+    metrics.insert(
+        "dequantized".into(),
+        f64::from(u8::from(source.dequantized)),
+    );
     Ok(Exported {
         metrics,
         device: "cpu".to_string(),
     })
 }
 
-/// Writes the Hugging Face directory of the model artifact `source` into `out`.
+/// The model being exported, with what every format needs from its artifact.
+pub struct Source {
+    pub stage: String,
+    pub model: crate::model::Gpt,
+    pub cfg: ModelConfig,
+    pub arch: ExportArchitecture,
+    pub tok: Tokenizer,
+    /// A fine-tuned model: its artifact carries a chat template (`tokenizer_config.json`).
+    pub chat: bool,
+    /// The source was a quantized model, dequantized on load.
+    pub dequantized: bool,
+}
+
+impl Source {
+    /// Loads the model artifact in `dir` and checks that `params.format` can express it.
+    pub fn load(dir: &Path, params: &ExportParams, obs: &dyn Observer) -> Result<Source, ExportError> {
+        let (model, cfg) = load_artifact(dir, Device::Cpu)?;
+        // The manifest's load-time check covers models whose `pretrain` stage it can see; this
+        // one covers every model (a `command` stage's, a hand-written job).
+        let arch = ExportArchitecture::of(cfg.positions, cfg.norm, cfg.mlp, params.format)
+            .map_err(|reason| ExportError::Refused {
+                stage: params.model.clone(),
+                reason,
+            })?;
+        let dequantized = is_quantized(dir);
+        if dequantized {
+            obs.log(&format!(
+                "`{}` is quantized: its weights are exported dequantized, from f32",
+                params.model
+            ));
+        }
+        let tok = Tokenizer::from_file(dir.join(TOKENIZER_FILE))
+            .map_err(|e| ExportError::Tokenizer(e.to_string()))?;
+        Ok(Source {
+            stage: params.model.clone(),
+            model,
+            cfg,
+            arch,
+            tok,
+            chat: dir.join(TOKENIZER_CONFIG_FILE).is_file(),
+            dequantized,
+        })
+    }
+
+    fn weights(&self) -> BTreeMap<String, Tensor> {
+        named_weights(&self.model).into_iter().collect()
+    }
+}
+
+/// Writes the Hugging Face directory of `s` into `out`.
 pub fn write_hf(
-    source: &Path,
-    stage: &str,
+    s: &Source,
     out: &Path,
     obs: &dyn Observer,
 ) -> Result<BTreeMap<String, f64>, ExportError> {
     let io = |context: String| move |source: std::io::Error| ExportError::Io { context, source };
-    let (model, cfg) = load_artifact(source, Device::Cpu)?;
-    // The manifest's load-time check covers models whose `pretrain` stage it can see; this
-    // one covers every model (a `command` stage's, a hand-written job).
-    let arch = HfArchitecture::of(cfg.positions, cfg.norm, cfg.mlp).map_err(|reason| {
-        ExportError::Refused {
-            stage: stage.to_string(),
-            reason,
-        }
-    })?;
-    let dequantized = is_quantized(source);
-    if dequantized {
-        obs.log(&format!(
-            "`{stage}` is quantized: its weights are written dequantized, as f32"
-        ));
-    }
-    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
-
     obs.phase("tokenizer");
-    let tok = Tokenizer::from_file(source.join(TOKENIZER_FILE))
-        .map_err(|e| ExportError::Tokenizer(e.to_string()))?;
-    tok.save(out.join(TOKENIZER_FILE))
+    s.tok
+        .save(out.join(TOKENIZER_FILE))
         .map_err(|e| ExportError::Tokenizer(e.to_string()))?;
     let ids = hf::SpecialIds {
-        bos: tok.find_special(BOS_NAMES).map(|(_, id)| id),
-        eos: tok.find_special(EOS_NAMES).map(|(_, id)| id),
+        bos: s.tok.find_special(BOS_NAMES).map(|(_, id)| id),
+        eos: s.tok.find_special(EOS_NAMES).map(|(_, id)| id),
     };
-    let eos_name = tok.find_special(EOS_NAMES).map(|(name, _)| name);
-    let codec = TokenizerCodec(tok);
+    let eos_name = s.tok.find_special(EOS_NAMES).map(|(name, _)| name);
+    let codec = TokenizerCodec(s.tok.clone());
     let template = ChatTemplate::for_codec(&codec);
-    // A fine-tuned model (its artifact carries a tokenizer_config.json) ends a turn at
-    // `<|end|>`; a base model ends a document at its end-of-document token.
-    let chat = source.join(TOKENIZER_CONFIG_FILE).is_file();
-    let eos_token = if chat { chat_eos(&codec) } else { eos_name };
-    write_tokenizer_config(out, &template, eos_token.or(eos_name), cfg.block_size)
+    // A fine-tuned model ends a turn at `<|end|>`; a base model ends a document at its
+    // end-of-document token.
+    let eos_token = if s.chat { chat_eos(&codec).or(eos_name) } else { eos_name };
+    write_tokenizer_config(out, &template, eos_token, s.cfg.block_size)
         .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
 
     obs.phase("config");
-    write_json(out, CONFIG_FILE, &hf::config(&cfg, arch, &ids))?;
-    write_json(out, GENERATION_CONFIG_FILE, &generation_config(&cfg, &codec, &ids, chat))?;
+    write_json(out, CONFIG_FILE, &hf::config(&s.cfg, s.arch, &ids))?;
+    write_json(
+        out,
+        GENERATION_CONFIG_FILE,
+        &generation_config(&s.cfg, &codec, &ids, s.chat),
+    )?;
 
     obs.phase("weights");
-    let ours: BTreeMap<String, Tensor> = named_weights(&model).into_iter().collect();
-    let tensors = hf::tensors(&cfg, arch, &ours)?;
+    let tensors = hf::tensors(&s.cfg, s.arch, &s.weights())?;
     let weights = out.join(WEIGHTS_FILE);
     write_safetensors(&tensors, &weights)?;
-
     let size = std::fs::metadata(&weights)
         .map_err(io(format!("reading {WEIGHTS_FILE}")))?
         .len();
+    Ok(BTreeMap::from([("weights_bytes".to_string(), size as f64)]))
+}
+
+/// Writes `model.gguf` of `s` into `out`.
+pub fn write_gguf(
+    s: &Source,
+    params: &ExportParams,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<BTreeMap<String, f64>, ExportError> {
+    obs.phase("gguf");
+    let codec = TokenizerCodec(s.tok.clone());
+    let template = ChatTemplate::for_codec(&codec);
+    let chat = s.chat.then(|| gguf::Chat {
+        template: template.jinja(),
+        end_token: template.end_token(),
+    });
+    let dtype = params.gguf_dtype();
+    let file = gguf::build(
+        &s.cfg,
+        s.arch,
+        dtype,
+        &s.weights(),
+        &s.tok,
+        &s.stage,
+        chat.as_ref(),
+    )?;
+    let bytes = file.to_bytes();
+    let path = out.join(gguf::GGUF_FILE);
+    std::fs::write(&path, &bytes).map_err(|source| ExportError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })?;
+    let quantized = file.tensors.iter().filter(|t| t.ty.is_quantized()).count();
     Ok(BTreeMap::from([
-        ("weights_bytes".to_string(), size as f64),
-        ("parameters".to_string(), model.num_params() as f64),
-        ("dequantized".to_string(), f64::from(u8::from(dequantized))),
+        ("gguf_bytes".to_string(), bytes.len() as f64),
+        ("tensors".to_string(), file.tensors.len() as f64),
+        ("quantized_tensors".to_string(), quantized as f64),
     ]))
 }
 
@@ -180,7 +260,7 @@ fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<(), E
 }
 
 /// fp32 tensors as safetensors with the `{"format": "pt"}` metadata `transformers` checks for.
-fn write_safetensors(tensors: &[(String, Tensor)], path: &PathBuf) -> Result<(), ExportError> {
+fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), ExportError> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, t)| {
