@@ -45,7 +45,6 @@ stages:
     smoke: { max_tokens: 8 }
 "#;
 
-
 impl Server {
     /// Sends one raw HTTP/1.1 request; returns the status and the body.
     fn raw(&self, request: &str) -> (u16, String) {

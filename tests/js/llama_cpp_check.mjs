@@ -1,14 +1,21 @@
 // Loads a binarylm GGUF export with llama.cpp (through node-llama-cpp's prebuilt CPU binary)
 // and reports what it computes. The checks are made by the Rust test (tests/e2e_export.rs).
 //
-// Usage: node llama_cpp_check.mjs REQUEST.json   (prints a JSON report on stdout)
+// Usage: BINARYLM_LLAMA_CPP=DIR node llama_cpp_check.mjs REQUEST.json   (a JSON report on
+// stdout), DIR being where scripts/setup.sh installed node-llama-cpp (DIR/node_modules).
 // REQUEST: {"model": path to model.gguf, "texts": [str], "prompts": [{"text", "max_new_tokens"}]}
 // REPORT:  {"ids": [[int]] per text (special-token spellings parsed, no BOS added),
 //           "top1": [[int]] per text: llama.cpp's most likely next token after each token,
 //           "generated": [[int]] per prompt: greedy continuation (stopping after an
 //                        end-of-generation token, which is included)}
 import { readFileSync } from "node:fs";
-import { getLlama } from "node-llama-cpp";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dir = process.env.BINARYLM_LLAMA_CPP;
+if (!dir) throw new Error("BINARYLM_LLAMA_CPP is not set (scripts/env.sh sets it)");
+const entry = join(dir, "node_modules", "node-llama-cpp", "dist", "index.js");
+const { getLlama } = await import(pathToFileURL(entry).href);
 
 const req = JSON.parse(readFileSync(process.argv[2], "utf8"));
 // The CPU build that ships prebuilt; never compile, never use a GPU.

@@ -114,7 +114,11 @@ impl ExportArchitecture {
             (Positions::Rope, Norm::RmsNorm, Mlp::SwiGlu) => Ok(ExportArchitecture::Llama),
             _ => {
                 let (what, gpt2, llama) = match format {
-                    ExportFormat::Hf => ("`transformers` class", "GPT2LMHeadModel", "LlamaForCausalLM"),
+                    ExportFormat::Hf => (
+                        "`transformers` class",
+                        "GPT2LMHeadModel",
+                        "LlamaForCausalLM",
+                    ),
                     ExportFormat::Gguf => ("llama.cpp architecture", "`gpt2`", "`llama`"),
                 };
                 Err(format!(

@@ -24,7 +24,9 @@ pub enum LogitsError {
     Tokenizer { dir: String, message: String },
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("text {index} encodes to {tokens} tokens; give 1 to {block_size} (the model's context)")]
+    #[error(
+        "text {index} encodes to {tokens} tokens; give 1 to {block_size} (the model's context)"
+    )]
     Length {
         index: usize,
         tokens: usize,
@@ -63,7 +65,10 @@ pub fn score(dir: &Path, texts: &[String]) -> Result<Vec<Scored>, LogitsError> {
             }
             let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
             let idx = Tensor::from_slice(&ids).view([1, -1]);
-            let logits = model.forward(&idx, false).squeeze_dim(0).to_kind(Kind::Float); // (T, V)
+            let logits = model
+                .forward(&idx, false)
+                .squeeze_dim(0)
+                .to_kind(Kind::Float); // (T, V)
             let rows = Vec::<Vec<f32>>::try_from(&logits)
                 .map_err(|e| LogitsError::Model(ModelError::Shape(e.to_string())))?;
             Ok(Scored {

@@ -123,18 +123,36 @@ pub fn tensors(
                     (theirs("ln_1.bias"), bias_or_zero(&ours("norm1.bias"), c)),
                     (theirs("attn.c_attn.weight"), qkv.tr()),
                     (theirs("attn.c_attn.bias"), qkv_bias),
-                    (theirs("attn.c_proj.weight"), w(&ours("attn.proj.weight"))?.tr()),
-                    (theirs("attn.c_proj.bias"), bias_or_zero(&ours("attn.proj.bias"), c)),
+                    (
+                        theirs("attn.c_proj.weight"),
+                        w(&ours("attn.proj.weight"))?.tr(),
+                    ),
+                    (
+                        theirs("attn.c_proj.bias"),
+                        bias_or_zero(&ours("attn.proj.bias"), c),
+                    ),
                     (theirs("ln_2.weight"), w(&ours("norm2.weight"))?),
                     (theirs("ln_2.bias"), bias_or_zero(&ours("norm2.bias"), c)),
                     (theirs("mlp.c_fc.weight"), w(&ours("mlp.fc.weight"))?.tr()),
-                    (theirs("mlp.c_fc.bias"), bias_or_zero(&ours("mlp.fc.bias"), hidden)),
-                    (theirs("mlp.c_proj.weight"), w(&ours("mlp.proj.weight"))?.tr()),
-                    (theirs("mlp.c_proj.bias"), bias_or_zero(&ours("mlp.proj.bias"), c)),
+                    (
+                        theirs("mlp.c_fc.bias"),
+                        bias_or_zero(&ours("mlp.fc.bias"), hidden),
+                    ),
+                    (
+                        theirs("mlp.c_proj.weight"),
+                        w(&ours("mlp.proj.weight"))?.tr(),
+                    ),
+                    (
+                        theirs("mlp.c_proj.bias"),
+                        bias_or_zero(&ours("mlp.proj.bias"), c),
+                    ),
                 ]);
             }
             out.push(("transformer.ln_f.weight".into(), w("norm_f.weight")?));
-            out.push(("transformer.ln_f.bias".into(), bias_or_zero("norm_f.bias", c)));
+            out.push((
+                "transformer.ln_f.bias".into(),
+                bias_or_zero("norm_f.bias", c),
+            ));
         }
         ExportArchitecture::Llama => {
             out.push(("model.embed_tokens.weight".into(), w("tok_emb.weight")?));
@@ -148,8 +166,14 @@ pub fn tensors(
                     (theirs("self_attn.q_proj.weight"), parts[0].shallow_clone()),
                     (theirs("self_attn.k_proj.weight"), parts[1].shallow_clone()),
                     (theirs("self_attn.v_proj.weight"), parts[2].shallow_clone()),
-                    (theirs("self_attn.o_proj.weight"), w(&ours("attn.proj.weight"))?),
-                    (theirs("post_attention_layernorm.weight"), w(&ours("norm2.weight"))?),
+                    (
+                        theirs("self_attn.o_proj.weight"),
+                        w(&ours("attn.proj.weight"))?,
+                    ),
+                    (
+                        theirs("post_attention_layernorm.weight"),
+                        w(&ours("norm2.weight"))?,
+                    ),
                     (theirs("mlp.gate_proj.weight"), w(&ours("mlp.gate.weight"))?),
                     (theirs("mlp.up_proj.weight"), w(&ours("mlp.up.weight"))?),
                     (theirs("mlp.down_proj.weight"), w(&ours("mlp.proj.weight"))?),
@@ -199,5 +223,12 @@ fn full_heads(cfg: &ModelConfig, qkv: &Tensor) -> Tensor {
             .repeat_interleave_self_int(nh / nkv, Some(0), None)
             .reshape(shape.as_slice())
     };
-    Tensor::cat(&[parts[0].shallow_clone(), repeat(&parts[1]), repeat(&parts[2])], 0)
+    Tensor::cat(
+        &[
+            parts[0].shallow_clone(),
+            repeat(&parts[1]),
+            repeat(&parts[2]),
+        ],
+        0,
+    )
 }

@@ -110,7 +110,11 @@ pub struct Source {
 
 impl Source {
     /// Loads the model artifact in `dir` and checks that `params.format` can express it.
-    pub fn load(dir: &Path, params: &ExportParams, obs: &dyn Observer) -> Result<Source, ExportError> {
+    pub fn load(
+        dir: &Path,
+        params: &ExportParams,
+        obs: &dyn Observer,
+    ) -> Result<Source, ExportError> {
         let (model, cfg) = load_artifact(dir, Device::Cpu)?;
         // The manifest's load-time check covers models whose `pretrain` stage it can see; this
         // one covers every model (a `command` stage's, a hand-written job).
@@ -164,7 +168,11 @@ pub fn write_hf(
     let template = ChatTemplate::for_codec(&codec);
     // A fine-tuned model ends a turn at `<|end|>`; a base model ends a document at its
     // end-of-document token.
-    let eos_token = if s.chat { chat_eos(&codec).or(eos_name) } else { eos_name };
+    let eos_token = if s.chat {
+        chat_eos(&codec).or(eos_name)
+    } else {
+        eos_name
+    };
     write_tokenizer_config(out, &template, eos_token, s.cfg.block_size)
         .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
 

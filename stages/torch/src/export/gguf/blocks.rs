@@ -147,7 +147,10 @@ mod tests {
             }
         }
         // The block's largest weight maps to ±127.
-        assert_eq!(bytes[2..34].iter().map(|&q| (q as i8).unsigned_abs()).max(), Some(127));
+        assert_eq!(
+            bytes[2..34].iter().map(|&q| (q as i8).unsigned_abs()).max(),
+            Some(127)
+        );
     }
 
     #[test]
@@ -170,6 +173,9 @@ mod tests {
         let x = block(3);
         assert_eq!(decode(&encode(&x, GgmlType::F32), GgmlType::F32), x);
         let h = decode(&encode(&x, GgmlType::F16), GgmlType::F16);
-        assert!(x.iter().zip(&h).all(|(a, b)| (a - b).abs() <= a.abs() / 1024.0));
+        assert!(x
+            .iter()
+            .zip(&h)
+            .all(|(a, b)| (a - b).abs() <= a.abs() / 1024.0));
     }
 }

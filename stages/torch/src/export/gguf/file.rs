@@ -174,13 +174,22 @@ mod tests {
         // key: length 20 + text, then type STRING, then length 5 + "llama"
         assert_eq!(u64::from_le_bytes(bytes[24..32].try_into().unwrap()), 20);
         assert_eq!(&bytes[32..52], b"general.architecture");
-        assert_eq!(u32::from_le_bytes(bytes[52..56].try_into().unwrap()), STRING);
+        assert_eq!(
+            u32::from_le_bytes(bytes[52..56].try_into().unwrap()),
+            STRING
+        );
         // Tensor `a`: dims reversed ([3, 2]); `b` starts at the next 32-byte boundary.
         let info = 56 + 8 + 5;
         assert_eq!(&bytes[info + 8..info + 9], b"a");
         let dims = info + 9 + 4;
-        assert_eq!(u64::from_le_bytes(bytes[dims..dims + 8].try_into().unwrap()), 3);
-        assert_eq!(u64::from_le_bytes(bytes[dims + 8..dims + 16].try_into().unwrap()), 2);
+        assert_eq!(
+            u64::from_le_bytes(bytes[dims..dims + 8].try_into().unwrap()),
+            3
+        );
+        assert_eq!(
+            u64::from_le_bytes(bytes[dims + 8..dims + 16].try_into().unwrap()),
+            2
+        );
         let data_start = bytes.len() - 64;
         assert_eq!(data_start % ALIGNMENT, 0);
         assert_eq!(bytes[data_start], 1);

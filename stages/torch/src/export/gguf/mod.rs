@@ -148,7 +148,8 @@ fn tensors(
     let c = cfg.n_embd;
     let hd = cfg.head_dim() as i64;
     let (q_rows, kv_rows) = (cfg.n_head as i64 * hd, cfg.n_kv_head as i64 * hd);
-    let mut out: Vec<(String, Option<TchTensor>)> = vec![("token_embd.weight".into(), Some(w("tok_emb.weight")?))];
+    let mut out: Vec<(String, Option<TchTensor>)> =
+        vec![("token_embd.weight".into(), Some(w("tok_emb.weight")?))];
     if arch == ExportArchitecture::Gpt2 {
         out.push(("position_embd.weight".into(), Some(w("pos_emb.weight")?)));
     }
@@ -166,7 +167,10 @@ fn tensors(
                 out.push((theirs("attn_qkv.weight"), Some(qkv)));
                 out.push((theirs("attn_qkv.bias"), qkv_b));
                 out.push((theirs("ffn_up.weight"), Some(w(&ours("mlp.fc.weight"))?)));
-                out.push((theirs("ffn_up.bias"), bias(&ours("mlp.fc.bias"), cfg.mlp_hidden)));
+                out.push((
+                    theirs("ffn_up.bias"),
+                    bias(&ours("mlp.fc.bias"), cfg.mlp_hidden),
+                ));
             }
             ExportArchitecture::Llama => {
                 let parts = qkv.split_with_sizes([q_rows, kv_rows, kv_rows], 0);
@@ -179,15 +183,30 @@ fn tensors(
                     out.push((theirs("attn_k.bias"), Some(interleave(&parts[1], hd))));
                     out.push((theirs("attn_v.bias"), Some(parts[2].shallow_clone())));
                 }
-                out.push((theirs("ffn_gate.weight"), Some(w(&ours("mlp.gate.weight"))?)));
-                out.push((theirs("ffn_gate.bias"), bias(&ours("mlp.gate.bias"), cfg.mlp_hidden)));
+                out.push((
+                    theirs("ffn_gate.weight"),
+                    Some(w(&ours("mlp.gate.weight"))?),
+                ));
+                out.push((
+                    theirs("ffn_gate.bias"),
+                    bias(&ours("mlp.gate.bias"), cfg.mlp_hidden),
+                ));
                 out.push((theirs("ffn_up.weight"), Some(w(&ours("mlp.up.weight"))?)));
-                out.push((theirs("ffn_up.bias"), bias(&ours("mlp.up.bias"), cfg.mlp_hidden)));
+                out.push((
+                    theirs("ffn_up.bias"),
+                    bias(&ours("mlp.up.bias"), cfg.mlp_hidden),
+                ));
             }
         }
-        out.push((theirs("attn_output.weight"), Some(w(&ours("attn.proj.weight"))?)));
+        out.push((
+            theirs("attn_output.weight"),
+            Some(w(&ours("attn.proj.weight"))?),
+        ));
         out.push((theirs("attn_output.bias"), bias(&ours("attn.proj.bias"), c)));
-        out.push((theirs("ffn_down.weight"), Some(w(&ours("mlp.proj.weight"))?)));
+        out.push((
+            theirs("ffn_down.weight"),
+            Some(w(&ours("mlp.proj.weight"))?),
+        ));
         out.push((theirs("ffn_down.bias"), bias(&ours("mlp.proj.bias"), c)));
     }
     out.push(("output_norm.weight".into(), Some(w("norm_f.weight")?)));
@@ -226,7 +245,10 @@ const USER_DEFINED: i32 = 4;
 /// at the start, while `dbrx` selects the same regex alone. So a tokenizer that applies its
 /// merges to every piece, as ours do, declares `dbrx`, and one with `ignore_merges` declares
 /// `llama-bpe` (its BOS is turned off by `tokenizer.ggml.add_bos_token`).
-pub fn pre_tokenizer(pattern: Option<&Pattern>, ignore_merges: bool) -> Result<&'static str, String> {
+pub fn pre_tokenizer(
+    pattern: Option<&Pattern>,
+    ignore_merges: bool,
+) -> Result<&'static str, String> {
     match (pattern, ignore_merges) {
         (Some(Pattern::Gpt4), false) => Ok("dbrx"),
         (Some(Pattern::Gpt4), true) => Ok("llama-bpe"),
