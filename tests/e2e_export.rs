@@ -609,3 +609,56 @@ stages:
         out.stderr
     );
 }
+
+#[test]
+fn what_the_manifest_cannot_show_is_refused_when_the_stage_runs() {
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: refused
+stages:
+  corpus: { kind: data, sources: [{ synthetic: { generator: stories, documents: 40 } }] }
+  tok: { kind: tokenizer, data: corpus, vocab_size: 300 }
+  chars: { kind: tokenizer, data: corpus, model: char }
+  mix:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { preset: tiny, n_layer: 1, n_embd: 32, n_head: 2, block_size: 16, norm: rmsnorm }
+    train: { steps: 2, batch_size: 2, warmup_steps: 1, eval_every: 2, eval_batches: 1 }
+  char_gpt:
+    kind: pretrain
+    tokenizer: chars
+    device: cpu
+    model: { preset: tiny, n_layer: 1, n_embd: 32, n_head: 2, block_size: 16 }
+    train: { steps: 2, batch_size: 2, warmup_steps: 1, eval_every: 2, eval_batches: 1 }
+  # A user's step hands on the model: its architecture is not in the manifest.
+  copied:
+    kind: command
+    run: cp -R "$BINARYLM_INPUT_MIX"/. "$BINARYLM_OUT"/
+    inputs: [mix]
+    produces: model
+  mix_hf: { kind: export, model: copied, format: hf }
+  char_gguf: { kind: export, model: char_gpt, format: gguf }
+"#,
+    );
+    let (ran, report) = p.run_json(&["--threads", "2"]);
+    assert_eq!(ran.code, 1, "{report}");
+    let error = |s: &str| {
+        common::stage(&report, s)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mix = error("mix_hf");
+    assert!(
+        mix.contains("cannot export `copied`")
+            && mix.contains(
+                "no `transformers` class computes a model with learned positions, RMSNorm, GELU"
+            ),
+        "{mix}"
+    );
+    let chars = error("char_gguf");
+    assert!(chars.contains("character-level"), "{chars}");
+}

@@ -517,6 +517,7 @@ fn export_bad_values() {
             ("manifest::invalid-value", 10, 30),
             ("manifest::invalid-value", 11, 45),
             ("manifest::wrong-artifact-type", 12, 36),
+            ("manifest::invalid-value", 13, 53),
         ],
     );
 }

@@ -191,7 +191,8 @@ impl StageKind for ExportParams {
             (ExportFormat::Hf, Some(_)) => vec![Invalid {
                 path: "dtype".to_string(),
                 on_key: true,
-                message: "`dtype` applies to `format: gguf`; a Hugging Face export is f32".into(),
+                message: "a Hugging Face export is f32: `dtype` applies only to `format: gguf`"
+                    .into(),
                 hint: Some("remove `dtype`, or use `format: gguf`".into()),
             }],
             _ => Vec::new(),

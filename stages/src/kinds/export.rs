@@ -22,12 +22,7 @@ pub fn render(dir: &Path) -> Result<String, String> {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let class = c["architectures"][0].as_str().unwrap_or("?");
     // The two layouts name the same numbers differently.
-    let num = |gpt2: &str, llama: &str| {
-        c[gpt2]
-            .as_u64()
-            .or_else(|| c[llama].as_u64())
-            .unwrap_or(0)
-    };
+    let num = |gpt2: &str, llama: &str| c[gpt2].as_u64().or_else(|| c[llama].as_u64()).unwrap_or(0);
     let mut o = String::new();
     let _ = writeln!(
         o,
