@@ -108,29 +108,46 @@ fn our_logits(dir: &Path) -> Vec<Value> {
     serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("logits JSON")
 }
 
+/// A peer's request file: `fields` plus `TEXTS` and `PROMPTS`.
+fn request(p: &Project, name: &str, mut fields: Value) -> PathBuf {
+    fields["texts"] = json!(TEXTS);
+    fields["prompts"] = PROMPTS
+        .iter()
+        .map(|(t, n)| json!({"text": t, "max_new_tokens": n}))
+        .collect();
+    let path = p.file(name);
+    std::fs::write(&path, fields.to_string()).unwrap();
+    path
+}
+
 /// What `transformers` computes from the export in `dir`.
 fn peer(p: &Project, dir: &Path, name: &str) -> Value {
-    let request = json!({
-        "dir": dir,
-        "texts": TEXTS,
-        "prompts": PROMPTS.iter().map(|(t, n)| json!({"text": t, "max_new_tokens": n})).collect::<Vec<_>>(),
-    });
-    let path = p.file(&format!("{name}-request.json"));
-    std::fs::write(&path, request.to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/hf_export_check.py");
-    let out = Command::new(python())
-        .arg(script)
+    let path = request(p, &format!("{name}-request.json"), json!({ "dir": dir }));
+    let mut cmd = Command::new(python());
+    cmd.arg(script("tests/python/hf_export_check.py"))
         .arg(&path)
         .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
+        .env("TRANSFORMERS_OFFLINE", "1");
+    report(cmd, &format!("{name}: transformers"))
+}
+
+/// A file of the repository.
+fn script(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs a peer's check script and parses the JSON report it prints; `what` names it in
+/// failures.
+fn report(mut cmd: Command, what: &str) -> Value {
+    let out = cmd
         .output()
-        .expect("run python");
+        .unwrap_or_else(|e| panic!("{what}: cannot start {cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{name}: transformers failed:\n{}",
+        "{what} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("report JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not a JSON report: {e}"))
 }
 
 /// What binarylm computes with a model stage: per text of `TEXTS` its ids and logits
@@ -173,12 +190,7 @@ fn our_generate(p: &Project, stage: &str, prompt: &str, n: usize) -> (Vec<u64>, 
     json_args.push("--json");
     let doc = p.run(&json_args);
     doc.ok();
-    let tokens = doc.json()["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .map(|t| t.as_u64().unwrap())
-        .collect();
+    let tokens = ints(&doc.json()["tokens"]);
     // The text mode prints the prompt, the continuation and a newline.
     let continuation = text
         .stdout
@@ -227,19 +239,11 @@ fn argmax_rows(rows: &Value) -> Vec<u64> {
 fn check_gguf_file(p: &Project, file: &str, reference: &str, arch: &str, dtype: &str) {
     let path = artifact(p, file).join("model.gguf");
     let reference = artifact(p, reference).join("model.gguf");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/gguf_check.py");
-    let out = Command::new(python())
-        .arg(script)
+    let mut cmd = Command::new(python());
+    cmd.arg(script("tests/python/gguf_check.py"))
         .arg(&path)
-        .arg(&reference)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{file}: the gguf reader failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+        .arg(&reference);
+    let r = report(cmd, &format!("{file}: the gguf reader"));
 
     // Every key, with its type.
     let mut keys: Vec<(String, String)> = r["metadata"]
@@ -403,13 +407,11 @@ fn check_gguf_file(p: &Project, file: &str, reference: &str, arch: &str, dtype: 
 /// share ≥ `agreement` of their positions; with `greedy`, the same greedy continuations.
 fn check_llama_cpp(p: &Project, ours: &Ours, file: &str, agreement: f64, greedy: bool) {
     let path = artifact(p, file).join("model.gguf");
-    let request = json!({
-        "model": path,
-        "texts": TEXTS,
-        "prompts": PROMPTS.iter().map(|(t, n)| json!({"text": t, "max_new_tokens": n})).collect::<Vec<_>>(),
-    });
-    let req = p.file(&format!("{file}-llama-request.json"));
-    std::fs::write(&req, request.to_string()).unwrap();
+    let req = request(
+        p,
+        &format!("{file}-llama-request.json"),
+        json!({ "model": path }),
+    );
     let dir = std::env::var_os("BINARYLM_LLAMA_CPP")
         .expect("BINARYLM_LLAMA_CPP is set by scripts/env.sh");
     assert!(
@@ -417,19 +419,12 @@ fn check_llama_cpp(p: &Project, ours: &Ours, file: &str, agreement: f64, greedy:
         "no llama.cpp in {}: run `bash scripts/setup.sh` (it installs npm's node-llama-cpp; needs Node.js 20+)",
         Path::new(&dir).display()
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/llama_cpp_check.mjs");
-    let out = Command::new("node")
-        .arg(script)
+    // Node.js 20+ must be on PATH.
+    let mut cmd = Command::new("node");
+    cmd.arg(script("tests/js/llama_cpp_check.mjs"))
         .arg(&req)
-        .env("BINARYLM_LLAMA_CPP", &dir)
-        .output()
-        .expect("run node (Node.js 20+ must be on PATH)");
-    assert!(
-        out.status.success(),
-        "{file}: llama.cpp failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+        .env("BINARYLM_LLAMA_CPP", &dir);
+    let theirs = report(cmd, &format!("{file}: llama.cpp"));
     let (generated, ours) = (&ours.generated, &ours.scored);
     let (mut same, mut total) = (0usize, 0usize);
     for (i, text) in TEXTS.iter().enumerate() {
@@ -496,14 +491,8 @@ fn check_hf(p: &Project, ours: &Ours, export: &str, class: &str) {
     for (j, &(prompt, _)) in PROMPTS.iter().enumerate() {
         let (tokens, text) = &generated[j];
         let hf = &theirs["generated"][j];
-        let hf_tokens: Vec<u64> = hf["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_u64().unwrap())
-            .collect();
         assert_eq!(
-            &until_eos(&hf_tokens),
+            &until_eos(&ints(&hf["tokens"])),
             tokens,
             "{export}: greedy ids after {prompt:?}"
         );
@@ -643,7 +632,7 @@ stages:
   char_gguf: { kind: export, model: char_gpt, format: gguf }
 "#,
     );
-    let (ran, report) = p.run_json(&["--threads", "2"]);
+    let (ran, report) = p.run_json(&["--threads", "2", "--keep-going"]);
     assert_eq!(ran.code, 1, "{report}");
     let error = |s: &str| {
         common::stage(&report, s)["error"]

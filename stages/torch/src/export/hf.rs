@@ -13,15 +13,13 @@
 //! ours does, so no permutation of the rows is needed. Biases map to `attention_bias` and
 //! `mlp_bias`; RMSNorm has none either way.
 
-use std::collections::BTreeMap;
-
 use pipelines::ExportArchitecture;
 use serde_json::{json, Value};
 use tch::{Kind, Tensor};
 
 use crate::model::ModelConfig;
 
-use super::ExportError;
+use super::{ExportError, Weights};
 
 /// Token ids `config.json` and `generation_config.json` name.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,14 +87,10 @@ pub fn config(cfg: &ModelConfig, arch: ExportArchitecture, ids: &SpecialIds) -> 
 pub fn tensors(
     cfg: &ModelConfig,
     arch: ExportArchitecture,
-    ours: &BTreeMap<String, Tensor>,
+    ours: &Weights,
 ) -> Result<Vec<(String, Tensor)>, ExportError> {
-    let w = |name: &str| -> Result<Tensor, ExportError> {
-        ours.get(name)
-            .map(|t| t.detach().to_kind(Kind::Float))
-            .ok_or_else(|| ExportError::MissingWeight(name.to_string()))
-    };
-    let opt = |name: &str| ours.get(name).map(|t| t.detach().to_kind(Kind::Float));
+    let w = |name: &str| ours.need(name);
+    let opt = |name: &str| ours.get(name);
     let hd = cfg.head_dim() as i64;
     let q_rows = cfg.n_head as i64 * hd;
     let kv_rows = cfg.n_kv_head as i64 * hd;

@@ -143,8 +143,8 @@ impl Source {
         })
     }
 
-    fn weights(&self) -> BTreeMap<String, Tensor> {
-        named_weights(&self.model).into_iter().collect()
+    fn weights(&self) -> Weights {
+        Weights(named_weights(&self.model).into_iter().collect())
     }
 }
 
@@ -230,6 +230,24 @@ pub fn write_gguf(
         ("tensors".to_string(), file.tensors.len() as f64),
         ("quantized_tensors".to_string(), quantized as f64),
     ]))
+}
+
+/// Our weights by name (`named_weights` of the model), as the formats' writers look them up.
+pub struct Weights(pub BTreeMap<String, Tensor>);
+
+impl Weights {
+    /// The weight `name`, detached, in fp32.
+    pub fn get(&self, name: &str) -> Option<Tensor> {
+        self.0
+            .get(name)
+            .map(|t| t.detach().to_kind(tch::Kind::Float))
+    }
+
+    /// The weight `name`, which the model must have.
+    pub fn need(&self, name: &str) -> Result<Tensor, ExportError> {
+        self.get(name)
+            .ok_or_else(|| ExportError::MissingWeight(name.to_string()))
+    }
 }
 
 /// `generation_config.json`: which tokens end generation and pad a batch. A chat model stops

@@ -162,7 +162,7 @@ mod tests {
         let bytes = encode(&x, GgmlType::Q4_0);
         assert_eq!(bytes.len(), 18);
         assert_eq!(f16::from_le_bytes([bytes[0], bytes[1]]).to_f32(), 0.25);
-        assert_eq!(bytes[2], 0 | (10 << 4));
+        assert_eq!(bytes[2], 10 << 4); // low nibble 0
         assert_eq!(bytes[3], 12 | (8 << 4));
         let back = decode(&bytes, GgmlType::Q4_0);
         assert_eq!((back[0], back[16], back[1], back[2]), (-2.0, 0.5, 1.0, 0.0));

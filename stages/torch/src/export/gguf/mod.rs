@@ -15,8 +15,6 @@
 pub mod blocks;
 pub mod file;
 
-use std::collections::BTreeMap;
-
 use pipelines::{ExportArchitecture, GgufDtype};
 use serde_json::Value as Json;
 use tch::{Kind, Tensor as TchTensor};
@@ -24,7 +22,7 @@ use tokenizer::{Alphabet, Pattern, Tokenizer, BOS_NAMES, EOS_NAMES, PAD_NAMES};
 
 use self::blocks::{GgmlType, BLOCK};
 use self::file::{Gguf, Tensor, Value, ALIGNMENT};
-use super::ExportError;
+use super::{ExportError, Weights};
 use crate::model::ModelConfig;
 
 /// The file a GGUF export holds.
@@ -68,7 +66,7 @@ pub fn build(
     cfg: &ModelConfig,
     arch: ExportArchitecture,
     dtype: GgufDtype,
-    ours: &BTreeMap<String, TchTensor>,
+    ours: &Weights,
     tok: &Tokenizer,
     name: &str,
     chat: Option<&Chat>,
@@ -129,18 +127,14 @@ pub fn build(
 fn tensors(
     cfg: &ModelConfig,
     arch: ExportArchitecture,
-    ours: &BTreeMap<String, TchTensor>,
+    ours: &Weights,
 ) -> Result<Vec<(String, TchTensor)>, ExportError> {
-    let w = |name: &str| -> Result<TchTensor, ExportError> {
-        ours.get(name)
-            .map(|t| t.detach().to_kind(Kind::Float))
-            .ok_or_else(|| ExportError::MissingWeight(name.to_string()))
-    };
+    let w = |name: &str| ours.need(name);
     let zeros = |len: usize| TchTensor::zeros([len as i64], (Kind::Float, tch::Device::Cpu));
     // GPT-2 needs every bias; Llama takes them when the model has them.
     let bias = |name: &str, len: usize| -> Option<TchTensor> {
         match (ours.get(name), arch) {
-            (Some(b), _) => Some(b.detach().to_kind(Kind::Float)),
+            (Some(b), _) => Some(b),
             (None, ExportArchitecture::Gpt2) => Some(zeros(len)),
             (None, ExportArchitecture::Llama) => None,
         }
