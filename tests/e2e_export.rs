@@ -15,7 +15,8 @@
 //!
 //! One GPT-2-style model (tied head, biases, grouped-query attention that GPT-2 gets as repeated
 //! heads), one Llama-style (untied, no biases, GQA) and the int8 copy of the latter (exported
-//! dequantized). A mix of the two is refused when the manifest loads.
+//! dequantized); and each with the other biases and head (GPT-2 without biases and untied,
+//! Llama with biases and tied), through transformers and llama.cpp's f16. A mix of the two is refused when the manifest loads.
 
 mod common;
 
@@ -49,7 +50,25 @@ stages:
     device: cpu
     model: { preset: llama-small, n_layer: 2, n_embd: 64, n_head: 4, n_kv_head: 2, block_size: 48 }
     train: { steps: 60, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 60, eval_batches: 1 }
+  # The other side of each switch: GPT-2 without biases and with its own head, Llama with
+  # biases and a tied head.
+  gpt_alt:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { preset: tiny, n_layer: 2, n_embd: 64, n_head: 4, block_size: 48, bias: false, tied_head: false }
+    train: { steps: 30, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 30, eval_batches: 1 }
+  llama_alt:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { preset: llama-small, n_layer: 2, n_embd: 64, n_head: 4, n_kv_head: 4, block_size: 48, bias: true, tied_head: true }
+    train: { steps: 30, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 30, eval_batches: 1 }
   llama_q8: { kind: quantize, model: llama, device: cpu }
+  gpt_alt_hf: { kind: export, model: gpt_alt, format: hf }
+  llama_alt_hf: { kind: export, model: llama_alt, format: hf }
+  gpt_alt_f16: { kind: export, model: gpt_alt, format: gguf }
+  llama_alt_f16: { kind: export, model: llama_alt, format: gguf }
   gpt_hf: { kind: export, model: gpt, format: hf }
   llama_hf: { kind: export, model: llama, format: hf }
   q8_hf: { kind: export, model: llama_q8, format: hf }
@@ -537,6 +556,9 @@ fn transformers_and_llama_cpp_load_each_export_and_compute_what_we_compute() {
     // The int8 model's export holds its dequantized weights: what binarylm itself computes
     // with it.
     check_hf(&p, &Ours::of(&p, "llama_q8"), "q8_hf", "LlamaForCausalLM");
+    let (gpt_alt, llama_alt) = (Ours::of(&p, "gpt_alt"), Ours::of(&p, "llama_alt"));
+    check_hf(&p, &gpt_alt, "gpt_alt_hf", "GPT2LMHeadModel");
+    check_hf(&p, &llama_alt, "llama_alt_hf", "LlamaForCausalLM");
 
     for (file, reference, arch, dtype) in [
         ("gpt_f32", "gpt_f32", "gpt2", "F32"),
@@ -555,6 +577,8 @@ fn transformers_and_llama_cpp_load_each_export_and_compute_what_we_compute() {
     check_llama_cpp(&p, &llama, "llama_f16", 0.98, true);
     check_llama_cpp(&p, &gpt, "gpt_gq8", 0.95, false);
     check_llama_cpp(&p, &llama, "llama_gq8", 0.95, false);
+    check_llama_cpp(&p, &gpt_alt, "gpt_alt_f16", 0.98, true);
+    check_llama_cpp(&p, &llama_alt, "llama_alt_f16", 0.98, true);
 
     // The safetensors header carries the metadata transformers checks.
     let weights = std::fs::read(artifact(&p, "gpt_hf").join("model.safetensors")).unwrap();
