@@ -652,8 +652,13 @@ stages:
     run: cp -R "$BINARYLM_INPUT_MIX"/. "$BINARYLM_OUT"/
     inputs: [mix]
     produces: model
+  char_copied:
+    kind: command
+    run: cp -R "$BINARYLM_INPUT_CHAR_GPT"/. "$BINARYLM_OUT"/
+    inputs: [char_gpt]
+    produces: model
   mix_hf: { kind: export, model: copied, format: hf }
-  char_gguf: { kind: export, model: char_gpt, format: gguf }
+  char_gguf: { kind: export, model: char_copied, format: gguf }
 "#,
     );
     let (ran, report) = p.run_json(&["--threads", "2", "--keep-going"]);

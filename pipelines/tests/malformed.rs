@@ -518,6 +518,7 @@ fn export_bad_values() {
             ("manifest::invalid-value", 11, 45),
             ("manifest::wrong-artifact-type", 12, 36),
             ("manifest::invalid-value", 13, 53),
+            ("manifest::invalid-value", 16, 37),
         ],
     );
 }

@@ -2,6 +2,7 @@
 
 use super::{
     Invalid, KindInfo, Mlp, ModelArchitecture, Norm, Positions, Reproducibility, Runner, StageKind,
+    TokenizerModel, TokenizerParams,
 };
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
@@ -161,6 +162,17 @@ impl ExportParams {
     /// config.
     pub fn architecture(&self, a: &ModelArchitecture) -> Result<ExportArchitecture, String> {
         ExportArchitecture::of(a.positions, a.norm, a.mlp, self.format)
+    }
+
+    /// Why this format cannot carry the tokenizer a tokenizer stage trains, when its params
+    /// already say: GGUF's BPE tokenizer is byte-level, so a character-level one is refused.
+    /// (A `pretrained` file's model, and whether a custom `pattern` has a llama.cpp splitter,
+    /// are known only when the stage runs, which checks them again.)
+    pub fn tokenizer_refusal(&self, t: &TokenizerParams) -> Option<String> {
+        let char_level = t.pretrained.is_none() && t.model == Some(TokenizerModel::Char);
+        (self.format == ExportFormat::Gguf && char_level).then(|| {
+            "GGUF's `gpt2` tokenizer is byte-level BPE, and its tokenizer stage trains a character-level one (`model: char`)".to_string()
+        })
     }
 }
 
