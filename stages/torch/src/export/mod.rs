@@ -311,3 +311,45 @@ fn write_safetensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), Ex
     safetensors::tensor::serialize_to_file(views, &metadata, path)
         .map_err(|e| ExportError::Safetensors(format!("{e:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokenizer::{train_bpe, BpeConfig, Pattern, DEFAULT_SPECIAL_TOKENS};
+
+    use super::*;
+    use crate::model::ModelConfig;
+
+    fn tokenizer() -> Tokenizer {
+        let config = BpeConfig {
+            vocab_size: 300,
+            pattern: Pattern::Gpt4,
+            min_frequency: 1,
+            special_tokens: DEFAULT_SPECIAL_TOKENS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        train_bpe(&["the cat sat on the mat"], &config, &|| false, &|_, _| {}).unwrap()
+    }
+
+    /// A base model stops at end-of-document, as `binarylm generate` does; a chat model also
+    /// at `<|end|>`, as `generate --chat` and the server do.
+    #[test]
+    fn generation_stops_where_binarylm_stops() {
+        let tok = tokenizer();
+        let id = |t: &str| tok.token_to_id(t).unwrap();
+        let (eos, end) = (id("<|eos|>"), id("<|end|>"));
+        let ids = hf::SpecialIds {
+            bos: Some(id("<|bos|>")),
+            eos: Some(eos),
+        };
+        let cfg = ModelConfig::preset(pipelines::ModelPreset::Tiny, tok.vocab_size());
+        let codec = TokenizerCodec(tok.clone());
+        let base = generation_config(&cfg, &codec, &ids, false);
+        assert_eq!(base["eos_token_id"], eos);
+        assert_eq!(base["pad_token_id"], eos);
+        assert_eq!(base["max_length"], cfg.block_size);
+        let chat = generation_config(&cfg, &codec, &ids, true);
+        assert_eq!(chat["eos_token_id"], serde_json::json!([end, eos]));
+    }
+}

@@ -356,6 +356,54 @@ mod tests {
         assert_eq!(storage(GgufDtype::F32, &[64, 48]), GgmlType::F32);
     }
 
+    /// Special tokens are control tokens, the ids name them, and neither BOS nor EOS is added;
+    /// a chat model carries its template and end-of-turn token.
+    #[test]
+    fn tokenizer_metadata_says_what_binarylm_does() {
+        use tokenizer::{train_bpe, BpeConfig, DEFAULT_SPECIAL_TOKENS};
+        let config = BpeConfig {
+            vocab_size: 300,
+            pattern: Pattern::Gpt4,
+            min_frequency: 1,
+            special_tokens: DEFAULT_SPECIAL_TOKENS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let tok = train_bpe(&["the cat sat on the mat"], &config, &|| false, &|_, _| {}).unwrap();
+        let n = tok.vocab_size();
+        let eos = tok.token_to_id("<|eos|>").unwrap();
+        let end = tok.token_to_id("<|end|>").unwrap();
+        let chat = Chat {
+            template: "T".into(),
+            end_token: Some(end),
+        };
+        let mut g = Gguf::default();
+        tokenizer_metadata(&mut g, &tok, n, Some(&chat)).unwrap();
+        let get = |k: &str| {
+            g.metadata
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("tokenizer.ggml.pre"), Some(Value::Str("dbrx".into())));
+        assert_eq!(get("tokenizer.ggml.eos_token_id"), Some(Value::U32(eos)));
+        assert_eq!(get("tokenizer.ggml.eot_token_id"), Some(Value::U32(end)));
+        assert_eq!(
+            get("tokenizer.ggml.add_bos_token"),
+            Some(Value::Bool(false))
+        );
+        assert_eq!(get("tokenizer.chat_template"), Some(Value::Str("T".into())));
+        let Some(Value::I32s(types)) = get("tokenizer.ggml.token_type") else {
+            panic!("no token types")
+        };
+        assert_eq!(types.len(), n);
+        assert_eq!(types[eos as usize], CONTROL);
+        assert_eq!(types[0], NORMAL);
+        // The embedding must have a row per token.
+        assert!(tokenizer_metadata(&mut Gguf::default(), &tok, n + 1, None).is_err());
+    }
+
     #[test]
     fn the_declared_pre_tokenizer_splits_as_ours_or_is_refused() {
         assert_eq!(pre_tokenizer(Some(&Pattern::Gpt4), false), Ok("dbrx"));
