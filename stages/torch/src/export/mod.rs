@@ -126,7 +126,7 @@ impl Source {
         let dequantized = is_quantized(dir);
         if dequantized {
             obs.log(&format!(
-                "`{}` is quantized: its weights are exported dequantized, from f32",
+                "`{}` is quantized: its weights are exported dequantized (integer × scale, as f32)",
                 params.model
             ));
         }
