@@ -5,6 +5,8 @@
 #   BINARYLM_VENV     the Python virtualenv holding the torch wheel (default: <repo>/.venv)
 #   BINARYLM_LMEVAL_VENV  a separate virtualenv holding lm-evaluation-harness, for the parity
 #                     test (default: $BINARYLM_VENV-lm-eval; scripts/requirements-lm-eval.txt)
+#   BINARYLM_LLAMA_CPP  where setup.sh installs llama.cpp (npm's node-llama-cpp, prebuilt) for
+#                     the GGUF export test (default: ~/.cache/binarylm/llama-cpp)
 #   CARGO_TARGET_DIR  cargo's build directory (default: ~/.cache/binarylm/target, shared by clones)
 #   LIBTORCH          the absolute, symlink-free path of <repo>/.libtorch, once setup.sh made it
 #
@@ -25,6 +27,7 @@ case "$BINARYLM_LMEVAL_VENV" in
     *) BINARYLM_LMEVAL_VENV="$PWD/$BINARYLM_LMEVAL_VENV" ;;
 esac
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/binarylm/target}"
+export BINARYLM_LLAMA_CPP="${BINARYLM_LLAMA_CPP:-${XDG_CACHE_HOME:-$HOME/.cache}/binarylm/llama-cpp}"
 
 # Test binaries in the shared CARGO_TARGET_DIR may have been compiled in another clone: cargo
 # reuses them when the sources match, but they carry that clone's path, where insta would look

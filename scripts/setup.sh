@@ -147,6 +147,38 @@ if [ -f "$lmeval_reqs" ]; then
     fi
 fi
 
+# --- llama.cpp (the GGUF export test) -------------------------------------------------------
+# npm's node-llama-cpp ships llama.cpp prebuilt for linux-x64 and linux-arm64 (its CPU build,
+# ~85 MB, ~15 s to install); llama-cpp-python would compile llama.cpp from source, about half an
+# hour on CI's 2 cores. Only the CPU package of this machine is installed (--omit=optional skips
+# the CUDA and Vulkan builds, ~600 MB), and no install script runs: nothing is compiled.
+# docs/export.md says why. A stamp holding the versions keeps reruns from calling npm.
+LLAMA_CPP_NPM_VERSION="3.22.1"
+llama_dir="$BINARYLM_LLAMA_CPP"
+case "$(uname -m)" in
+    x86_64 | amd64) llama_pkg="@node-llama-cpp/linux-x64" ;;
+    aarch64 | arm64) llama_pkg="@node-llama-cpp/linux-arm64" ;;
+    *) llama_pkg="" ;;
+esac
+stamp="$llama_dir/.binarylm-llama-cpp"
+want="node-llama-cpp@$LLAMA_CPP_NPM_VERSION $llama_pkg@$LLAMA_CPP_NPM_VERSION"
+if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+    say "llama.cpp (node-llama-cpp $LLAMA_CPP_NPM_VERSION) already installed in $llama_dir"
+elif [ -z "$llama_pkg" ] || [ "$(uname -s)" != Linux ]; then
+    say "warning: no prebuilt llama.cpp for $(uname -s) $(uname -m); the GGUF export test will fail"
+elif ! command -v npm >/dev/null 2>&1; then
+    say "warning: no 'npm' on PATH, so llama.cpp is not installed and the GGUF export test will fail.
+    Install Node.js 20+ (e.g. 'apt-get install nodejs npm') and run this again."
+else
+    say "installing llama.cpp for the GGUF export test: $want into $llama_dir"
+    mkdir -p "$llama_dir"
+    [ -f "$llama_dir/package.json" ] || printf '{ "private": true }\n' >"$llama_dir/package.json"
+    (cd "$llama_dir" && npm install --no-audit --no-fund --omit=optional --ignore-scripts \
+        --save-exact "node-llama-cpp@$LLAMA_CPP_NPM_VERSION" "$llama_pkg@$LLAMA_CPP_NPM_VERSION") ||
+        die "npm install of node-llama-cpp failed"
+    printf '%s\n' "$want" >"$stamp"
+fi
+
 # --- .libtorch ------------------------------------------------------------------------------
 torch_dir="$("$venv/bin/python" -c \
     'import importlib.util; print(importlib.util.find_spec("torch").submodule_search_locations[0])')"

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{outcomes, stage, Project};
+use common::{outcomes, python, stage, Project};
 use serde_json::Value;
 
 /// Model id the deploy stage gives its bundle.
@@ -44,19 +44,6 @@ stages:
     server: { max_batch: 4 }
     smoke: { max_tokens: 8 }
 "#;
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("BINARYLM_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "no Python at {}: run `bash scripts/setup.sh` (it installs scripts/requirements-test.txt)",
-        python.display()
-    );
-    python
-}
 
 impl Server {
     /// Sends one raw HTTP/1.1 request; returns the status and the body.

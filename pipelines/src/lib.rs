@@ -47,6 +47,7 @@ pub use params::{
     SplitParams, SyntheticSource, ValSelection, DEFAULT_COLUMN, DEFAULT_VAL_FRACTION,
 };
 pub use params::{DeployParams, DeployServer, DeploySmoke, DpoLoss, DpoParams};
+pub use params::{ExportArchitecture, ExportFormat, ExportParams, GgufDtype};
 pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
 pub use params::{LoraParams, LoraTarget, SftEval, SftParams};
 pub use params::{QuantScheme, QuantizeParams};

@@ -8,7 +8,10 @@ use crate::dag;
 use crate::de::{from_node, Issue, IssueKind};
 use crate::diagnostics::{nearest, ErrorCode, ManifestErrors, Reporter};
 use crate::manifest::{Manifest, Resources, Stage};
-use crate::params::{find_kind, kinds_producing, KindEntry, KINDS};
+use crate::params::{
+    find_kind, kinds_producing, DpoParams, ExportParams, KindEntry, PretrainParams, QuantizeParams,
+    SftParams, TokenizerParams, KINDS,
+};
 use crate::remotes::{self, RemoteConfig};
 use crate::schema;
 use crate::yaml::{parse_tree, Node, NodeValue, TreeError, ALIAS_NODE_BUDGET, MAX_DEPTH};
@@ -350,6 +353,7 @@ fn check_stages(node: &Node, r: &mut Reporter<'_>) -> Vec<Stage> {
     }
 
     check_references(&checked, &names, &kinds, r);
+    check_exports(&checked, r);
     checked.into_iter().map(|c| c.stage).collect()
 }
 
@@ -643,6 +647,68 @@ fn check_references(
             )),
         );
     }
+}
+
+/// An export whose model the manifest already describes (its `model` chain reaches a
+/// `pretrain` stage) and that the export's format cannot express — the architecture, or for
+/// GGUF a tokenizer stage that trains a character-level tokenizer — is refused now, at its
+/// `model` key, rather than after the model has trained.
+fn check_exports(checked: &[Checked], r: &mut Reporter<'_>) {
+    for c in checked {
+        let Some(export) = c.stage.params.get::<ExportParams>() else {
+            continue;
+        };
+        let Some(pretrain) = source_pretrain(checked, &export.model) else {
+            continue;
+        };
+        let tokenizer = checked
+            .iter()
+            .find(|t| t.stage.name == pretrain.tokenizer)
+            .and_then(|t| t.stage.params.get::<TokenizerParams>());
+        let architecture = export.architecture(&pretrain.model.resolve()).err().map(|why| {
+            (why, "export a GPT-2-style or Llama-style model (docs/export.md), or serve this one with `binarylm serve`")
+        });
+        let tokenizer = tokenizer.and_then(|t| export.tokenizer_refusal(t)).map(|why| {
+            (why, "train the model with a byte-level BPE tokenizer (`model: bpe`, the default), or export it with `format: hf`")
+        });
+        if let Some((why, hint)) = architecture.or(tokenizer) {
+            let at = c.params_node.at_path("model").unwrap_or(&c.params_node);
+            r.at(
+                ErrorCode::InvalidValue,
+                at.span,
+                at.width,
+                format!(
+                    "stage `{}` cannot export `{}`: {why}",
+                    c.stage.name, export.model
+                ),
+                Some(hint.to_string()),
+            );
+        }
+    }
+}
+
+/// The `pretrain` stage a model stage starts from: the stage itself, or, through the stages
+/// that keep their source's architecture and tokenizer (`sft`, `dpo`, `quantize`), the one
+/// they start from. `None` when the manifest does not say (a `command` stage, a broken chain).
+fn source_pretrain<'c>(checked: &'c [Checked], name: &str) -> Option<&'c PretrainParams> {
+    let mut name = name;
+    // A chain longer than the stage count is a cycle, reported elsewhere.
+    for _ in 0..=checked.len() {
+        let params = &checked.iter().find(|c| c.stage.name == name)?.stage.params;
+        if let Some(p) = params.get::<PretrainParams>() {
+            return Some(p);
+        }
+        name = if let Some(p) = params.get::<SftParams>() {
+            &p.model
+        } else if let Some(p) = params.get::<DpoParams>() {
+            &p.model
+        } else if let Some(p) = params.get::<QuantizeParams>() {
+            &p.model
+        } else {
+            return None;
+        };
+    }
+    None
 }
 
 /// What a key accepts and which stages of the manifest would fit:

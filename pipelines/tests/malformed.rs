@@ -523,3 +523,17 @@ fn dpo_data_is_tokenizer() {
         &[("manifest::wrong-artifact-type", 22, 11)],
     );
 }
+
+#[test]
+fn export_bad_values() {
+    check(
+        "export_bad_values",
+        &[
+            ("manifest::invalid-value", 10, 30),
+            ("manifest::invalid-value", 11, 45),
+            ("manifest::wrong-artifact-type", 12, 36),
+            ("manifest::invalid-value", 13, 53),
+            ("manifest::invalid-value", 16, 37),
+        ],
+    );
+}

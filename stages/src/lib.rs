@@ -54,6 +54,7 @@ pub fn render_artifact(kind: &str, dir: &std::path::Path) -> Option<Result<Strin
         "eval" => kinds::eval::render,
         "sft" => kinds::sft::render,
         "dpo" => kinds::dpo::render,
+        "export" => kinds::export::render,
         _ => return None,
     };
     Some(render(dir))

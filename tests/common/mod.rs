@@ -100,6 +100,21 @@ impl Project {
     }
 }
 
+/// The project venv's Python ($BINARYLM_VENV, else `.venv`), where scripts/setup.sh installs
+/// the peers the parity tests compare against (scripts/requirements-test.txt).
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("BINARYLM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no Python at {}: run `bash scripts/setup.sh` (it installs scripts/requirements-test.txt)",
+        python.display()
+    );
+    python
+}
+
 /// stage name → outcome status ("ran", "cached", …) from a run report.
 pub fn outcomes(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
     report["stages"]

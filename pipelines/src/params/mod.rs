@@ -12,6 +12,7 @@ mod data;
 mod deploy;
 mod dpo;
 mod eval;
+mod export;
 mod pretrain;
 mod quantize;
 mod sft;
@@ -26,6 +27,7 @@ pub use data::{
 pub use deploy::{DeployParams, DeployServer, DeploySmoke};
 pub use dpo::{DpoLoss, DpoParams};
 pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind, DEFAULT_MAX_NEW_TOKENS};
+pub use export::{ExportArchitecture, ExportFormat, ExportParams, GgufDtype};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
     PretrainParams, TrainParams,
@@ -250,6 +252,7 @@ pub(crate) static KINDS: &[KindEntry] = &[
     KindEntry::of::<DeployParams>(),
     KindEntry::of::<EvalParams>(),
     KindEntry::of::<QuantizeParams>(),
+    KindEntry::of::<ExportParams>(),
 ];
 
 /// The kinds whose stages produce one of `types`, in table order (for hints).
@@ -324,6 +327,7 @@ mod tests {
                 ("deploy", ArtifactType::Bundle),
                 ("eval", ArtifactType::EvalReport),
                 ("quantize", ArtifactType::QuantizedModel),
+                ("export", ArtifactType::Export),
             ]
         );
         assert_eq!(crate::produces("pretrain"), Some(ArtifactType::Model));

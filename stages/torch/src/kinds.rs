@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use pipelines::{
-    DeployParams, DpoParams, EvalParams, PretrainParams, QuantizeParams, SftParams, TorchJob,
+    DeployParams, DpoParams, EvalParams, ExportParams, PretrainParams, QuantizeParams, SftParams,
+    TorchJob,
 };
 
 use crate::train::Observer;
-use crate::{deploy, dpo, eval, pretrain, quantize, sft};
+use crate::{deploy, dpo, eval, export, pretrain, quantize, sft};
 
 /// What a finished torch stage reports to `binarylm`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,10 @@ pub static TORCH_KINDS: &[TorchKind] = &[
     TorchKind {
         name: "quantize",
         run: run_quantize,
+    },
+    TorchKind {
+        name: "export",
+        run: run_export,
     },
 ];
 
@@ -116,6 +121,14 @@ fn run_eval(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
 
 fn run_quantize(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
     let done = quantize::run(job, params::<QuantizeParams>(job)?, obs)?;
+    Ok(Finished {
+        metrics: done.metrics,
+        device: done.device,
+    })
+}
+
+fn run_export(job: &TorchJob, obs: &dyn Observer) -> Result<Finished, RunError> {
+    let done = export::run(job, params::<ExportParams>(job)?, obs)?;
     Ok(Finished {
         metrics: done.metrics,
         device: done.device,

@@ -2,8 +2,8 @@
 //! runs this work so that the `binarylm` CLI itself never loads libtorch.
 //!
 //! A kind's code is under the kind's name (`pretrain`, `sft`, `dpo`, `deploy`, `eval`,
-//! `quantize`; `kinds` is the table
-//! `run-stage` dispatches on); the commands under theirs (`generate`, `server`: the model
+//! `quantize`, `export`; `kinds` is the table
+//! `run-stage` dispatches on); the commands under theirs (`generate`, `logits`, `server`: the model
 //! server's torch side, whose HTTP half is the torch-free `serve` crate); the code they share
 //! beneath them (`model`, `train`, `device`).
 
@@ -11,8 +11,10 @@ pub mod deploy;
 pub mod device;
 pub mod dpo;
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod kinds;
+pub mod logits;
 pub mod model;
 pub mod pretrain;
 pub mod quantize;

@@ -18,14 +18,17 @@ const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
 binarylm-torch run-stage <job.json>\n       \
 binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
 [--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]\n       \
-binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n\n\
+binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n       \
+binarylm-torch logits <model dir>   (a JSON array of texts on stdin)\n\n\
 doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
 it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
 run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
 as JSON lines, the log to stderr.\n\
 generate: samples text from a pretrain artifact directory; normally run through\n\
 `binarylm generate` (see its --help).\n\
-serve: serves a model directory with the OpenAI API. Normally run through `binarylm serve`.";
+serve: serves a model directory with the OpenAI API. Normally run through `binarylm serve`.\n\
+logits: prints each text's token ids and the model's logits after every token, as JSON (what\n\
+exports are checked against; docs/export.md).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("run-stage") if args.len() == 2 => run_stage(Path::new(&args[1])),
         Some("generate") => generate(&args[1..]),
         Some("serve") => stages_torch::server::cli::main(&args[1..]),
+        Some("logits") if args.len() == 2 => logits(Path::new(&args[1])),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -62,6 +66,19 @@ fn generate(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn logits(dir: &Path) -> ExitCode {
+    match stages_torch::logits::main(dir) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -20,13 +20,14 @@ pub const ADAPTERS_FILE: &str = "adapters.safetensors";
 pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
 
 /// `tokenizer_config.json`: the chat template in Jinja (`chat_template`, what
-/// `transformers`' `apply_chat_template` renders), the context length, and `<|end|>` as the
-/// end-of-sequence token, since a chat turn ends there. The template is the server's
-/// ([`ChatTemplate::jinja`]), so the model is prompted the same way wherever it runs.
+/// `transformers`' `apply_chat_template` renders), the context length, and the
+/// end-of-sequence token: `<|end|>` for a chat model ([`chat_eos`]), since a chat turn ends
+/// there. The template is the server's ([`ChatTemplate::jinja`]), so the model is prompted the
+/// same way wherever it runs. The `export` stage writes the same file.
 pub fn write_tokenizer_config(
     dir: &Path,
     template: &ChatTemplate,
-    codec: &TokenizerCodec,
+    eos_token: Option<&str>,
     block_size: usize,
 ) -> std::io::Result<()> {
     let mut config = serde_json::json!({
@@ -35,11 +36,16 @@ pub fn write_tokenizer_config(
         "model_max_length": block_size,
         "clean_up_tokenization_spaces": false,
     });
-    if codec.0.token_to_id(END_MARKER).is_some() {
-        config["eos_token"] = END_MARKER.into();
+    if let Some(eos) = eos_token {
+        config["eos_token"] = eos.into();
     }
     let text = serde_json::to_string_pretty(&config).expect("config serializes");
     std::fs::write(dir.join(TOKENIZER_CONFIG_FILE), text)
+}
+
+/// The end-of-sequence token of a chat model: `<|end|>`, when the tokenizer has it.
+pub fn chat_eos(codec: &TokenizerCodec) -> Option<&'static str> {
+    codec.0.token_to_id(END_MARKER).map(|_| END_MARKER)
 }
 
 /// `adapter_config.json`: what `adapters.safetensors` holds and how it was merged.
@@ -125,7 +131,7 @@ pub fn write_model(
         .map_err(io(format!("writing {CONFIG_FILE}")))?;
     std::fs::copy(f.model_dir.join(TOKENIZER_FILE), out.join(TOKENIZER_FILE))
         .map_err(io(format!("copying {TOKENIZER_FILE}")))?;
-    write_tokenizer_config(out, f.template, f.codec, f.config.block_size)
+    write_tokenizer_config(out, f.template, chat_eos(f.codec), f.config.block_size)
         .map_err(io(format!("writing {TOKENIZER_CONFIG_FILE}")))?;
     // The work directory's log also holds throughput and wall time; the artifact's curve keeps
     // only what the inputs determine.
