@@ -1,0 +1,457 @@
+//! `binarylm ui` in a real browser: headless Chromium, driven over WebDriver, opens each page
+//! against a workspace built by the quickstart manifest (shortened) and the test asserts on
+//! what the page rendered. The same workspace then serves the HTTP checks: paths outside the
+//! workspace are refused and the UI writes nothing to it.
+//!
+//! With `BINARYLM_UI_SCREENSHOTS=DIR` the pages are also saved as PNGs (docs/img/ for
+//! docs/ui.md); a normal run writes none.
+
+mod common;
+#[path = "ui/webdriver.rs"]
+mod webdriver;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::SystemTime;
+
+use common::Project;
+use serde_json::Value;
+use webdriver::Browser;
+
+/// A running `binarylm ui`, stopped when dropped.
+struct Ui {
+    child: Child,
+    url: String,
+}
+
+impl Ui {
+    fn start(p: &Project, extra: &[&str]) -> Ui {
+        let mut args = vec!["ui", "--port", "0"];
+        args.extend_from_slice(extra);
+        let mut child = p
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start binarylm ui");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the link");
+        if line.is_empty() {
+            let mut err = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err);
+            panic!("binarylm ui printed no link:\n{err}");
+        }
+        Ui {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    fn addr(&self) -> String {
+        let rest = self.url.trim_start_matches("http://");
+        rest[..rest.find('/').expect("path")].to_string()
+    }
+
+    /// A raw HTTP/1.1 GET, so that the path goes out exactly as written (an HTTP client
+    /// library would normalise `..` away before sending it).
+    fn raw(&self, method: &str, path: &str, host: Option<&str>) -> (u16, String) {
+        let addr = self.addr();
+        let mut s = TcpStream::connect(&addr).expect("connect");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            host.unwrap_or(&addr)
+        )
+        .expect("send");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read");
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.raw("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        // Chunked bodies carry size lines; the JSON is the part between the outer braces.
+        let start = body.find(['{', '[']).expect("json");
+        let end = body.rfind(['}', ']']).expect("json");
+        serde_json::from_str(&body[start..=end]).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every path under `root` with its size and modification time.
+fn tree_state(root: &Path) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let meta = std::fs::symlink_metadata(entry.path()).expect("metadata");
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+            out.insert(entry.path(), (meta.len(), meta.modified().ok()));
+        }
+    }
+    out
+}
+
+/// The quickstart manifest, shortened to seconds: fewer stories, steps and eval documents.
+fn quickstart(p: &Project) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/pipeline.yaml");
+    let text = std::fs::read_to_string(src).expect("quickstart manifest");
+    let short = text
+        .replace("documents: 4000", "documents: 600")
+        .replace("steps: 600", "steps: 30")
+        .replace("warmup_steps: 50", "warmup_steps: 5")
+        .replace("eval_every: 100", "eval_every: 10\n      log_every: 1")
+        .replace("eval_batches: 10", "eval_batches: 2")
+        .replace("limit: 200", "limit: 20");
+    assert_ne!(
+        text, short,
+        "the quickstart manifest changed: update this test"
+    );
+    p.write("pipeline.yaml", &short);
+}
+
+fn screenshot(b: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("BINARYLM_UI_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        b.screenshot(&dir.join(format!("ui-{name}.png")));
+    }
+}
+
+#[test]
+fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
+    let p = Project::new();
+    quickstart(&p);
+    p.run(&["run", "pipeline.yaml", "--json"]).ok();
+    // An edit after the run: the eval stage is now stale, and the UI must say why.
+    let text = std::fs::read_to_string(p.file("pipeline.yaml")).expect("manifest");
+    p.write("pipeline.yaml", &text.replace("limit: 20", "limit: 19"));
+
+    let base_show = p.run(&["show", "base", "--json"]).ok().json();
+    let base_dir = PathBuf::from(base_show["path"].as_str().expect("path"));
+    let curve = std::fs::read_to_string(base_dir.join("metrics.jsonl")).expect("curve");
+    let lines: Vec<Value> = curve
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    let loss_points = lines.iter().filter(|l| l["loss"].is_number()).count();
+    let val_points = lines.iter().filter(|l| l["val_loss"].is_number()).count();
+    assert!(
+        loss_points >= 20 && val_points >= 3,
+        "{loss_points} {val_points}"
+    );
+
+    // What the command line says, asked before the UI starts: these commands take the
+    // workspace's lock and open its index (they write), the UI must not.
+    let typed = "Mia put the key in the box.";
+    let cli = p.run(&["tokenize", "tok", typed, "--json"]).ok().json();
+    let cli_ids: Vec<Value> = cli["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|t| t["id"].clone())
+        .collect();
+
+    let ws = p.workspace();
+    let before = tree_state(&ws);
+    let ui = Ui::start(&p, &["-f", "pipeline.yaml"]);
+    assert!(ui.url.starts_with("http://127.0.0.1:"), "{}", ui.url);
+
+    if let Some(b) = Browser::start() {
+        // Pipelines: the DAG with every stage and its state, and why `scores` would run.
+        b.open(&ui.url, "#/");
+        let nodes = b.wait_for(
+            "const n = [...document.querySelectorAll('g.node')]; \
+             return n.length ? n.map(g => [g.dataset.stage, g.dataset.state]) : null;",
+        );
+        let nodes: BTreeMap<String, String> = serde_json::from_value(Value::Object(
+            nodes
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|p| (p[0].as_str().unwrap().to_string(), p[1].clone()))
+                .collect(),
+        ))
+        .expect("map");
+        let expect: BTreeMap<String, String> = [
+            ("api", "ran"),
+            ("base", "ran"),
+            ("corpus", "ran"),
+            ("scores", "stale"),
+            ("tok", "ran"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(nodes, expect);
+        let why = b.eval(
+            "return document.querySelector('table.stages tr[data-stage=scores] ul.reasons').textContent;",
+        );
+        assert!(why.as_str().unwrap().contains("param"), "{why}");
+        let runs = b.eval("return document.querySelectorAll('table.runs tr[data-run]').length;");
+        assert_eq!(runs, 1);
+        screenshot(&b, "pipelines");
+
+        // A training stage: the loss curve has a point per logged step.
+        b.open(&format!("{}#/p/0/s/base", ui.url), "#/p/0/s/base");
+        let counted = b.eval(
+            "const c = s => { const l = document.querySelector(`svg.chart[data-metric=loss] polyline[data-series=\"${s}\"]`); \
+             return l ? l.points.numberOfItems : -1; }; return [c('train loss'), c('val loss')];",
+        );
+        assert_eq!(
+            counted,
+            serde_json::json!([loss_points, val_points]),
+            "{}",
+            b.eval("return document.body.innerText.slice(0, 2000);")
+        );
+        let lr = b.eval("return document.querySelector('svg.chart[data-metric=lr] polyline').points.numberOfItems;");
+        assert_eq!(lr, serde_json::json!(loss_points));
+        let metric = b.eval("return document.querySelector('table.metrics').textContent;");
+        assert!(metric.as_str().unwrap().contains("val_loss ★"), "{metric}");
+        screenshot(&b, "stage-base");
+
+        // A data stage: the cleaning funnel, the length histogram and samples.
+        b.open(&format!("{}#/p/0/s/corpus", ui.url), "#/p/0/s/corpus");
+        let bars = b.eval("return [...document.querySelectorAll('svg.bars')].map(s => s.querySelectorAll('rect').length);");
+        let bars = bars.as_array().expect("bars");
+        assert_eq!(bars.len(), 2, "{bars:?}");
+        assert!(bars.iter().all(|n| n.as_u64().unwrap() >= 2), "{bars:?}");
+        let samples = b.eval("return document.querySelectorAll('table.samples tr').length;");
+        assert!(samples.as_u64().unwrap() >= 2, "{samples}");
+        screenshot(&b, "stage-corpus");
+
+        // The tokenizer: what is typed comes back as the tokenizer's pieces and ids.
+        b.open(&format!("{}#/p/0/s/tok", ui.url), "#/p/0/s/tok");
+        b.eval(&format!(
+            "const t = document.getElementById('tokenize-input'); t.value = {typed:?}; \
+             t.dispatchEvent(new Event('input')); return true;"
+        ));
+        let ids = b.wait_for(
+            "const o = document.querySelector('.tokens'); \
+             return o.dataset.count ? [...o.querySelectorAll('.tok')].map(t => Number(t.dataset.id)) : null;",
+        );
+        assert_eq!(ids, Value::Array(cli_ids));
+        screenshot(&b, "stage-tok");
+
+        // Eval results as a table: a column per model, a row per task and metric.
+        b.open(&format!("{}#/p/0/s/scores", ui.url), "#/p/0/s/scores");
+        let table = b.eval(
+            "const t = document.querySelector('table.eval'); \
+             return [[...t.querySelectorAll('th')].map(x => x.textContent), \
+                     [...t.querySelectorAll('tr[data-metric]')].map(r => r.dataset.metric)];",
+        );
+        assert_eq!(table[0], serde_json::json!(["task", "metric", "base"]));
+        let metrics: Vec<&str> = table[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert!(metrics.contains(&"bits_per_byte"), "{metrics:?}");
+        screenshot(&b, "stage-scores");
+
+        // Curves: the model's curve, selectable.
+        b.open(&format!("{}#/curves", ui.url), "#/curves");
+        let curves = b.eval(
+            "return [document.querySelectorAll('table.sources input:checked').length, \
+             document.querySelector('svg.chart[data-metric=loss] polyline').points.numberOfItems];",
+        );
+        assert_eq!(curves, serde_json::json!([1, loss_points]));
+        screenshot(&b, "curves");
+    }
+
+    // Nothing outside the workspace, whatever the path looks like.
+    let digest = base_show["digest"].as_str().expect("digest");
+    let (ok, body) = ui.raw(
+        "GET",
+        &format!("/api/objects/{digest}/files/summary.json"),
+        None,
+    );
+    assert_eq!(ok, 200, "{body}");
+    for path in [
+        format!("/api/objects/{digest}/files/../../../../../../etc/passwd"),
+        format!("/api/objects/{digest}/files/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"),
+        format!("/api/objects/{digest}/files/..%2f..%2f..%2fregistry.sled%2fconf"),
+        format!("/api/objects/{digest}/files//etc/passwd"),
+        "/api/objects/..%2f..%2f..%2fetc/files/passwd".to_string(),
+        "/api/logs/..%2f..%2f..%2fetc/passwd".to_string(),
+        "/assets/..%2f..%2fCargo.toml".to_string(),
+        "/../../../../etc/passwd".to_string(),
+    ] {
+        let (status, body) = ui.raw("GET", &path, None);
+        assert!((400..500).contains(&status), "{path}: {status} {body}");
+        assert!(!body.contains("root:"), "{path}: {body}");
+    }
+    let (status, _) = ui.raw("GET", "/api/home", Some("evil.example:80"));
+    assert_eq!(
+        status, 403,
+        "a foreign Host header (DNS rebinding) must be refused"
+    );
+    let (status, _) = ui.raw("DELETE", "/api/home", None);
+    assert_eq!(status, 405);
+
+    // The UI wrote nothing to the workspace (the browser visited every page).
+    assert_eq!(tree_state(&ws), before, "the UI changed the workspace");
+
+    // A symlink planted in an object that points outside is not followed.
+    let secret = p.file("secret.txt");
+    std::fs::write(&secret, "root:secret").expect("secret");
+    let summary = base_dir.join("summary.json");
+    let mut perms = std::fs::metadata(&base_dir).expect("meta").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&base_dir, perms).expect("chmod");
+    std::fs::remove_file(&summary).expect("rm");
+    std::os::unix::fs::symlink(&secret, &summary).expect("ln");
+    let (status, body) = ui.raw(
+        "GET",
+        &format!("/api/objects/{digest}/files/summary.json"),
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("root:secret"), "{body}");
+}
+
+/// Off loopback, the UI makes up a token, prints it in its link, and refuses requests without
+/// it; a token too short to be secret is bad input.
+#[test]
+fn off_loopback_every_request_needs_the_token() {
+    let p = Project::new();
+    p.write(
+        "pipeline.yaml",
+        "name: t\nstages:\n  hello: { kind: command, run: 'echo hi > \"$BINARYLM_OUT/x\"' }\n",
+    );
+    p.run(&["run", "pipeline.yaml"]).ok();
+    let ui = Ui::start(&p, &["--host", "0.0.0.0"]);
+    let token = ui
+        .url
+        .split_once("?token=")
+        .expect("token in the link")
+        .1
+        .to_string();
+    assert_eq!(token.len(), 32, "{}", ui.url);
+    let port = ui.addr().rsplit_once(':').expect("port").1.to_string();
+    let local = Ui {
+        child: std::process::Command::new("true").spawn().expect("true"),
+        url: format!("http://127.0.0.1:{port}/"),
+    };
+    let (status, body) = local.raw("GET", "/api/home", None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("token"), "{body}");
+    let (status, _) = local.raw("GET", "/api/home?token=0000000000000000", None);
+    assert_eq!(status, 401);
+    let (status, body) = local.raw("GET", &format!("/api/home?token={token}"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("hello"), "{body}");
+
+    let short = p.run(&["ui", "--host", "0.0.0.0", "--token", "abc"]);
+    assert_eq!(short.code, 2, "{}", short.stderr);
+    assert!(short.stderr.contains("too short"), "{}", short.stderr);
+    let none = Project::new();
+    let missing = none.run(&["ui", "--port", "0"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("workspace"), "{}", missing.stderr);
+}
+
+/// While `binarylm run` executes (and holds the workspace), the UI shows the run live: the
+/// running stage, its log, and the training lines it has logged so far — and the stream of
+/// server-sent events carries the same.
+#[test]
+fn a_running_pipeline_is_shown_live() {
+    let p = Project::new();
+    // A command stage that logs like a training stage: a metrics line in its work directory
+    // (the parent of its output directory), then a pause long enough to be watched.
+    p.write(
+        "pipeline.yaml",
+        "name: live\nstages:\n  slow:\n    kind: command\n    run: |\n      echo starting-slow\n      echo '{\"step\":1,\"loss\":2.5,\"tokens\":64,\"elapsed_s\":0.1,\"tokens_per_s\":640.0}' > \"$BINARYLM_OUT/../metrics.jsonl\"\n      sleep 4\n      echo done > \"$BINARYLM_OUT/x\"\n",
+    );
+    p.run(&["run", "pipeline.yaml", "--force", "slow"]).ok();
+    let mut run = p
+        .cmd(&["run", "pipeline.yaml", "--force", "slow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let ui = Ui::start(&p, &["-f", "pipeline.yaml"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let live = loop {
+        let live = ui.get_json("/api/live");
+        if live["runs"][0]["running"][0]["metrics"][0]["loss"] == 2.5 {
+            break live;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw the run live: {live}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let stage = &live["runs"][0]["running"][0];
+    assert_eq!(stage["stage"], "slow");
+    assert!(
+        stage["log_tail"]
+            .as_str()
+            .unwrap()
+            .contains("starting-slow"),
+        "{stage}"
+    );
+    assert_eq!(stage["metrics"][0]["tokens_per_s"], 640.0);
+    let pipeline = ui.get_json("/api/pipelines/0");
+    assert_eq!(pipeline["stages"][0]["state"], "running", "{pipeline}");
+
+    // The same through server-sent events: the first `live` event.
+    let mut s = TcpStream::connect(ui.addr()).expect("connect");
+    write!(
+        s,
+        "GET /api/live/events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        ui.addr()
+    )
+    .expect("send");
+    let mut reader = BufReader::new(s);
+    let mut event = String::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("read") > 0 {
+        if line.starts_with("event: live") {
+            line.clear();
+            reader.read_line(&mut line).expect("data");
+            event = line.clone();
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        event.starts_with("data: ") && event.contains("\"slow\""),
+        "{event}"
+    );
+    assert!(run.wait().expect("wait").success());
+    let after = ui.get_json("/api/live");
+    assert_eq!(after["runs"], serde_json::json!([]), "{after}");
+}
