@@ -180,6 +180,23 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
         .iter()
         .map(|t| t["id"].clone())
         .collect();
+    // Greedy decoding's first token after a prompt: the inspector's top-1 there must agree.
+    let gen = p
+        .run(&[
+            "generate",
+            "base",
+            "--prompt",
+            "Once",
+            "-n",
+            "1",
+            "--temperature",
+            "0",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let prompt_tokens = gen["prompt_tokens"].as_u64().expect("prompt tokens");
+    let greedy = gen["tokens"][0].as_u64().expect("a generated token");
 
     let ws = p.workspace();
     let before = tree_state(&ws);
@@ -287,6 +304,69 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
         );
         assert_eq!(curves, serde_json::json!([1, loss_points]));
         screenshot(&b, "curves");
+
+        // The model inspector: attention maps whose rows sum to 1, greedy decoding's choice
+        // as the top next token, the logit lens, and the embedding space.
+        b.open(
+            &format!("{}#/p/0/s/base/inspect", ui.url),
+            "#/p/0/s/base/inspect",
+        );
+        b.eval(
+            "const t = document.getElementById('inspect-input'); t.value = 'Once'; \
+             t.dispatchEvent(new Event('input')); return true;",
+        );
+        b.wait_for(&format!(
+            "return document.querySelectorAll('table.topk tr[data-pos]').length === {prompt_tokens};"
+        ));
+        let maps = b.eval(
+            "const maps = [...document.querySelectorAll('svg.heatmap')]; let worst = 0; \
+             for (const m of maps) { const rows = {}; \
+               for (const c of m.querySelectorAll('rect[data-row]')) \
+                 rows[c.dataset.row] = (rows[c.dataset.row] || 0) + Number(c.dataset.w); \
+               for (const v of Object.values(rows)) worst = Math.max(worst, Math.abs(v - 1)); } \
+             return [maps.length, worst];",
+        );
+        assert_eq!(maps[0], 16, "4 layers × 4 heads: {maps}");
+        assert!(
+            maps[1].as_f64().unwrap() < 1e-4,
+            "an attention row does not sum to 1: {maps}"
+        );
+        let last = prompt_tokens - 1;
+        let top = b.eval(&format!(
+            "return Number(document.querySelector('table.topk tr[data-pos=\"{last}\"] .cand').dataset.id);"
+        ));
+        assert_eq!(
+            top,
+            serde_json::json!(greedy),
+            "top-1 is not what greedy decoding picks"
+        );
+        let lens = b.eval(
+            "const rows = [...document.querySelectorAll('table.lens tr[data-layer]')]; \
+             const last = [...rows[rows.length - 1].querySelectorAll('td')].map(c => Number(c.dataset.id)); \
+             const top = [...document.querySelectorAll('table.topk tr[data-pos]')].map(r => Number(r.querySelector('.cand').dataset.id)); \
+             return [rows.length, JSON.stringify(last) === JSON.stringify(top)];",
+        );
+        assert_eq!(
+            lens,
+            serde_json::json!([5, true]),
+            "the last lens layer is the model's prediction"
+        );
+        let circles = b.wait_for(
+            "const n = document.querySelectorAll('svg.embeddings circle').length; return n || null;",
+        );
+        assert_eq!(
+            circles, cli["vocab_size"],
+            "a point per token of the vocabulary"
+        );
+        b.eval(
+            "const t = document.getElementById('neighbour-input'); t.value = ' the'; \
+             t.dispatchEvent(new Event('change')); return true;",
+        );
+        let near = b.wait_for(
+            "const n = document.querySelectorAll('table.neighbours tr[data-id]').length; return n || null;",
+        );
+        assert_eq!(near, 10);
+        screenshot(&b, "inspector");
     }
 
     // Nothing outside the workspace, whatever the path looks like.

@@ -288,6 +288,7 @@ async function stagePage(main, id, name) {
       Object.entries(r.metrics).map(([k, x]) => h("tr", {}, h("td", {}, k, r.headline === k ? " ★" : ""), h("td", { class: "num" }, fmt.num(x)))))));
   }
   parts.push(detailsView(v));
+  if (v.model) parts.push(h("div", { class: "card" }, h("a", { class: "inspect-link", href: `#/p/${id}/s/${encodeURIComponent(name)}/inspect` }, "Open the model inspector"), h("span", { class: "muted" }, " — attention maps, next-token probabilities, logit lens, embedding space")));
   if (v.tokenizer) parts.push(tokenizeBox(id, name));
   parts.push(h("div", { class: "card" }, h("h3", {}, "Params (resolved, as the next run would use them)"), h("pre", { class: "params" }, JSON.stringify(v.params, null, 2))));
   if (v.files.length) {
@@ -401,6 +402,98 @@ async function curvesPage(main, selected) {
   fill(main, h("h1", {}, "Curves"), box, runs.length ? trainingCharts(runs) : "");
 }
 
+// ---- the model inspector -----------------------------------------------------------------
+
+const shown = (t) => t.replace(/\n/g, "↵").replace(/\t/g, "→");
+const pct = (p) => `${(100 * p).toFixed(p >= 0.1 ? 0 : 1)}%`;
+
+// One head's attention: a lower-triangular T×T grid, cell (i, j) = how much query i reads key j.
+function heatmap(att, tokens, layer, head) {
+  const n = tokens.length, cell = Math.max(4, Math.min(18, Math.floor(170 / n))), size = n * cell;
+  const svgEl = s("svg", { class: "heatmap", "data-layer": layer, "data-head": head, width: size + 2, height: size + 2, viewBox: `-1 -1 ${size + 2} ${size + 2}` });
+  svgEl.appendChild(s("rect", { x: 0, y: 0, width: size, height: size, fill: "#fafbfc", stroke: "#d9dde6" }));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      const w = att[i][j];
+      svgEl.appendChild(s("rect", { x: j * cell, y: i * cell, width: cell, height: cell, fill: "#2f5fb3", "fill-opacity": Math.min(1, w), "data-row": i, "data-col": j, "data-w": w },
+        s("title", {}, `${shown(tokens[i].text)} → ${shown(tokens[j].text)}: ${w.toFixed(3)}`)));
+    }
+  }
+  return h("figure", { class: "head" }, svgEl, h("figcaption", { class: "muted" }, `L${layer + 1} H${head + 1}`));
+}
+
+function scatter(view, highlight) {
+  const W = 560, H = 420, m = 16;
+  const xs = view.points.map((p) => p[0]), ys = view.points.map((p) => p[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const X = (x) => m + ((x - x0) / (x1 - x0 || 1)) * (W - 2 * m);
+  const Y = (y) => H - m - ((y - y0) / (y1 - y0 || 1)) * (H - 2 * m);
+  const svgEl = s("svg", { class: "embeddings", width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  view.points.forEach((p, id) => svgEl.appendChild(s("circle", { cx: X(p[0]), cy: Y(p[1]), r: highlight.has(id) ? 4 : 1.6, fill: highlight.has(id) ? "#d1495b" : "#9aa3b5", "data-id": id }, s("title", {}, `${id} ${shown(view.texts[id])}`))));
+  for (const id of highlight) {
+    const p = view.points[id];
+    if (p) svgEl.appendChild(s("text", { x: X(p[0]) + 5, y: Y(p[1]) - 4 }, shown(view.texts[id])));
+  }
+  return svgEl;
+}
+
+async function inspectPage(main, id, name) {
+  const url = `/api/pipelines/${id}/stages/${encodeURIComponent(name)}/inspect`;
+  const area = h("textarea", { id: "inspect-input", spellcheck: "false" }, "Mia put the key in the box. Then she");
+  const info = h("div", { class: "muted" });
+  const out = h("div", { class: "inspection" });
+  const tokenBox = h("input", { id: "neighbour-input", placeholder: "a token, e.g.  the", size: 16 });
+  const embOut = h("div", {});
+  let seq = 0;
+  const run = async () => {
+    const mine = ++seq;
+    info.textContent = "running the model…";
+    try {
+      const started = performance.now();
+      const r = await api(url, { op: "prompt", text: area.value, top_k: 5 });
+      if (mine !== seq) return;
+      info.textContent = `${r.tokens.length} tokens, ${r.n_layer} layers × ${r.n_head} heads, answered in ${Math.round(performance.now() - started)} ms`;
+      fill(out,
+        h("h2", {}, "Tokens"),
+        h("div", { class: "tokens" }, r.tokens.map((t, i) => h("span", { class: "tok", style: `background:${TOKEN_COLOURS[i % TOKEN_COLOURS.length]}`, title: `id ${t.id}` }, shown(t.text), h("small", {}, t.id)))),
+        h("h2", {}, "Attention, per layer and head (row: a position; its cells: where it reads, each row sums to 1)"),
+        r.attention.map((layer, l) => h("div", { class: "heads" }, layer.map((att, hd) => heatmap(att, r.tokens, l, hd)))),
+        h("h2", {}, "Next-token probabilities at each position"),
+        h("table", { class: "topk" }, h("tr", {}, h("th", {}, "after"), h("th", {}, "most likely next tokens")),
+          r.top_k.map((cands, i) => h("tr", { "data-pos": i },
+            h("td", { class: "mono" }, shown(r.tokens.slice(Math.max(0, i - 3), i + 1).map((t) => t.text).join(""))),
+            h("td", {}, cands.map((c) => h("span", { class: "cand", "data-id": c.id, title: `id ${c.id}` }, h("code", {}, shown(c.text)), ` ${pct(c.prob)}  `)))))),
+        h("h2", {}, "Logit lens: what each layer would predict (the final norm and head applied to its residual stream)"),
+        h("div", { class: "scroll" }, h("table", { class: "lens" },
+          h("tr", {}, h("th", {}, "layer"), r.tokens.map((t) => h("th", { class: "mono" }, shown(t.text)))),
+          r.logit_lens.map((row, l) => h("tr", { "data-layer": l }, h("th", {}, l === 0 ? "embeddings" : `after block ${l}`),
+            row.map((cands) => h("td", { class: "mono", style: `background: rgba(47,95,179,${(0.6 * cands[0].prob).toFixed(3)})`, title: cands.map((c) => `${shown(c.text)} ${pct(c.prob)}`).join("\n"), "data-id": cands[0].id }, shown(cands[0].text))))))));
+    } catch (e) { if (mine === seq) info.textContent = e.message; }
+  };
+  const showEmbeddings = async () => {
+    try {
+      const e = await api(url, { op: "embeddings", token: tokenBox.value || null, neighbours: 10 });
+      const hl = new Set(e.token ? [e.token.id, ...e.neighbours.map((n) => n.id)] : []);
+      fill(embOut,
+        h("p", { class: "muted" }, `PCA of the ${e.points.length} token embeddings: the two components explain ${pct(e.explained[0])} and ${pct(e.explained[1])} of their variance.`),
+        scatter(e, hl),
+        e.token ? h("table", { class: "neighbours" }, h("tr", {}, h("th", {}, `nearest to "${shown(e.token.text)}"`), h("th", { class: "num" }, "cosine")),
+          e.neighbours.map((n) => h("tr", { "data-id": n.id }, h("td", { class: "mono" }, shown(n.text)), h("td", { class: "num" }, n.cosine.toFixed(3))))) : "");
+    } catch (err) { fill(embOut, h("p", { class: "error" }, err.message)); }
+  };
+  let timer = null;
+  area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(run, 300); });
+  tokenBox.addEventListener("change", showEmbeddings);
+  fill(main,
+    h("h1", {}, h("a", { href: `#/p/${id}/s/${encodeURIComponent(name)}` }, name), " — model inspector"),
+    h("div", { class: "card" }, h("h3", {}, "Prompt"), area, info),
+    out,
+    h("div", { class: "card" }, h("h2", {}, "Embedding space"), h("label", {}, "Neighbours of ", tokenBox), " ",
+      h("button", { onclick: showEmbeddings }, "Show"), embOut));
+  await run();
+  await showEmbeddings();
+}
+
 // ---- live progress ------------------------------------------------------------------------
 
 function showLive(live) {
@@ -435,7 +528,8 @@ async function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   document.body.dataset.ready = "";
   try {
-    if (parts[0] === "p" && parts[2] === "s") await stagePage(main, Number(parts[1]), parts[3]);
+    if (parts[0] === "p" && parts[2] === "s" && parts[4] === "inspect") await inspectPage(main, Number(parts[1]), parts[3]);
+    else if (parts[0] === "p" && parts[2] === "s") await stagePage(main, Number(parts[1]), parts[3]);
     else if (parts[0] === "p") await pipelinePage(main, Number(parts[1]));
     else if (parts[0] === "runs") await runsPage(main);
     else if (parts[0] === "curves") await curvesPage(main, (parts[1] || "").split(",").filter(Boolean));

@@ -21,6 +21,7 @@ const MAX_TOKENIZE_BYTES: usize = 64 << 10;
 
 pub struct AppState {
     pub workspace: Workspace,
+    inspectors: crate::inspector::Inspectors,
     /// Tokenizers by artifact digest (objects never change, so neither do they).
     tokenizers: Mutex<HashMap<String, Arc<Tokenizer>>>,
 }
@@ -29,6 +30,7 @@ impl AppState {
     pub fn new(workspace: Workspace) -> AppState {
         AppState {
             workspace,
+            inspectors: Default::default(),
             tokenizers: Mutex::default(),
         }
     }
@@ -163,6 +165,33 @@ impl AppState {
         cache.insert(digest.to_string(), Arc::clone(&tok));
         Ok(tok)
     }
+}
+
+/// The model inspector of a model stage: the request (`{"op": "prompt", "text": …}` or
+/// `{"op": "embeddings", "token": …}`) goes to that model's `binarylm-torch inspect`.
+pub async fn inspect(
+    State(s): State<Shared>,
+    Path((id, name)): Path<(usize, String)>,
+    Json(req): Json<serde_json::Value>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let text_len = req.get("text").and_then(|t| t.as_str()).map_or(0, str::len);
+    if text_len > MAX_TOKENIZE_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "the prompt is {text_len} bytes; the inspector takes up to {MAX_TOKENIZE_BYTES}"
+        )));
+    }
+    with_snapshot(&s, move |state, snap| {
+        let view = views::stage(snap, id, &name)?;
+        let Some(result) = view.result.filter(|_| view.model) else {
+            return Err(ApiError::not_found(format!(
+                "stage `{name}` has no stored model to inspect"
+            )));
+        };
+        let dir = snap.registry.object_path(&result.digest);
+        state.inspectors.ask(&result.digest, &dir, &req)
+    })
+    .await
+    .map(Json)
 }
 
 pub async fn curve_sources(

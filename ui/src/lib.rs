@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod error;
 mod files;
+mod inspector;
 mod live;
 mod server;
 mod snapshot;

@@ -118,6 +118,10 @@ fn router(state: Shared, access: Access) -> Router {
             "/api/pipelines/{id}/stages/{stage}/tokenize",
             post(api::tokenize),
         )
+        .route(
+            "/api/pipelines/{id}/stages/{stage}/inspect",
+            post(api::inspect),
+        )
         .route("/api/curves", get(api::curve_sources))
         .route("/api/curves/{digest}", get(api::curve))
         .route("/api/objects/{digest}/files/{*path}", get(api::object_file))

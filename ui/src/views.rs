@@ -165,6 +165,8 @@ pub struct StageView {
     pub details: Details,
     /// The artifact holds a `tokenizer.json`: the page offers the tokenize box.
     pub tokenizer: bool,
+    /// The artifact is a model (its `config.json` and tokenizer): the page links the inspector.
+    pub model: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -446,6 +448,7 @@ pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiErr
             None => None,
         },
         tokenizer: listed(TOKENIZER_FILE),
+        model: listed(MODEL_CONFIG_FILE) && listed(TOKENIZER_FILE),
         files: meta
             .map(|m| {
                 m.files
@@ -477,6 +480,8 @@ pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiErr
 
 /// The tokenizer file of tokenizer and model artifacts.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// A model artifact's configuration (with its weights beside it).
+pub const MODEL_CONFIG_FILE: &str = "config.json";
 
 fn details(reg: &Registry, r: &StageResult, listed: &dyn Fn(&str) -> bool) -> Details {
     let read = |file: &str| -> Option<Vec<u8>> {

@@ -12,6 +12,7 @@ pub mod device;
 pub mod dpo;
 pub mod eval;
 pub mod generate;
+pub mod inspect;
 pub mod kinds;
 pub mod model;
 pub mod pretrain;
