@@ -65,12 +65,21 @@ impl Ui {
     /// A raw HTTP/1.1 GET, so that the path goes out exactly as written (an HTTP client
     /// library would normalise `..` away before sending it).
     fn raw(&self, method: &str, path: &str, host: Option<&str>) -> (u16, String) {
+        self.send(method, path, host, "")
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, String) {
+        self.send("POST", path, None, body)
+    }
+
+    fn send(&self, method: &str, path: &str, host: Option<&str>, body: &str) -> (u16, String) {
         let addr = self.addr();
         let mut s = TcpStream::connect(&addr).expect("connect");
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            host.unwrap_or(&addr)
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            host.unwrap_or(&addr),
+            body.len()
         )
         .expect("send");
         let mut text = String::new();
@@ -311,6 +320,9 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
             &format!("{}#/p/0/s/base/inspect", ui.url),
             "#/p/0/s/base/inspect",
         );
+        b.wait_for("return document.querySelectorAll('table.topk tr[data-pos]').length > 4;");
+        b.wait_for("return document.querySelectorAll('svg.embeddings circle').length > 0;");
+        screenshot(&b, "inspector");
         b.eval(
             "const t = document.getElementById('inspect-input'); t.value = 'Once'; \
              t.dispatchEvent(new Event('input')); return true;",
@@ -366,7 +378,6 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
             "const n = document.querySelectorAll('table.neighbours tr[data-id]').length; return n || null;",
         );
         assert_eq!(near, 10);
-        screenshot(&b, "inspector");
     }
 
     // Nothing outside the workspace, whatever the path looks like.
@@ -391,6 +402,29 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
         assert!((400..500).contains(&status), "{path}: {status} {body}");
         assert!(!body.contains("root:"), "{path}: {body}");
     }
+    // Bad requests name what is wrong.
+    let (status, body) = ui.post(
+        "/api/pipelines/0/stages/corpus/inspect",
+        r#"{"op":"prompt","text":"x"}"#,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no stored model"), "{body}");
+    let long = format!(
+        r#"{{"op":"prompt","text":"{}"}}"#,
+        "Mia went to the park. ".repeat(40)
+    );
+    let (status, body) = ui.post("/api/pipelines/0/stages/base/inspect", &long);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 64"), "{body}");
+    let (status, body) = ui.post("/api/pipelines/0/stages/base/inspect", r#"{"op":"guess"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown variant"), "{body}");
+    let (status, body) = ui.post("/api/pipelines/0/stages/nope/tokenize", r#"{"text":"x"}"#);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no stage `nope`"), "{body}");
+    let (status, _) = ui.raw("GET", "/api/pipelines/7", None);
+    assert_eq!(status, 404);
+
     let (status, _) = ui.raw("GET", "/api/home", Some("evil.example:80"));
     assert_eq!(
         status, 403,

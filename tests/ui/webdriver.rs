@@ -165,11 +165,24 @@ impl Browser {
         self.wait_for(&format!("return document.body.dataset.ready === {hash:?};"));
     }
 
-    /// A PNG of the window.
+    /// A PNG of the whole page (the window is made as tall as the page, up to 3000 pixels,
+    /// for the picture, then set back).
     pub fn screenshot(&self, path: &Path) {
+        let height = self
+            .eval("return document.documentElement.scrollHeight;")
+            .as_u64()
+            .unwrap_or(1000)
+            .clamp(600, 3000);
+        let rect = self.session_path("/window/rect");
+        self.call(
+            "POST",
+            &rect,
+            json!({ "width": 1280, "height": height + 140 }),
+        );
         let b64 = self.call("GET", &self.session_path("/screenshot"), Value::Null);
         let bytes = base64_decode(b64.as_str().expect("base64 screenshot"));
         std::fs::write(path, bytes).expect("write screenshot");
+        self.call("POST", &rect, json!({ "width": 1280, "height": 1000 }));
     }
 }
 

@@ -274,22 +274,22 @@ async function stagePage(main, id, name) {
   ];
   if (n.reasons.length) parts.push(h("div", { class: "card" }, h("h3", {}, "Why it would run again"), h("ul", { class: "reasons" }, n.reasons.map((x) => h("li", {}, x)))));
   if (n.last && n.last.error) parts.push(h("div", { class: "card error" }, h("h3", {}, `Failed in run ${n.last.run_id}`), h("pre", {}, n.last.error)));
+  parts.push(detailsView(v));
+  if (v.model) parts.push(h("div", { class: "card" }, h("a", { class: "inspect-link", href: `#/p/${id}/s/${encodeURIComponent(name)}/inspect` }, "Open the model inspector"), h("span", { class: "muted" }, " — attention maps, next-token probabilities, logit lens, embedding space")));
+  if (v.tokenizer) parts.push(tokenizeBox(id, name));
   if (r) {
-    parts.push(h("div", { class: "card" }, h("h3", {}, r.current ? "Artifact" : "Previous artifact (the stage is out of date)"), kv([
-      ["digest", h("span", { class: "mono" }, r.digest)],
-      ["fingerprint", h("span", { class: "mono" }, r.fingerprint)],
+    parts.push(h("div", { class: "pair" }, h("div", { class: "card" }, h("h3", {}, r.current ? "Artifact" : "Previous artifact (the stage is out of date)"), kv([
+      ["digest", h("span", { class: "mono" }, fmt.short(r.digest))],
+      ["fingerprint", h("span", { class: "mono" }, fmt.short(r.fingerprint))],
       ["run", h("span", { class: "mono" }, r.run_id)],
       ["started", r.started_at],
       ["took", fmt.ms(r.duration_ms)],
       ["ran with", [r.ran_with.device, r.ran_with.threads ? `, ${r.ran_with.threads} thread${r.ran_with.threads === 1 ? "" : "s"}` : "", r.ran_with.libtorch ? `, libtorch ${r.ran_with.libtorch}` : ""].join("")],
       ["inputs", Object.entries(r.inputs).map(([k, d]) => h("div", {}, `${k} ← `, h("span", { class: "mono" }, fmt.short(d))))],
-    ])));
-    parts.push(h("div", { class: "card" }, h("h3", {}, "Metrics"), h("table", { class: "metrics" },
-      Object.entries(r.metrics).map(([k, x]) => h("tr", {}, h("td", {}, k, r.headline === k ? " ★" : ""), h("td", { class: "num" }, fmt.num(x)))))));
+    ])),
+    h("div", { class: "card" }, h("h3", {}, "Metrics"), h("table", { class: "metrics" },
+      Object.entries(r.metrics).map(([k, x]) => h("tr", {}, h("td", {}, k, r.headline === k ? " ★" : ""), h("td", { class: "num" }, fmt.num(x))))))));
   }
-  parts.push(detailsView(v));
-  if (v.model) parts.push(h("div", { class: "card" }, h("a", { class: "inspect-link", href: `#/p/${id}/s/${encodeURIComponent(name)}/inspect` }, "Open the model inspector"), h("span", { class: "muted" }, " — attention maps, next-token probabilities, logit lens, embedding space")));
-  if (v.tokenizer) parts.push(tokenizeBox(id, name));
   parts.push(h("div", { class: "card" }, h("h3", {}, "Params (resolved, as the next run would use them)"), h("pre", { class: "params" }, JSON.stringify(v.params, null, 2))));
   if (v.files.length) {
     parts.push(h("div", { class: "card" }, h("h3", {}, `Files (${v.files.length})`), h("table", { class: "files" },
@@ -320,7 +320,7 @@ function dataView(st) {
     h("h2", {}, "Data"),
     h("div", { class: "charts" },
       barChart({ title: "Cleaning funnel: documents after each step", bars: [{ label: "read", value: read }, ...funnel] }),
-      barChart({ title: "Length of kept documents (characters)", bars: st.length_histogram.map((b) => ({ label: `${fmt.num(b.min_chars)}–${fmt.num(b.max_chars)}`, value: b.documents, cls: "bar out" })) })),
+      barChart({ title: "Length of kept documents (characters)", bars: trimEmpty(st.length_histogram).map((b) => ({ label: `${fmt.num(b.min_chars)}–${fmt.num(b.max_chars)}`, value: b.documents, cls: "bar out" })) })),
     h("div", { class: "card" }, h("h3", {}, "Removed, by reason"),
       Object.keys(st.removed).length ? h("table", {}, Object.entries(st.removed).map(([k, x]) => h("tr", {}, h("td", {}, k), h("td", { class: "num" }, fmt.num(x)))))
         : h("p", { class: "muted" }, "nothing removed")),
@@ -328,6 +328,15 @@ function dataView(st) {
       h("h3", {}, "Samples (train)"),
       h("table", { class: "samples" }, h("tr", {}, st.columns.map((c) => h("th", {}, c))),
         st.samples.map((row) => h("tr", {}, row.map((x) => h("td", {}, x)))))));
+}
+
+// The histogram's buckets from the first to the last that holds a document.
+function trimEmpty(buckets) {
+  const first = buckets.findIndex((b) => b.documents > 0);
+  if (first < 0) return [];
+  let last = buckets.length - 1;
+  while (buckets[last].documents === 0) last--;
+  return buckets.slice(first, last + 1);
 }
 
 function evalView(res, chart) {
@@ -376,7 +385,10 @@ function trainingCharts(runs) {
     lineChart({ title: "Loss (train solid, validation dashed)", metric: "loss", series: [...series("loss", "train loss"), ...series("val_loss", "val loss", true)] }),
     lineChart({ title: "Learning rate", metric: "lr", series: series("lr", "lr") }),
     lineChart({ title: "Gradient norm (before clipping)", metric: "grad_norm", series: series("grad_norm", "grad norm") }),
-    lineChart({ title: "Tokens per second (live runs only: artifacts keep no timings)", metric: "tokens_per_s", series: series("tokens_per_s", "tokens/s") }));
+    // Only a running stage's log has per-step timings: an artifact keeps what its inputs
+    // determine, so finished runs show their mean tokens/s in the metrics instead.
+    runs.some((r) => r.lines.some((l) => typeof l.tokens_per_s === "number"))
+      ? lineChart({ title: "Tokens per second", metric: "tokens_per_s", series: series("tokens_per_s", "tokens/s") }) : "");
 }
 
 async function curvesPage(main, selected) {
@@ -464,7 +476,7 @@ async function inspectPage(main, id, name) {
             h("td", { class: "mono" }, shown(r.tokens.slice(Math.max(0, i - 3), i + 1).map((t) => t.text).join(""))),
             h("td", {}, cands.map((c) => h("span", { class: "cand", "data-id": c.id, title: `id ${c.id}` }, h("code", {}, shown(c.text)), ` ${pct(c.prob)}  `)))))),
         h("h2", {}, "Logit lens: what each layer would predict (the final norm and head applied to its residual stream)"),
-        h("div", { class: "scroll" }, h("table", { class: "lens" },
+        h("div", { class: "card scroll" }, h("table", { class: "lens" },
           h("tr", {}, h("th", {}, "layer"), r.tokens.map((t) => h("th", { class: "mono" }, shown(t.text)))),
           r.logit_lens.map((row, l) => h("tr", { "data-layer": l }, h("th", {}, l === 0 ? "embeddings" : `after block ${l}`),
             row.map((cands) => h("td", { class: "mono", style: `background: rgba(47,95,179,${(0.6 * cands[0].prob).toFixed(3)})`, title: cands.map((c) => `${shown(c.text)} ${pct(c.prob)}`).join("\n"), "data-id": cands[0].id }, shown(cands[0].text))))))));
