@@ -167,10 +167,12 @@ mod tests {
         let t = "0123456789abcdef0123";
         let a = Access::token(t.into(), "0.0.0.0").expect("token");
         let host = (header::HOST, "10.1.2.3:8470");
-        let none = a.check(&headers(&[host.clone()]), None).expect_err("none");
+        let none = a
+            .check(&headers(std::slice::from_ref(&host)), None)
+            .expect_err("none");
         assert_eq!(none.status, 401);
         let wrong = a.check(
-            &headers(&[host.clone()]),
+            &headers(std::slice::from_ref(&host)),
             Some("token=0123456789abcdef0124"),
         );
         assert!(wrong.is_err());

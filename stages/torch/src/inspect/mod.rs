@@ -160,7 +160,7 @@ impl Inspector {
         let attention = trace
             .attention
             .iter()
-            .map(|a| nested3(a)) // (nh, T, T)
+            .map(nested3) // (nh, T, T)
             .collect();
         let top_k = self.candidates(&trace.logits, top_k);
         let logit_lens = trace
