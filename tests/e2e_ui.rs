@@ -506,11 +506,13 @@ fn a_running_pipeline_is_shown_live() {
     // (the parent of its output directory), then a pause long enough to be watched.
     p.write(
         "pipeline.yaml",
-        "name: live\nstages:\n  slow:\n    kind: command\n    run: |\n      echo starting-slow\n      echo '{\"step\":1,\"loss\":2.5,\"tokens\":64,\"elapsed_s\":0.1,\"tokens_per_s\":640.0}' > \"$BINARYLM_OUT/../metrics.jsonl\"\n      sleep 4\n      echo done > \"$BINARYLM_OUT/x\"\n",
+        "name: live\nstages:\n  slow:\n    kind: command\n    run: |\n      echo starting-slow\n      echo '{\"step\":1,\"loss\":2.5,\"tokens\":64,\"elapsed_s\":0.1,\"tokens_per_s\":640.0}' > \"$BINARYLM_OUT/../metrics.jsonl\"\n      sleep \"${SLOW:-0}\"\n      echo done > \"$BINARYLM_OUT/x\"\n",
     );
     p.run(&["run", "pipeline.yaml", "--force", "slow"]).ok();
+    // Only this run pauses (8 s): long enough to be watched from the UI and a browser.
     let mut run = p
         .cmd(&["run", "pipeline.yaml", "--force", "slow"])
+        .env("SLOW", "8")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -540,6 +542,18 @@ fn a_running_pipeline_is_shown_live() {
     assert_eq!(stage["metrics"][0]["tokens_per_s"], 640.0);
     let pipeline = ui.get_json("/api/pipelines/0");
     assert_eq!(pipeline["stages"][0]["state"], "running", "{pipeline}");
+    if let Some(b) = Browser::start() {
+        // The page's live band, fed by the server-sent events, and the DAG's running stage.
+        b.open(&ui.url, "#/");
+        let band = b.wait_for(
+            "const s = document.querySelector('#live .live-stage[data-stage=slow]'); \
+             return s ? s.textContent : null;",
+        );
+        assert!(band.as_str().unwrap().contains("loss 2.5"), "{band}");
+        let state =
+            b.eval("return document.querySelector('g.node[data-stage=slow]').dataset.state;");
+        assert_eq!(state, "running");
+    }
 
     // The same through server-sent events: the first `live` event.
     let mut s = TcpStream::connect(ui.addr()).expect("connect");
