@@ -161,8 +161,12 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
     let p = Project::new();
     quickstart(&p);
     p.run(&["run", "pipeline.yaml", "--json"]).ok();
-    // An edit after the run: the eval stage is now stale, and the UI must say why.
+    // A second run with another learning rate (two curves to overlay; the data and tokenizer
+    // are reused), then an edit after it: the eval stage is now stale, and the UI must say why.
     let text = std::fs::read_to_string(p.file("pipeline.yaml")).expect("manifest");
+    let text = text.replace("lr: 0.002", "lr: 0.003");
+    p.write("pipeline.yaml", &text);
+    p.run(&["run", "pipeline.yaml", "--json"]).ok();
     p.write("pipeline.yaml", &text.replace("limit: 20", "limit: 19"));
 
     let base_show = p.run(&["show", "base", "--json"]).ok().json();
@@ -231,9 +235,9 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
         let expect: BTreeMap<String, String> = [
             ("api", "ran"),
             ("base", "ran"),
-            ("corpus", "ran"),
+            ("corpus", "cached"),
             ("scores", "stale"),
-            ("tok", "ran"),
+            ("tok", "cached"),
         ]
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -244,7 +248,7 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
         );
         assert!(why.as_str().unwrap().contains("param"), "{why}");
         let runs = b.eval("return document.querySelectorAll('table.runs tr[data-run]').length;");
-        assert_eq!(runs, 1);
+        assert_eq!(runs, 2);
         screenshot(&b, "pipelines");
 
         // A training stage: the loss curve has a point per logged step.
@@ -312,6 +316,14 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
              document.querySelector('svg.chart[data-metric=loss] polyline').points.numberOfItems];",
         );
         assert_eq!(curves, serde_json::json!([1, loss_points]));
+        // Both models' curves overlaid: tick the older one.
+        b.eval("document.querySelectorAll('table.sources input')[1].click(); return true;");
+        let overlaid = b.wait_for(
+            "const l = [...document.querySelectorAll('svg.chart[data-metric=loss] polyline')] \
+               .filter(p => p.dataset.series.endsWith('train loss')); \
+             return l.length === 2 ? l.map(p => p.points.numberOfItems) : null;",
+        );
+        assert_eq!(overlaid, serde_json::json!([loss_points, loss_points]));
         screenshot(&b, "curves");
 
         // The model inspector: attention maps whose rows sum to 1, greedy decoding's choice
@@ -462,9 +474,9 @@ fn off_loopback_every_request_needs_the_token() {
     let p = Project::new();
     p.write(
         "pipeline.yaml",
-        "name: t\nstages:\n  hello: { kind: command, run: 'echo hi > \"$BINARYLM_OUT/x\"' }\n",
+        "name: t\nstages:\n  hello: { kind: command, run: 'echo hi > \"$BINARYLM_OUT/x\"' }\n  bad: { kind: command, run: 'echo broken >&2; exit 3' }\n",
     );
-    p.run(&["run", "pipeline.yaml"]).ok();
+    assert_eq!(p.run(&["run", "pipeline.yaml", "--keep-going"]).code, 1);
     let ui = Ui::start(&p, &["--host", "0.0.0.0"]);
     let token = ui
         .url
@@ -486,6 +498,24 @@ fn off_loopback_every_request_needs_the_token() {
     let (status, body) = local.raw("GET", &format!("/api/home?token={token}"), None);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("hello"), "{body}");
+    // A failed stage is `failed`, with its error, and would run again.
+    let (status, body) = local.raw("GET", &format!("/api/pipelines/0?token={token}"), None);
+    assert_eq!(status, 200, "{body}");
+    let doc: Value =
+        serde_json::from_str(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()])
+            .expect("json");
+    let bad = doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "bad")
+        .expect("stage bad");
+    assert_eq!(bad["state"], "failed", "{bad}");
+    assert!(
+        bad["last"]["error"].as_str().unwrap().contains("exit"),
+        "{bad}"
+    );
+    assert!(!bad["reasons"].as_array().unwrap().is_empty(), "{bad}");
 
     let short = p.run(&["ui", "--host", "0.0.0.0", "--token", "abc"]);
     assert_eq!(short.code, 2, "{}", short.stderr);

@@ -99,7 +99,9 @@ function lineChart({ title, metric, series, xLabel = "step", width = 540, height
   if (x0 === x1) { x0 -= 1; x1 += 1; }
   if (y0 === y1) { y0 -= Math.abs(y0) * 0.1 + 1e-9; y1 += Math.abs(y1) * 0.1 + 1e-9; }
   const pad = (y1 - y0) * 0.05;
-  y0 -= pad; y1 += pad;
+  // A quantity that is never negative (loss, lr, a norm) keeps its axis at or above zero.
+  y0 = y0 >= 0 && !logY ? Math.max(0, y0 - pad) : y0 - pad;
+  y1 += pad;
   const X = (x) => m.l + ((x - x0) / (x1 - x0)) * (width - m.l - m.r);
   const Y = (y) => height - m.b - ((y - y0) / (y1 - y0)) * (height - m.t - m.b);
   for (let i = 0; i <= 4; i++) {
