@@ -612,4 +612,8 @@ fn a_running_pipeline_is_shown_live() {
     assert!(run.wait().expect("wait").success());
     let after = ui.get_json("/api/live");
     assert_eq!(after["runs"], serde_json::json!([]), "{after}");
+    // The snapshot followed the files: the finished run and its result are there.
+    let pipeline = ui.get_json("/api/pipelines/0");
+    assert_eq!(pipeline["stages"][0]["state"], "ran", "{pipeline}");
+    assert_eq!(pipeline["runs"].as_array().unwrap().len(), 2, "{pipeline}");
 }

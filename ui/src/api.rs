@@ -124,14 +124,14 @@ pub async fn tokenize(
         )));
     }
     with_snapshot(&s, move |state, snap| {
-        let view = views::stage(snap, id, &name)?;
-        let Some(result) = view.result.filter(|_| view.tokenizer) else {
-            return Err(ApiError::not_found(format!(
-                "stage `{name}` has no stored artifact with a {}",
-                views::TOKENIZER_FILE
-            )));
-        };
-        let tok = state.tokenizer(snap, &result.digest)?;
+        let digest = views::artifact_with(
+            snap,
+            id,
+            &name,
+            &[views::TOKENIZER_FILE],
+            "artifact with a tokenizer.json",
+        )?;
+        let tok = state.tokenizer(snap, &digest)?;
         let tokens = tok
             .encode(&req.text)
             .into_iter()
@@ -142,7 +142,7 @@ pub async fn tokenize(
             })
             .collect();
         Ok(TokenizeView {
-            digest: result.digest,
+            digest,
             vocab_size: tok.vocab_size(),
             bytes: req.text.len(),
             tokens,
@@ -181,14 +181,15 @@ pub async fn inspect(
         )));
     }
     with_snapshot(&s, move |state, snap| {
-        let view = views::stage(snap, id, &name)?;
-        let Some(result) = view.result.filter(|_| view.model) else {
-            return Err(ApiError::not_found(format!(
-                "stage `{name}` has no stored model to inspect"
-            )));
-        };
-        let dir = snap.registry.object_path(&result.digest);
-        state.inspectors.ask(&result.digest, &dir, &req)
+        let digest = views::artifact_with(
+            snap,
+            id,
+            &name,
+            &[views::MODEL_CONFIG_FILE, views::TOKENIZER_FILE],
+            "model to inspect",
+        )?;
+        let dir = snap.registry.object_path(&digest);
+        state.inspectors.ask(&digest, &dir, &req)
     })
     .await
     .map(Json)

@@ -392,7 +392,27 @@ fn stage_result(snap: &Snapshot, p: &Pipeline, node: &StageNode) -> Option<(Stag
         .map(|r| (r, false))
 }
 
-pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiError> {
+/// A stage of a pipeline with the artifact its page shows.
+struct Located<'a> {
+    pipeline: &'a Pipeline,
+    manifest: &'a Manifest,
+    stage: &'a pipelines::Stage,
+    node: StageNode,
+    /// The result shown, and whether it is the current one.
+    found: Option<(StageResult, bool)>,
+    meta: Option<registry::ObjectMeta>,
+}
+
+impl Located<'_> {
+    /// Whether the artifact's listing holds `file`.
+    fn listed(&self, file: &str) -> bool {
+        self.meta
+            .as_ref()
+            .is_some_and(|m| m.files.iter().any(|e| e.path == file))
+    }
+}
+
+fn locate<'a>(snap: &'a Snapshot, id: usize, name: &str) -> Result<Located<'a>, ApiError> {
     let p = pipeline_or_404(snap, id)?;
     let m = p
         .manifest
@@ -407,19 +427,56 @@ pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiErr
         .find(|n| n.name == name)
         .ok_or_else(|| ApiError::not_found(format!("stage `{name}` is not planned")))?;
     let found = stage_result(snap, p, &node);
-    let reg = &snap.registry;
     let meta = match &found {
-        Some((r, _)) => reg.object_meta(&r.digest)?,
+        Some((r, _)) => snap.registry.object_meta(&r.digest)?,
         None => None,
     };
-    let listed = |f: &str| {
-        meta.as_ref()
-            .is_some_and(|m| m.files.iter().any(|e| e.path == f))
-    };
-    let details = match &found {
-        Some((r, _)) => details(reg, r, &listed),
+    Ok(Located {
+        pipeline: p,
+        manifest: m,
+        stage,
+        node,
+        found,
+        meta,
+    })
+}
+
+/// The digest of the artifact a stage's page shows, when its listing holds every file of
+/// `needs` (a tokenizer for the tokenize box; a model's config and tokenizer for the
+/// inspector); otherwise why not, naming `what` it lacks.
+pub fn artifact_with(
+    snap: &Snapshot,
+    id: usize,
+    name: &str,
+    needs: &[&str],
+    what: &str,
+) -> Result<String, ApiError> {
+    let l = locate(snap, id, name)?;
+    match &l.found {
+        Some((r, _)) if needs.iter().all(|f| l.listed(f)) => Ok(r.digest.clone()),
+        _ => Err(ApiError::not_found(format!(
+            "stage `{name}` has no stored {what}"
+        ))),
+    }
+}
+
+pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiError> {
+    let located = locate(snap, id, name)?;
+    let reg = &snap.registry;
+    let tokenizer = located.listed(TOKENIZER_FILE);
+    let model = tokenizer && located.listed(MODEL_CONFIG_FILE);
+    let details = match &located.found {
+        Some((r, _)) => details(reg, r, &|f| located.listed(f)),
         None => Details::None,
     };
+    let Located {
+        pipeline: p,
+        manifest: m,
+        stage,
+        node,
+        found,
+        meta,
+    } = located;
     // The log worth reading: the failed run's, the running one's, else the result's.
     let log_run = match (&node.last, node.state, &found) {
         (Some(l), StageState::Failed, _) => Some(l.run_id.clone()),
@@ -447,8 +504,8 @@ pub fn stage(snap: &Snapshot, id: usize, name: &str) -> Result<StageView, ApiErr
             Some((r, _)) => Some(reg.lineage(&r.digest)?),
             None => None,
         },
-        tokenizer: listed(TOKENIZER_FILE),
-        model: listed(MODEL_CONFIG_FILE) && listed(TOKENIZER_FILE),
+        tokenizer,
+        model,
         files: meta
             .map(|m| {
                 m.files
