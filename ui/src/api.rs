@@ -173,7 +173,7 @@ pub async fn inspect(
     State(s): State<Shared>,
     Path((id, name)): Path<(usize, String)>,
     Json(req): Json<serde_json::Value>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let text_len = req.get("text").and_then(|t| t.as_str()).map_or(0, str::len);
     if text_len > MAX_TOKENIZE_BYTES {
         return Err(ApiError::bad_request(format!(
@@ -192,7 +192,7 @@ pub async fn inspect(
         state.inspectors.ask(&digest, &dir, &req)
     })
     .await
-    .map(Json)
+    .map(|json| ([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 pub async fn curve_sources(

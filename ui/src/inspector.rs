@@ -56,7 +56,8 @@ impl Process {
         })
     }
 
-    fn ask(&mut self, request: &Value) -> std::io::Result<Value> {
+    /// One answer line, as written.
+    fn ask(&mut self, request: &Value) -> std::io::Result<String> {
         writeln!(self.stdin, "{request}")?;
         self.stdin.flush()?;
         let mut line = String::new();
@@ -66,7 +67,7 @@ impl Process {
                 "the model inspector exited",
             ));
         }
-        serde_json::from_str(&line).map_err(std::io::Error::other)
+        Ok(line)
     }
 }
 
@@ -84,20 +85,34 @@ pub struct Inspectors {
 }
 
 impl Inspectors {
-    /// Sends `request` to the inspector of the model stored at `dir` (object `digest`).
-    pub fn ask(&self, digest: &str, dir: &Path, request: &Value) -> Result<Value, ApiError> {
+    /// Sends `request` to the inspector of the model stored at `dir` (object `digest`) and
+    /// returns its answer's JSON text. An answer (`{"ok":…}`, as `binarylm-torch inspect` writes
+    /// it) is passed on without being parsed and written again: it holds every attention
+    /// probability of the prompt, megabytes for a long one.
+    pub fn ask(&self, digest: &str, dir: &Path, request: &Value) -> Result<String, ApiError> {
         let process = self.process(digest, dir)?;
         let mut p = process.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = p.ask(request).map_err(|e| {
+        let line = p.ask(request).map_err(|e| {
             // A dead process is started again by the next request.
             self.forget(digest);
             ApiError::internal(format!("the model inspector failed: {e}"))
         })?;
-        match (answer.get("ok"), answer.get("error")) {
-            (Some(ok), _) => Ok(ok.clone()),
-            (_, Some(Value::String(e))) => Err(ApiError::bad_request(e.clone())),
-            _ => Err(ApiError::internal(format!(
-                "the model inspector answered {answer}"
+        let line = line.trim_end();
+        if let Some(ok) = line
+            .strip_prefix(r#"{"ok":"#)
+            .and_then(|r| r.strip_suffix('}'))
+        {
+            return Ok(ok.to_string());
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(answer) => match answer.get("error") {
+                Some(Value::String(e)) => Err(ApiError::bad_request(e.clone())),
+                _ => Err(ApiError::internal(format!(
+                    "the model inspector answered {answer}"
+                ))),
+            },
+            Err(e) => Err(ApiError::internal(format!(
+                "the model inspector wrote a line that is not JSON ({e})"
             ))),
         }
     }

@@ -205,22 +205,28 @@ impl Inspector {
             .collect()
     }
 
-    /// Answers one request line with one response line (`{"ok": …}` or `{"error": "…"}`).
-    pub fn answer(&self, line: &str) -> serde_json::Value {
+    /// Answers one request line with one response line: `{"ok":…}` or `{"error":"…"}`. The
+    /// answer is serialized straight from its struct, so the probabilities keep the f32
+    /// shortest form (a detour through `serde_json::Value` would print each as an f64, twice
+    /// as long).
+    pub fn answer(&self, line: &str) -> String {
         let result = serde_json::from_str::<Request>(line)
             .map_err(|e| InspectError::Request(e.to_string()))
             .and_then(|req| match req {
-                Request::Prompt { text, top_k } => self
-                    .prompt(&text, top_k)
-                    .map(|v| serde_json::to_value(v).unwrap_or_default()),
+                Request::Prompt { text, top_k } => {
+                    self.prompt(&text, top_k).map(|v| serde_json::to_string(&v))
+                }
                 Request::Embeddings { token, neighbours } => {
                     embeddings::view(self, token.as_deref(), neighbours)
-                        .map(|v| serde_json::to_value(v).unwrap_or_default())
+                        .map(|v| serde_json::to_string(&v))
                 }
             });
         match result {
-            Ok(v) => serde_json::json!({ "ok": v }),
-            Err(e) => serde_json::json!({ "error": e.to_string() }),
+            Ok(Ok(json)) => format!(r#"{{"ok":{json}}}"#),
+            Ok(Err(e)) => {
+                serde_json::json!({ "error": format!("encoding the answer: {e}") }).to_string()
+            }
+            Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
         }
     }
 }
