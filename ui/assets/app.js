@@ -532,7 +532,13 @@ function showLive(live) {
 function connectLive() {
   const es = new EventSource("/api/live/events");
   es.addEventListener("live", (e) => showLive(JSON.parse(e.data)));
-  es.addEventListener("changed", () => route());
+  // The workspace's results changed: redraw the page, unless that would throw away what is
+  // being typed (the tokenize box, the inspector's prompt).
+  es.addEventListener("changed", () => {
+    const el = document.activeElement;
+    const typing = el && (el.tagName === "TEXTAREA" || el.tagName === "INPUT");
+    if (!typing && !location.hash.endsWith("/inspect")) route();
+  });
 }
 
 // ---- routing ------------------------------------------------------------------------------
