@@ -55,6 +55,12 @@ pub fn ui(args: &UiArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
                 "binarylm ui: workspace {} (read-only); Ctrl-C stops it",
                 ws.display()
             );
+            if !bound.addr().ip().is_loopback() {
+                eprintln!(
+                    "binarylm ui: listening on {} — every request needs the token in the link; the traffic is not encrypted",
+                    bound.addr()
+                );
+            }
         }
         bound
             .serve(shutdown_signal())

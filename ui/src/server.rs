@@ -75,9 +75,13 @@ impl Bound {
         self.addr
     }
 
-    /// The link to open: with the token when there is one.
+    /// The link to open: with the token when there is one. Bound to every interface
+    /// (`0.0.0.0`, `::`), the link names loopback, which browsers connect to (another machine
+    /// uses this one's name or address with the same port and token).
     pub fn url(&self) -> String {
         let host = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
             IpAddr::V4(ip) => ip.to_string(),
         };
