@@ -76,12 +76,31 @@ pub struct RunSummary {
     pub outcomes: Vec<StageOutcome>,
 }
 
+/// What names a pipeline on every page: its id, its name (when the manifest loads), its
+/// manifest's path, and why it does not load or plan.
 #[derive(Debug, Serialize)]
-pub struct PipelineSummary {
+pub struct PipelineHead {
     pub id: usize,
     pub name: Option<String>,
     pub manifest: String,
     pub error: Option<String>,
+}
+
+impl PipelineHead {
+    fn of(p: &Pipeline) -> PipelineHead {
+        PipelineHead {
+            id: p.id,
+            name: p.manifest.as_ref().ok().map(|m| m.name.clone()),
+            manifest: p.path.display().to_string(),
+            error: p.manifest.as_ref().err().cloned(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineSummary {
+    #[serde(flatten)]
+    pub head: PipelineHead,
     pub stages: usize,
     pub to_run: usize,
 }
@@ -98,10 +117,8 @@ pub struct Home {
 
 #[derive(Debug, Serialize)]
 pub struct PipelineView {
-    pub id: usize,
-    pub name: Option<String>,
-    pub manifest: String,
-    pub error: Option<String>,
+    #[serde(flatten)]
+    pub head: PipelineHead,
     pub stages: Vec<StageNode>,
     pub runs: Vec<RunSummary>,
 }
@@ -202,10 +219,7 @@ pub fn home(snap: &Snapshot) -> Home {
             .pipelines
             .iter()
             .map(|p| PipelineSummary {
-                id: p.id,
-                name: p.manifest.as_ref().ok().map(|m| m.name.clone()),
-                manifest: p.path.display().to_string(),
-                error: p.manifest.as_ref().err().cloned(),
+                head: PipelineHead::of(p),
                 stages: p.manifest.as_ref().map_or(0, |m| m.stages.len()),
                 to_run: p.plan.as_ref().map_or(0, |plan| plan.will_run()),
             })
@@ -363,15 +377,13 @@ fn nodes(snap: &Snapshot, p: &Pipeline) -> Result<Vec<StageNode>, String> {
 
 pub fn pipeline(snap: &Snapshot, id: usize) -> Result<PipelineView, ApiError> {
     let p = pipeline_or_404(snap, id)?;
-    let (stages, error) = match nodes(snap, p) {
-        Ok(n) => (n, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
+    let mut head = PipelineHead::of(p);
+    let stages = nodes(snap, p).unwrap_or_else(|e| {
+        head.error = Some(e);
+        Vec::new()
+    });
     Ok(PipelineView {
-        id,
-        name: p.manifest.as_ref().ok().map(|m| m.name.clone()),
-        manifest: p.path.display().to_string(),
-        error,
+        head,
         stages,
         runs: runs_of(snap, p).map(|r| run_summary(snap, r)).collect(),
     })
