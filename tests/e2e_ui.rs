@@ -138,7 +138,9 @@ fn quickstart(p: &Project) {
         .replace("documents: 4000", "documents: 600")
         .replace("steps: 600", "steps: 30")
         .replace("warmup_steps: 50", "warmup_steps: 5")
+        .replace("steps: 150", "steps: 20")
         .replace("eval_every: 100", "eval_every: 10\n      log_every: 1")
+        .replace("eval_every: 50", "eval_every: 10")
         .replace("eval_batches: 10", "eval_batches: 2")
         .replace("limit: 200", "limit: 20");
     assert_ne!(
@@ -160,14 +162,50 @@ fn screenshot(b: &Browser, name: &str) {
 fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
     let p = Project::new();
     quickstart(&p);
-    p.run(&["run", "pipeline.yaml", "--json"]).ok();
+    let first = p.run(&["run", "pipeline.yaml", "--json"]).ok().json();
     // A second run with another learning rate (two curves to overlay; the data and tokenizer
     // are reused), then an edit after it: the eval stage is now stale, and the UI must say why.
     let text = std::fs::read_to_string(p.file("pipeline.yaml")).expect("manifest");
     let text = text.replace("lr: 0.002", "lr: 0.003");
     p.write("pipeline.yaml", &text);
-    p.run(&["run", "pipeline.yaml", "--json"]).ok();
+    let second = p.run(&["run", "pipeline.yaml", "--json"]).ok().json();
     p.write("pipeline.yaml", &text.replace("limit: 20", "limit: 19"));
+    let digest_of = |report: &Value| common::stage(report, "base")["digest"].clone();
+    let (old_base, new_base) = (digest_of(&first), digest_of(&second));
+    assert_ne!(old_base, new_base);
+
+    // Each stage's state as the UI must draw it, from what the command line says: `plan`
+    // (up to date or not) and the last run's outcome (ran or reused).
+    let plan = p.run(&["plan", "pipeline.yaml", "--json"]).ok().json();
+    let outcomes = common::outcomes(&second);
+    let expect: BTreeMap<String, String> = plan["stages"]
+        .as_array()
+        .expect("plan stages")
+        .iter()
+        .map(|e| {
+            let stage = e["stage"].as_str().expect("stage").to_string();
+            let state = match (
+                e["status"].as_str(),
+                outcomes.get(&stage).map(String::as_str),
+            ) {
+                (Some("cached"), Some("ran")) => "ran",
+                (Some("cached"), _) => "cached",
+                _ => "stale",
+            };
+            (stage, state.to_string())
+        })
+        .collect();
+    assert_eq!(expect["scores"], "stale", "{plan}");
+    assert_eq!(expect["base"], "ran", "{plan}");
+    assert_eq!(expect["corpus"], "cached", "{plan}");
+    let scores_show = p.run(&["show", "scores", "--json"]).ok().json();
+    let results: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(scores_show["path"].as_str().unwrap()).join("results.json"),
+        )
+        .expect("results.json"),
+    )
+    .expect("results");
 
     let base_show = p.run(&["show", "base", "--json"]).ok().json();
     let base_dir = PathBuf::from(base_show["path"].as_str().expect("path"));
@@ -232,16 +270,6 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
                 .collect(),
         ))
         .expect("map");
-        let expect: BTreeMap<String, String> = [
-            ("api", "ran"),
-            ("base", "ran"),
-            ("corpus", "cached"),
-            ("scores", "stale"),
-            ("tok", "cached"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
         assert_eq!(nodes, expect);
         let why = b.eval(
             "return document.querySelector('table.stages tr[data-stage=scores] ul.reasons').textContent;",
@@ -299,7 +327,15 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
              return [[...t.querySelectorAll('th')].map(x => x.textContent), \
                      [...t.querySelectorAll('tr[data-metric]')].map(r => r.dataset.metric)];",
         );
-        assert_eq!(table[0], serde_json::json!(["task", "metric", "base"]));
+        let mut header = vec![Value::from("task"), Value::from("metric")];
+        header.extend(
+            results["models"]
+                .as_array()
+                .expect("models")
+                .iter()
+                .cloned(),
+        );
+        assert_eq!(table[0], Value::Array(header));
         let metrics: Vec<&str> = table[1]
             .as_array()
             .unwrap()
@@ -311,13 +347,23 @@ fn the_ui_shows_the_quickstart_workspace_in_a_browser_and_stays_inside_it() {
 
         // Curves: the model's curve, selectable.
         b.open(&format!("{}#/curves", ui.url), "#/curves");
-        let curves = b.eval(
-            "return [document.querySelectorAll('table.sources input:checked').length, \
-             document.querySelector('svg.chart[data-metric=loss] polyline').points.numberOfItems];",
+        let listed = b.eval(
+            "return [[...document.querySelectorAll('table.sources input')].map(i => i.dataset.digest), \
+             document.querySelectorAll('table.sources input:checked').length];",
         );
-        assert_eq!(curves, serde_json::json!([1, loss_points]));
-        // Both models' curves overlaid: tick the older one.
-        b.eval("document.querySelectorAll('table.sources input')[1].click(); return true;");
+        let digests = listed[0].as_array().expect("sources");
+        assert!(
+            digests.contains(&old_base) && digests.contains(&new_base),
+            "{listed}"
+        );
+        assert_eq!(listed[1], 1, "the newest curve is shown first: {listed}");
+        // Both models' curves overlaid, each with a point per logged step.
+        let both = format!(
+            "#/curves/{},{}",
+            new_base.as_str().unwrap(),
+            old_base.as_str().unwrap()
+        );
+        b.open(&format!("{}{both}", ui.url), &both);
         let overlaid = b.wait_for(
             "const l = [...document.querySelectorAll('svg.chart[data-metric=loss] polyline')] \
                .filter(p => p.dataset.series.endsWith('train loss')); \
