@@ -23,7 +23,7 @@ pub(crate) mod tree {
 }
 
 /// sled keeps hot pages in memory; the indexes are small, so a modest cache is plenty.
-const INDEX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const INDEX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A workspace's store and registry. Cheap to clone and safe to share between threads; open it
 /// once per process (sled refuses a second open) while holding the `WorkspaceLock`.
@@ -95,36 +95,7 @@ impl Registry {
         Ok((registry, report))
     }
 
-    /// A read-only view of `workspace_dir` for tools that only look (`binarylm ui`): its
-    /// indexes are rebuilt from the workspace's files into a temporary database outside the
-    /// workspace (sled has no read-only mode), so nothing under the workspace is written — no
-    /// layout created, no lock taken, its own `registry.sled` never opened — and a
-    /// `binarylm run` holding the workspace is not disturbed. It shows the files as they were
-    /// when it was opened; use only its reading methods (`runs`, `lookup`, `resolve_in`,
-    /// `lineage`, `object_meta`, …).
-    pub fn open_snapshot(workspace_dir: &Path) -> Result<(Registry, RebuildReport)> {
-        let layout = Layout {
-            root: workspace_dir.to_path_buf(),
-        };
-        let meta = fs::metadata(workspace_dir).at("read the workspace", workspace_dir)?;
-        if !meta.is_dir() {
-            return Err(RegistryError::io(
-                "read the workspace",
-                workspace_dir,
-                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-            ));
-        }
-        let db = sled::Config::new()
-            .temporary(true)
-            .cache_capacity(INDEX_CACHE_BYTES)
-            .open()
-            .map_err(RegistryError::index("opening a temporary index"))?;
-        let registry = Registry::from_db(layout, db)?;
-        let report = registry.rebuild()?;
-        Ok((registry, report))
-    }
-
-    fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
+    pub(crate) fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
         let open = |name: &'static str| {
             db.open_tree(name)
                 .map_err(RegistryError::index("opening an index tree"))

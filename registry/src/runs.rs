@@ -45,12 +45,6 @@ impl Registry {
         get_json(&self.runs, tree::RUNS, id)
     }
 
-    /// Whether the process executing run `id` is alive (its owner marker names a live
-    /// process). Only reads: a `running` record whose process died stays as it is.
-    pub fn run_is_live(&self, id: &str) -> bool {
-        check_run_id(id).is_ok() && owner_alive(&self.layout.run_owner(id))
-    }
-
     /// Runs still marked `running` whose process is gone (killed, crashed, machine rebooted)
     /// are set to `cancelled`; returns their ids. Call it while holding the workspace lock.
     pub fn mark_stale_runs_interrupted(&self) -> Result<Vec<String>> {

@@ -62,13 +62,6 @@ impl Registry {
         Ok(staging)
     }
 
-    /// Where the staging directory of `fingerprint` is (whether or not it exists), for tools
-    /// that watch a running stage's work files; unlike `staging` it creates nothing.
-    pub fn staging_path(&self, fingerprint: &str) -> Result<PathBuf> {
-        check_fingerprint(fingerprint)?;
-        Ok(self.layout.staging(fingerprint))
-    }
-
     /// Throw a staging directory away (a stage that failed in a way that makes its partial
     /// state useless). A failed stage that may resume should instead leave it in place.
     pub fn discard(&self, staging: Staging) -> Result<()> {
