@@ -67,6 +67,50 @@ impl PretrainSummary {
     }
 }
 
+/// A training stage's metrics log (in its work directory while it runs) and its curve (in the
+/// artifact, without the timings).
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// One line of `metrics.jsonl`. Training lines carry `loss`…`tokens_per_s`; validation
+/// results (`val_loss`, `val_ppl`) ride on the line of the step they were measured at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    /// Optimizer steps completed.
+    pub step: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Model FLOPs utilisation against the configured peak, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ppl: Option<f64>,
+    // An artifact's curve keeps no timings (its lines have no `elapsed_s`), and reads back
+    // with the same struct.
+    #[serde(default)]
+    pub tokens: u64,
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// A kind's own measurements (DPO's reward margin, preference accuracy, …), flattened
+    /// into the line; none for pretrain.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// The lines of a `metrics.jsonl` text that parse (a line being written is skipped).
+pub fn parse_metrics_lines(text: &str) -> Vec<MetricsLine> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// An eval artifact's results file.
 pub const EVAL_RESULTS_FILE: &str = "results.json";
 
@@ -396,48 +440,4 @@ mod tests {
         assert_eq!(r.metrics()["sft/stories/acc"], 0.825);
         assert_eq!(r.metrics()["sft/stories/acc_stderr"], 0.05);
     }
-}
-
-/// A training stage's metrics log (in its work directory while it runs) and its curve (in the
-/// artifact, without the timings).
-pub const METRICS_FILE: &str = "metrics.jsonl";
-
-/// One line of `metrics.jsonl`. Training lines carry `loss`…`tokens_per_s`; validation
-/// results (`val_loss`, `val_ppl`) ride on the line of the step they were measured at.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsLine {
-    /// Optimizer steps completed.
-    pub step: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grad_norm: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_per_s: Option<f64>,
-    /// Model FLOPs utilisation against the configured peak, in [0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfu: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val_ppl: Option<f64>,
-    // An artifact's curve keeps no timings (its lines have no `elapsed_s`), and reads back
-    // with the same struct.
-    #[serde(default)]
-    pub tokens: u64,
-    #[serde(default)]
-    pub elapsed_s: f64,
-    /// A kind's own measurements (DPO's reward margin, preference accuracy, …), flattened
-    /// into the line; none for pretrain.
-    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, f64>,
-}
-
-/// The lines of a `metrics.jsonl` text that parse (a line being written is skipped).
-pub fn parse_metrics_lines(text: &str) -> Vec<MetricsLine> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }

@@ -23,7 +23,7 @@ pub(crate) mod tree {
 }
 
 /// sled keeps hot pages in memory; the indexes are small, so a modest cache is plenty.
-pub(crate) const INDEX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const INDEX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A workspace's store and registry. Cheap to clone and safe to share between threads; open it
 /// once per process (sled refuses a second open) while holding the `WorkspaceLock`.
@@ -95,7 +95,7 @@ impl Registry {
         Ok((registry, report))
     }
 
-    pub(crate) fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
+    fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
         let open = |name: &'static str| {
             db.open_tree(name)
                 .map_err(RegistryError::index("opening an index tree"))

@@ -9,7 +9,10 @@ use crate::error::{IoContext, RegistryError, Result};
 use crate::layout::{check_fingerprint, check_run_id, Layout};
 use crate::owner::owner_alive;
 use crate::rebuild::RebuildReport;
-use crate::registry::{Registry, INDEX_CACHE_BYTES};
+use crate::registry::{tree, Registry};
+
+/// The temporary index's page cache: the indexes of a workspace are small.
+const SNAPSHOT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Registry {
     /// A read-only view of `workspace_dir`: its indexes are rebuilt from the workspace's files
@@ -29,13 +32,25 @@ impl Registry {
         }
         let db = sled::Config::new()
             .temporary(true)
-            .cache_capacity(INDEX_CACHE_BYTES)
+            .cache_capacity(SNAPSHOT_CACHE_BYTES)
             .open()
             .map_err(RegistryError::index("opening a temporary index"))?;
-        let layout = Layout {
-            root: workspace_dir.to_path_buf(),
+        let open = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(RegistryError::index("opening a temporary index tree"))
         };
-        let registry = Registry::from_db(layout, db)?;
+        let registry = Registry {
+            results: open(tree::RESULTS)?,
+            stage_latest: open(tree::STAGE_LATEST)?,
+            artifacts: open(tree::ARTIFACTS)?,
+            lineage: open(tree::LINEAGE)?,
+            consumers: open(tree::CONSUMERS)?,
+            runs: open(tree::RUNS)?,
+            layout: Layout {
+                root: workspace_dir.to_path_buf(),
+            },
+            db,
+        };
         let report = registry.rebuild()?;
         Ok((registry, report))
     }
