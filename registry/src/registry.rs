@@ -95,7 +95,7 @@ impl Registry {
         Ok((registry, report))
     }
 
-    fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
+    pub(crate) fn from_db(layout: Layout, db: sled::Db) -> Result<Registry> {
         let open = |name: &'static str| {
             db.open_tree(name)
                 .map_err(RegistryError::index("opening an index tree"))

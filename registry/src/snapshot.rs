@@ -9,7 +9,7 @@ use crate::error::{IoContext, RegistryError, Result};
 use crate::layout::{check_fingerprint, check_run_id, Layout};
 use crate::owner::owner_alive;
 use crate::rebuild::RebuildReport;
-use crate::registry::{tree, Registry};
+use crate::registry::Registry;
 
 /// The temporary index's page cache: the indexes of a workspace are small.
 const SNAPSHOT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,22 +35,10 @@ impl Registry {
             .cache_capacity(SNAPSHOT_CACHE_BYTES)
             .open()
             .map_err(RegistryError::index("opening a temporary index"))?;
-        let open = |name: &'static str| {
-            db.open_tree(name)
-                .map_err(RegistryError::index("opening a temporary index tree"))
+        let layout = Layout {
+            root: workspace_dir.to_path_buf(),
         };
-        let registry = Registry {
-            results: open(tree::RESULTS)?,
-            stage_latest: open(tree::STAGE_LATEST)?,
-            artifacts: open(tree::ARTIFACTS)?,
-            lineage: open(tree::LINEAGE)?,
-            consumers: open(tree::CONSUMERS)?,
-            runs: open(tree::RUNS)?,
-            layout: Layout {
-                root: workspace_dir.to_path_buf(),
-            },
-            db,
-        };
+        let registry = Registry::from_db(layout, db)?;
         let report = registry.rebuild()?;
         Ok((registry, report))
     }
