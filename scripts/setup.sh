@@ -179,6 +179,27 @@ else
     printf '%s\n' "$want" >"$stamp"
 fi
 
+# --- Chromium (the browser tests of `binarylm ui`, tests/e2e_ui.rs) ---------------------------
+# Debian's chromium and its chromedriver, installed only when missing. Without them the tests
+# fail under CI (CI=true) and are skipped, with a note, elsewhere.
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    say "chromium: $(chromium --version 2>/dev/null | head -n1)"
+elif command -v apt-get >/dev/null 2>&1; then
+    apt=(apt-get)
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 ||
+            die "chromium and chromium-driver are missing and installing them needs root: apt-get install chromium chromium-driver"
+        apt=(sudo apt-get)
+    fi
+    say "installing chromium and chromium-driver (the UI's browser tests)"
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update -qq
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends chromium chromium-driver
+else
+    msg="no chromium/chromedriver and no apt-get: install Chromium and its chromedriver for tests/e2e_ui.rs"
+    if [ "${CI:-}" = "true" ]; then die "$msg"; fi
+    say "warning: $msg"
+fi
+
 # --- .libtorch ------------------------------------------------------------------------------
 torch_dir="$("$venv/bin/python" -c \
     'import importlib.util; print(importlib.util.find_spec("torch").submodule_search_locations[0])')"

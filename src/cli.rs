@@ -160,6 +160,43 @@ Any OpenAI client works: base_url http://127.0.0.1:8000/v1. Also: GET /health, G
 API keys: --api-key-file FILE (one per line) and/or BINARYLM_API_KEYS=k1,k2; clients then send
 `Authorization: Bearer <key>`. Ctrl-C finishes in-flight requests, then exits. See docs/serving.md.")]
     Serve(ServeArgs),
+    /// A web UI over the workspace: pipelines, runs, stages, curves (read-only).
+    #[command(after_help = "\
+Examples:
+  binarylm ui                             ./pipeline.yaml's workspace on http://127.0.0.1:8470/
+  binarylm ui -f examples/quickstart/pipeline.yaml --port 0
+                                          any free port (the link is printed)
+  binarylm ui --host 0.0.0.0              reachable from other machines: prints a link with a
+                                          generated token, which every request must carry
+
+The UI only reads the workspace (it never takes its lock, so `binarylm run` can run meanwhile
+and the UI shows its progress). Ctrl-C stops it. See docs/ui.md.")]
+    Ui(UiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The manifest to show first (default: ./pipeline.yaml when it exists). Every pipeline
+    /// the workspace has runs of is shown too.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+
+    /// Address to listen on. Anything but a loopback address needs a token.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8470, value_name = "PORT")]
+    pub port: u16,
+
+    /// The token requests must carry (default: none on loopback, a generated one elsewhere).
+    #[arg(
+        long,
+        env = "BINARYLM_UI_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]

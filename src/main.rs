@@ -57,5 +57,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Tokenize(args) => commands::tokenize::tokenize(args, g),
         Command::Generate(args) => commands::generate::generate(args, g),
         Command::Serve(args) => commands::serve::serve(args, g),
+        Command::Ui(args) => commands::ui::ui(args, g),
     }
 }

@@ -67,6 +67,50 @@ impl PretrainSummary {
     }
 }
 
+/// A training stage's metrics log (in its work directory while it runs) and its curve (in the
+/// artifact, without the timings).
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// One line of `metrics.jsonl`. Training lines carry `loss`…`tokens_per_s`; validation
+/// results (`val_loss`, `val_ppl`) ride on the line of the step they were measured at.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsLine {
+    /// Optimizer steps completed.
+    pub step: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Model FLOPs utilisation against the configured peak, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_ppl: Option<f64>,
+    // An artifact's curve keeps no timings (its lines have no `elapsed_s`), and reads back
+    // with the same struct.
+    #[serde(default)]
+    pub tokens: u64,
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// A kind's own measurements (DPO's reward margin, preference accuracy, …), flattened
+    /// into the line; none for pretrain.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// The lines of a `metrics.jsonl` text that parse (a line being written is skipped).
+pub fn parse_metrics_lines(text: &str) -> Vec<MetricsLine> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 /// An eval artifact's results file.
 pub const EVAL_RESULTS_FILE: &str = "results.json";
 
@@ -398,10 +442,8 @@ mod tests {
     }
 }
 
-/// The training curve a pretrain, sft or dpo artifact holds: one JSON object per logged step.
-pub const CURVE_FILE: &str = "metrics.jsonl";
-
-/// One line of [`CURVE_FILE`]: the losses and optimizer state at a step, without the run's
+/// One line of the training curve a pretrain, sft or dpo artifact holds ([`METRICS_FILE`]): the
+/// losses and optimizer state at a step, without the run's
 /// timings (tokens/s, MFU, wall time), which would make two runs of the same stage differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -424,19 +466,23 @@ pub struct CurvePoint {
     pub extra: BTreeMap<String, f64>,
 }
 
-/// Reads an artifact's curve. A line that is not a curve point is an error naming it.
-pub fn read_curve(path: &std::path::Path) -> std::io::Result<Vec<CurvePoint>> {
-    let text = std::fs::read_to_string(path)?;
+/// An artifact's curve from the text of its [`METRICS_FILE`]. A line that is not a curve point
+/// is an error naming its line (an artifact's file is complete, unlike a running stage's log).
+pub fn parse_curve(text: &str) -> Result<Vec<CurvePoint>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}:{}: {e}", path.display(), i + 1),
-                )
-            })
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
+}
+
+/// Reads an artifact's curve ([`parse_curve`]).
+pub fn read_curve(path: &std::path::Path) -> std::io::Result<Vec<CurvePoint>> {
+    let text = std::fs::read_to_string(path)?;
+    parse_curve(&text).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }

@@ -40,6 +40,15 @@ impl FileStore {
         Ok(FileStore { layout })
     }
 
+    /// The store of `root` as it is, creating nothing (for readers that must not write).
+    pub fn existing(root: &Path) -> FileStore {
+        FileStore {
+            layout: Layout {
+                root: root.to_path_buf(),
+            },
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.layout.root
     }

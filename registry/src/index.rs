@@ -95,6 +95,10 @@ impl Index {
                     source,
                 },
             })?;
+        Index::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Index> {
         let open = |name: &'static str| {
             db.open_tree(name)
                 .map_err(RegistryError::index("opening an index tree"))
@@ -108,6 +112,18 @@ impl Index {
             runs: open(tree::RUNS)?,
             db,
         })
+    }
+
+    /// An index in a temporary database that sled deletes when it is dropped: for a reader
+    /// that rebuilds a workspace's index without touching the workspace (`open_snapshot`).
+    pub fn temporary() -> Result<Index> {
+        // The indexes of a workspace are small: a modest page cache.
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(16 * 1024 * 1024)
+            .open()
+            .map_err(RegistryError::index("opening a temporary index"))?;
+        Index::from_db(db)
     }
 
     /// True when nothing was ever indexed (or the index was deleted and recreated).

@@ -35,6 +35,7 @@ mod registry;
 mod resolve;
 mod run_record;
 mod runs;
+mod snapshot;
 mod stage_result;
 mod staging;
 mod store;

@@ -623,3 +623,64 @@ fn record_files_are_readable_by_others() {
         .mode();
     assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
 }
+
+/// Every file under `root` with its length and modification time: what a writer would change.
+fn tree_state(root: &Path) -> BTreeMap<std::path::PathBuf, (u64, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in fs::read_dir(&dir).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let meta = fs::symlink_metadata(entry.path()).expect("metadata");
+            if meta.is_dir() {
+                todo.push(entry.path());
+            }
+            out.insert(entry.path(), (meta.len(), meta.modified().expect("mtime")));
+        }
+    }
+    out
+}
+
+/// `binarylm ui` reads a workspace through a snapshot while `binarylm run` may hold it: the
+/// snapshot sees what the files hold, needs neither the lock nor the index, and writes nothing.
+#[test]
+fn a_snapshot_reads_a_held_workspace_without_writing_to_it() {
+    let ws = workspace();
+    let fp = hex(7);
+    let reg = Registry::open(&ws.root).expect("open");
+    let _lock = WorkspaceLock::acquire(&ws.root, || {}).expect("lock");
+    let digest = build(&reg, &fp, "a", "x", &[]);
+    reg.begin_run(&run_record(
+        "20260101T000000Z-cccccccc",
+        RunStatus::Running,
+        &[("a", &fp, &digest)],
+    ))
+    .expect("begin");
+
+    let before = tree_state(&ws.root);
+    let (snap, report) = Registry::open_snapshot(&ws.root).expect("snapshot");
+    assert_eq!((report.objects, report.results, report.runs), (1, 1, 1));
+    assert_eq!(
+        snap.lookup(&fp).expect("lookup").expect("hit").digest,
+        digest
+    );
+    assert_eq!(
+        snap.latest_for_stage(MANIFEST, "a")
+            .expect("latest")
+            .expect("some")
+            .fingerprint,
+        fp
+    );
+    assert_eq!(snap.runs().expect("runs")[0].status, RunStatus::Running);
+    let lineage = snap.lineage(&digest).expect("lineage");
+    assert_eq!(lineage.producer.expect("producer").stage, "a");
+    drop(snap);
+    assert_eq!(
+        tree_state(&ws.root),
+        before,
+        "the snapshot wrote to the workspace"
+    );
+
+    let missing = Registry::open_snapshot(&ws.root.join("nope")).expect_err("no workspace");
+    assert!(missing.to_string().contains("nope"), "{missing}");
+}

@@ -67,7 +67,7 @@ pub fn compare(args: &CompareArgs, g: &GlobalArgs) -> Result<ExitCode, CliError>
             digest: resolved.digest.clone(),
         });
         metrics.push(result.map(|r| r.metrics.clone()).unwrap_or_default());
-        let curve_file = resolved.path.join(pipelines::artifacts::CURVE_FILE);
+        let curve_file = resolved.path.join(pipelines::artifacts::METRICS_FILE);
         if args.plot.is_some() && curve_file.is_file() {
             let points = pipelines::artifacts::read_curve(&curve_file)
                 .map_err(|e| CliError::failure(format!("reading the curve of `{target}`: {e}")))?;

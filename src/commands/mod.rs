@@ -14,6 +14,7 @@ pub mod show;
 pub mod status;
 pub mod tokenize;
 pub mod transfer;
+pub mod ui;
 
 /// Writes a value as pretty JSON on stdout (the one document `--json` promises).
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), crate::error::CliError> {

@@ -13,6 +13,7 @@ pub mod dpo;
 pub mod eval;
 pub mod export;
 pub mod generate;
+pub mod inspect;
 pub mod kinds;
 pub mod logits;
 pub mod model;

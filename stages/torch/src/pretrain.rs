@@ -18,7 +18,7 @@ use crate::train::sampler::key;
 use crate::train::{self, Observer, ShardDir, TrainError, TrainInput};
 
 pub const SUMMARY_FILE: &str = "summary.json";
-pub const METRICS_FILE: &str = "metrics.jsonl";
+pub use pipelines::artifacts::METRICS_FILE;
 pub const PLOT_FILE: &str = "loss.svg";
 pub use crate::model::TOKENIZER_FILE;
 

@@ -187,3 +187,41 @@ fn artifacts_round_trip() {
         "{err}"
     );
 }
+
+/// The inspector's trace is the model's own forward pass: its logits equal `forward`'s, the
+/// logit lens of the last residual is those logits, and every attention row (a query over the
+/// keys it may see) sums to 1 — for every test config (GQA, RoPE, learned positions).
+#[test]
+fn the_trace_is_the_forward_pass_and_attention_rows_sum_to_one() {
+    for (name, cfg) in common::configs() {
+        tch::manual_seed(5);
+        let model = Gpt::new(&cfg, Device::Cpu).unwrap();
+        let t = cfg.block_size.min(9);
+        let ids: Vec<i64> = (0..t as i64)
+            .map(|i| (i * 7 + 3) % cfg.vocab_size as i64)
+            .collect();
+        let trace = model.trace(&ids).unwrap();
+        let full = model
+            .forward(&Tensor::from_slice(&ids).view([1, -1]), false)
+            .squeeze_dim(0);
+        assert!(trace.logits.allclose(&full, 1e-4, 1e-5, false), "{name}");
+        let last = trace.residuals.last().unwrap();
+        assert!(
+            model.lens(last).allclose(&trace.logits, 1e-5, 1e-6, false),
+            "{name}"
+        );
+        assert_eq!(trace.residuals.len(), cfg.n_layer + 1, "{name}");
+        for a in &trace.attention {
+            assert_eq!(a.size(), [cfg.n_head as i64, t as i64, t as i64], "{name}");
+            let sums = a.sum_dim_intlist(-1, false, Kind::Float);
+            assert!(
+                sums.allclose(&Tensor::ones_like(&sums), 1e-5, 1e-6, false),
+                "{name}"
+            );
+        }
+    }
+    let cfg = &common::configs()[0].1;
+    let model = Gpt::new(cfg, Device::Cpu).unwrap();
+    let too_long = vec![1i64; cfg.block_size + 1];
+    assert!(matches!(model.trace(&too_long), Err(ModelError::Shape(_))));
+}

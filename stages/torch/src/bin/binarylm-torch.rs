@@ -19,7 +19,8 @@ binarylm-torch run-stage <job.json>\n       \
 binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
 [--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]\n       \
 binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n       \
-binarylm-torch logits <model dir>   (a JSON array of texts on stdin)\n\n\
+binarylm-torch logits <model dir>   (a JSON array of texts on stdin)\n       \
+binarylm-torch inspect <model dir>\n\n\
 doctor: reports the libtorch this build links, whether its CUDA backend is linked, the devices\n\
 it sees and the CPU threads it would use. Normally run through `binarylm doctor`.\n\
 run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
@@ -28,7 +29,10 @@ generate: samples text from a pretrain artifact directory; normally run through\
 `binarylm generate` (see its --help).\n\
 serve: serves a model directory with the OpenAI API. Normally run through `binarylm serve`.\n\
 logits: prints each text's token ids and the model's logits after every token, as JSON (what\n\
-exports are checked against; docs/export.md).";
+exports are checked against; docs/export.md).\n\
+inspect: loads a model directory once and answers JSON requests, one per line on stdin\n\
+({\"op\":\"prompt\",\"text\":…} or {\"op\":\"embeddings\",\"token\":…}) with one JSON line each;\n\
+`binarylm ui` runs it for its model inspector.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Some("generate") => generate(&args[1..]),
         Some("serve") => stages_torch::server::cli::main(&args[1..]),
         Some("logits") if args.len() == 2 => logits(Path::new(&args[1])),
+        Some("inspect") if args.len() == 2 => inspect(Path::new(&args[1])),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -45,6 +50,26 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn inspect(dir: &Path) -> ExitCode {
+    let inspector = match stages_torch::inspect::Inspector::load(dir) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let stdin = std::io::stdin().lock();
+    match stages_torch::inspect::serve_lines(&inspector, stdin, std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (the UI stopped): nothing more to answer.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

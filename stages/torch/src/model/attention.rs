@@ -105,6 +105,33 @@ impl Attention {
         self.merge(y, input.train)
     }
 
+    /// The attention probabilities `(B, nh, T, T)` that `forward` computes inside its fused
+    /// kernel: `softmax(q·kᵀ/√d + causal mask)` in fp32, each KV head repeated for the query
+    /// heads it serves. Each row (a query) sums to 1 over the keys it may see. For the
+    /// inspector: training and generation never materialise this `T×T` matrix.
+    pub fn weights(&self, x: &Tensor, input: &AttnInput) -> Tensor {
+        let (q, k, _) = self.project(x, input);
+        let groups = self.n_head / self.n_kv_head;
+        let k = if groups > 1 {
+            k.repeat_interleave_self_int(groups, Some(1), None::<i64>)
+        } else {
+            k
+        };
+        let t = q.size()[2];
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = q
+            .to_kind(Kind::Float)
+            .matmul(&k.to_kind(Kind::Float).transpose(-2, -1))
+            * scale; // (B, nh, T, T)
+        let visible = match input.mask {
+            Some(m) => m.shallow_clone(),
+            None => Tensor::ones([t, t], (Kind::Bool, q.device())).tril(0),
+        };
+        scores
+            .masked_fill(&visible.logical_not(), f64::NEG_INFINITY)
+            .softmax(-1, Kind::Float)
+    }
+
     /// Attention for `x (1, T, C)` continuing a sequence whose first `past` tokens are in
     /// `keys`/`values`; the new keys and values are written after them.
     pub fn forward_cached(
@@ -208,5 +235,42 @@ impl Attention {
             self.gqa(),
         );
         self.merge(y, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The probabilities `weights` shows are the ones the fused kernel uses: multiplying them
+    /// by the values gives `forward`'s output (with grouped-query heads too).
+    #[test]
+    fn weights_times_values_is_what_forward_computes() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let attn = Attention::new(vs.root(), 32, 4, 2, false, 0.0, 0.2, 0.2);
+        let rope = Rope::new(8, 16, 10_000.0, Device::Cpu);
+        let x = Tensor::randn([2, 7, 32], (Kind::Float, Device::Cpu));
+        let positions = Tensor::arange(7, (Kind::Int64, Device::Cpu));
+        let input = AttnInput {
+            rope: Some(&rope),
+            positions: &positions,
+            mask: None,
+            train: false,
+        };
+        let w = attn.weights(&x, &input); // (B, nh, T, T)
+        let sums = w.sum_dim_intlist(-1, false, Kind::Float);
+        assert!(sums.allclose(&Tensor::ones_like(&sums), 1e-5, 1e-6, false));
+        assert_eq!(
+            w.triu(1).abs().max().double_value(&[]),
+            0.0,
+            "a query saw the future"
+        );
+        let (_, _, v) = attn.project(&x, &input);
+        let v = v.repeat_interleave_self_int(2, Some(1), None::<i64>);
+        let manual = attn.merge(w.matmul(&v), false);
+        let fused = attn.forward(&x, &input);
+        assert!(manual.allclose(&fused, 1e-4, 1e-5, false));
     }
 }

@@ -59,6 +59,13 @@ impl Block {
         self.mlp_half(x + a.to_kind(Kind::Float), compute, input.train)
     }
 
+    /// This block's attention probabilities `(B, nh, T, T)` for the residual stream `x`
+    /// entering it (see [`Attention::weights`]).
+    pub fn attention_weights(&self, x: &Tensor, input: &AttnInput, compute: Kind) -> Tensor {
+        let h = self.norm1.forward(x).to_kind(compute);
+        self.attn.weights(&h, input)
+    }
+
     pub fn forward_cached(
         &self,
         x: &Tensor,

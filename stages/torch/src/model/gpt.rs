@@ -395,6 +395,73 @@ impl Gpt {
     }
 }
 
+/// What happens inside the model on one sequence: what the inspector shows.
+pub struct Trace {
+    /// The residual stream after the embeddings, then after each block: `L + 1` tensors
+    /// `(T, C)`.
+    pub residuals: Vec<Tensor>,
+    /// Each block's attention probabilities `(nh, T, T)`.
+    pub attention: Vec<Tensor>,
+    /// The logits `(T, V)` (fp32): the head applied to the last residual.
+    pub logits: Tensor,
+}
+
+impl Gpt {
+    /// Runs `tokens` (one sequence, at most `block_size`) and keeps every layer's residual
+    /// stream and attention probabilities.
+    pub fn trace(&self, tokens: &[i64]) -> Result<Trace, ModelError> {
+        self.check_tokens(tokens)?;
+        if tokens.is_empty() || tokens.len() > self.cfg.block_size {
+            return Err(ModelError::Shape(format!(
+                "{} tokens: the model reads 1 to {} at once",
+                tokens.len(),
+                self.cfg.block_size
+            )));
+        }
+        let _guard = tch::no_grad_guard();
+        let device = self.device();
+        let t = tokens.len() as i64;
+        let idx = Tensor::from_slice(tokens).to_device(device).view([1, t]);
+        let positions = Tensor::arange(t, (Kind::Int64, device));
+        let input = AttnInput {
+            rope: self.rope.as_ref(),
+            positions: &positions,
+            mask: None,
+            train: false,
+        };
+        let mut x = self.embed(&idx, &positions, false);
+        let mut residuals = vec![x.squeeze_dim(0)];
+        let mut attention = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            attention.push(
+                block
+                    .attention_weights(&x, &input, self.compute)
+                    .squeeze_dim(0),
+            );
+            x = block.forward(&x, &input, self.compute);
+            residuals.push(x.squeeze_dim(0));
+        }
+        let logits = self.head(&x).squeeze_dim(0);
+        Ok(Trace {
+            residuals,
+            attention,
+            logits,
+        })
+    }
+
+    /// The logit lens: the final norm and head applied to a residual stream `(…, C)`, i.e.
+    /// what the model would predict if the layers above it were skipped.
+    pub fn lens(&self, residual: &Tensor) -> Tensor {
+        let _guard = tch::no_grad_guard();
+        self.head(residual)
+    }
+
+    /// The token embedding matrix `(V, C)`.
+    pub fn token_embeddings(&self) -> Tensor {
+        self.tok_emb.weight.detach()
+    }
+}
+
 /// File names of a model artifact.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";

@@ -14,6 +14,6 @@ pub mod quantized;
 mod rope;
 
 pub use config::{swiglu_hidden, ConfigError, ModelConfig};
-pub use gpt::{load_artifact, Gpt, ModelError, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+pub use gpt::{load_artifact, Gpt, ModelError, Trace, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 pub use kv_cache::KvCache;
 pub use lora::Lora;

@@ -68,7 +68,7 @@ pub struct Outcome {
 }
 
 /// Name of the work directory's metrics log (the artifact's curve is written from it).
-pub const METRICS_FILE: &str = "metrics.jsonl";
+pub use pipelines::artifacts::METRICS_FILE;
 
 pub fn run(l: Loop, obs: &dyn Observer) -> Result<Outcome, TrainError> {
     let p = l.params;

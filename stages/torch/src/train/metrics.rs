@@ -1,39 +1,11 @@
 //! Training metrics: one JSON object per line in `metrics.jsonl`, and model FLOPs utilisation.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// One line of `metrics.jsonl`. Training lines carry `loss`…`tokens_per_s`; validation
-/// results (`val_loss`, `val_ppl`) ride on the line of the step they were measured at.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsLine {
-    /// Optimizer steps completed.
-    pub step: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grad_norm: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_per_s: Option<f64>,
-    /// Model FLOPs utilisation against the configured peak, in [0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfu: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val_ppl: Option<f64>,
-    pub tokens: u64,
-    pub elapsed_s: f64,
-    /// A kind's own measurements (DPO's reward margin, preference accuracy, …), flattened
-    /// into the line; none for pretrain.
-    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, f64>,
-}
+// The line type lives with the other typed artifact files, so that `binarylm ui` (which never
+// links libtorch) reads the curves with the same struct.
+pub use pipelines::artifacts::MetricsLine;
 
 /// Appends lines to `metrics.jsonl`, flushed each time so a killed run keeps what it logged.
 pub struct MetricsLog {
@@ -100,11 +72,9 @@ pub fn write_curve(lines: &[MetricsLine], path: &Path) -> std::io::Result<()> {
 
 /// Reads every line of a `metrics.jsonl`.
 pub fn read(path: &Path) -> std::io::Result<Vec<MetricsLine>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    Ok(pipelines::artifacts::parse_metrics_lines(
+        &std::fs::read_to_string(path)?,
+    ))
 }
 
 /// Peak dense bf16 throughput of an H100 SXM and of an H200 (the same chip), FLOP/s.

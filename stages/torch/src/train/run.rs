@@ -125,8 +125,11 @@ pub fn train(
             obs.log("ignoring a checkpoint made with other settings; starting over");
         }
     }
-    let mut log = MetricsLog::open(&input.work_dir.join("metrics.jsonl"), start)
-        .map_err(TrainError::Metrics)?;
+    let mut log = MetricsLog::open(
+        &input.work_dir.join(pipelines::artifacts::METRICS_FILE),
+        start,
+    )
+    .map_err(TrainError::Metrics)?;
 
     let sched = Schedule {
         lr: p.lr,
