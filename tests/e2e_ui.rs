@@ -579,19 +579,22 @@ fn a_running_pipeline_is_shown_live() {
     // (the parent of its output directory), then a pause long enough to be watched.
     p.write(
         "pipeline.yaml",
-        "name: live\nstages:\n  slow:\n    kind: command\n    run: |\n      echo starting-slow\n      echo '{\"step\":1,\"loss\":2.5,\"tokens\":64,\"elapsed_s\":0.1,\"tokens_per_s\":640.0}' > \"$BINARYLM_OUT/../metrics.jsonl\"\n      sleep \"${SLOW:-0}\"\n      echo done > \"$BINARYLM_OUT/x\"\n",
+        "name: live\nstages:\n  slow:\n    kind: command\n    run: |\n      echo starting-slow\n      echo '{\"step\":1,\"loss\":2.5,\"tokens\":64,\"elapsed_s\":0.1,\"tokens_per_s\":640.0}' > \"$BINARYLM_OUT/../metrics.jsonl\"\n      if [ -n \"${RELEASE:-}\" ]; then for i in $(seq 1200); do [ -e \"$RELEASE\" ] \u{26}\u{26} break; sleep 0.1; done; fi\n      echo done > \"$BINARYLM_OUT/x\"\n",
     );
     p.run(&["run", "pipeline.yaml", "--force", "slow"]).ok();
-    // Only this run pauses (8 s): long enough to be watched from the UI and a browser.
+    // Only this run pauses, until the test has watched it from the UI and a browser and
+    // creates the release file (at most two minutes): a fixed pause was too short on a loaded
+    // machine.
+    let release = p.dir.path().join("release-slow");
     let mut run = p
         .cmd(&["run", "pipeline.yaml", "--force", "slow"])
-        .env("SLOW", "8")
+        .env("RELEASE", &release)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("run");
     let ui = Ui::start(&p, &["-f", "pipeline.yaml"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let live = loop {
         let live = ui.get_json("/api/live");
         if live["runs"][0]["running"][0]["metrics"][0]["loss"] == 2.5 {
@@ -652,6 +655,7 @@ fn a_running_pipeline_is_shown_live() {
         event.starts_with("data: ") && event.contains("\"slow\""),
         "{event}"
     );
+    std::fs::write(&release, "").expect("release the run");
     assert!(run.wait().expect("wait").success());
     let after = ui.get_json("/api/live");
     assert_eq!(after["runs"], serde_json::json!([]), "{after}");
