@@ -329,7 +329,8 @@ fn a_trained_model_is_deployed_served_and_used_by_the_openai_sdk() {
     let models: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(models["data"][0]["id"], BUNDLE_NAME, "{models}");
     assert_eq!(models["data"][0]["max_model_len"], 64, "{models}");
-    assert!(server.terminate().success());
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM should stop it cleanly: {status}");
 }
 
 #[test]
