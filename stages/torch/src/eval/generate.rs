@@ -6,7 +6,7 @@
 //! Prompts are asked one at a time with the KV cache: answers are short, and a greedy decode
 //! is the same whatever else is in the batch, so batching would change speed, not scores.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipelines::{EvalTask, DEFAULT_MAX_NEW_TOKENS};
 use records::Record;
@@ -39,33 +39,12 @@ pub struct Answered {
 
 /// Reads a JSONL file of `{"prompt": …, "answer": …}` or `{"prompt": …, "answers": […]}`.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Prompt>, ItemsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ItemsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |message: String| ItemsError::Bad {
-            path: PathBuf::from(path),
-            line: i + 1,
-            message,
-            hint: "each line must be one JSON object with `prompt` (a string) and `answer` (a \
-                   string) or `answers` (a list of strings)"
-                .into(),
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
-        out.push(prompt(&v).map_err(bad)?);
-    }
-    if out.is_empty() {
-        return Err(ItemsError::Empty {
-            what: path.display().to_string(),
-        });
-    }
-    Ok(out)
+    super::items::read_lines(
+        path,
+        "each line must be one JSON object with `prompt` (a string) and `answer` (a string) or \
+         `answers` (a list of strings)",
+        prompt,
+    )
 }
 
 fn prompt(v: &serde_json::Value) -> Result<Prompt, String> {

@@ -84,6 +84,20 @@ pub enum ItemsError {
 
 /// Reads a JSONL file of questions in `format`.
 pub fn read_jsonl(path: &Path, format: ChoiceFormat) -> Result<Vec<Question>, ItemsError> {
+    read_lines(
+        path,
+        &format!("each line must be one JSON object with {}", fields(format)),
+        |v| question(v, format),
+    )
+}
+
+/// Each non-blank line of the JSONL file `path` through `parse`; a line that is not JSON, or
+/// that `parse` refuses, is an error naming the file and line, with `hint`.
+pub fn read_lines<T>(
+    path: &Path,
+    hint: &str,
+    parse: impl Fn(&serde_json::Value) -> Result<T, String>,
+) -> Result<Vec<T>, ItemsError> {
     let text = std::fs::read_to_string(path).map_err(|source| ItemsError::Io {
         path: path.to_path_buf(),
         source,
@@ -97,11 +111,11 @@ pub fn read_jsonl(path: &Path, format: ChoiceFormat) -> Result<Vec<Question>, It
             path: path.to_path_buf(),
             line: i + 1,
             message,
-            hint: format!("each line must be one JSON object with {}", fields(format)),
+            hint: hint.to_string(),
         };
         let v: serde_json::Value =
             serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
-        out.push(question(&v, format).map_err(bad)?);
+        out.push(parse(&v).map_err(bad)?);
     }
     if out.is_empty() {
         return Err(ItemsError::Empty {
