@@ -6,7 +6,7 @@
 //! protocol has one definition.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Version of the job format; the torch side refuses others.
 // 2: `params` carries `kind` and is read back typed. 3: `manifest_dir`.
@@ -38,6 +38,22 @@ pub struct TorchJob {
     /// CPU threads the stage may use.
     pub threads: usize,
     pub fingerprint: String,
+}
+
+/// A job that lacks the artifact of a stage its params name (a job written by hand, or for
+/// another manifest: `binarylm` always passes every referenced stage).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the job has no input for stage `{0}`")]
+pub struct MissingInput(pub String);
+
+impl TorchJob {
+    /// The artifact directory of upstream stage `stage`.
+    pub fn input(&self, stage: &str) -> Result<&Path, MissingInput> {
+        self.inputs
+            .get(stage)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| MissingInput(stage.to_string()))
+    }
 }
 
 /// One line of a torch stage's stdout.

@@ -31,7 +31,7 @@ pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
     explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,
 };
-pub use job::{TorchEvent, TorchJob, TORCH_JOB_FORMAT};
+pub use job::{MissingInput, TorchEvent, TorchJob, TORCH_JOB_FORMAT};
 pub use load::{load, parse, DEFAULT_SEED};
 pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};

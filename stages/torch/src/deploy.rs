@@ -33,8 +33,8 @@ const STEPS: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    #[error("the job has no input for stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error(
         "stage `{stage}` ({dir}) has no {file}: `model:` must name a stage that produced a model \
          (a pretrain stage)"
@@ -104,34 +104,28 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> DeployError {
     move |source| DeployError::Io { context, source }
 }
 
-fn input<'j>(job: &'j TorchJob, stage: &str) -> Result<&'j PathBuf, DeployError> {
-    job.inputs
-        .get(stage)
-        .ok_or_else(|| DeployError::MissingInput(stage.to_string()))
-}
-
 /// Copies the model and tokenizer into `out` and writes the settings; returns nothing but
 /// files, so the bundle served below is exactly what `binarylm serve` will serve.
 fn package(job: &TorchJob, params: &DeployParams, out: &Path) -> Result<(), DeployError> {
-    let model_dir = input(job, &params.model)?;
+    let model_dir = job.input(&params.model)?;
     let weights = crate::model::quantized::weight_files(model_dir);
     for &file in std::iter::once(&CONFIG_FILE).chain(weights) {
         if !model_dir.join(file).is_file() {
             return Err(DeployError::NotAModel {
                 stage: params.model.clone(),
-                dir: model_dir.clone(),
+                dir: model_dir.to_path_buf(),
                 file,
             });
         }
     }
     let tokenizer = match &params.tokenizer {
         Some(stage) => {
-            let dir = input(job, stage)?;
+            let dir = job.input(stage)?;
             let t = dir.join(TOKENIZER_FILE);
             if !t.is_file() {
                 return Err(DeployError::NoTokenizer {
                     stage: stage.clone(),
-                    dir: dir.clone(),
+                    dir: dir.to_path_buf(),
                     hint: "`tokenizer:` must name a tokenizer stage",
                 });
             }
@@ -142,7 +136,7 @@ fn package(job: &TorchJob, params: &DeployParams, out: &Path) -> Result<(), Depl
             if !t.is_file() {
                 return Err(DeployError::NoTokenizer {
                     stage: params.model.clone(),
-                    dir: model_dir.clone(),
+                    dir: model_dir.to_path_buf(),
                     hint: "add `tokenizer: <tokenizer stage>` to the deploy stage",
                 });
             }

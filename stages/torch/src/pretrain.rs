@@ -24,8 +24,8 @@ pub use crate::model::TOKENIZER_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PretrainError {
-    #[error("the job has no input for tokenizer stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error("tokenizer stage `{stage}`: {source}")]
     Shards {
         stage: String,
@@ -64,10 +64,7 @@ pub fn run(
     device::set_threads(job.threads);
     let choice: DeviceChoice = params.device.parse()?;
     let dev = device::resolve(choice)?;
-    let tok_dir = job
-        .inputs
-        .get(&params.tokenizer)
-        .ok_or_else(|| PretrainError::MissingInput(params.tokenizer.clone()))?;
+    let tok_dir = job.input(&params.tokenizer)?;
     let shards = ShardDir::open(tok_dir).map_err(|source| PretrainError::Shards {
         stage: params.tokenizer.clone(),
         source,

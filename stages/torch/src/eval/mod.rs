@@ -45,8 +45,8 @@ use crate::model::TOKENIZER_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error("the job has no input for stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error(transparent)]
     Device(#[from] DeviceError),
     #[error("model `{model}`: {source}")]
@@ -148,7 +148,7 @@ pub fn run(
                 .map(|items| (name.clone(), items))
                 .map_err(|source| match source {
                     LoadError::Items(source) => EvalError::Items { task: name, source },
-                    LoadError::Missing(stage) => EvalError::MissingInput(stage),
+                    LoadError::Missing(missing) => EvalError::MissingInput(missing),
                 })
         })
         .collect::<Result<_, _>>()?;
@@ -179,7 +179,7 @@ pub fn run(
     };
     let mut samples = String::new();
     for model_name in &params.models {
-        let dir = input(job, model_name)?;
+        let dir = job.input(model_name)?.to_path_buf();
         let (model, _) = load_artifact(&dir, dev).map_err(|source| EvalError::Model {
             model: model_name.clone(),
             source,
@@ -296,16 +296,15 @@ fn key(seed: u64, i: usize) -> u64 {
     common::rng::mix64(seed ^ common::rng::mix64(i as u64 + 1))
 }
 
-fn input(job: &TorchJob, stage: &str) -> Result<PathBuf, EvalError> {
-    job.inputs
-        .get(stage)
-        .cloned()
-        .ok_or_else(|| EvalError::MissingInput(stage.to_string()))
-}
-
 enum LoadError {
     Items(ItemsError),
-    Missing(String),
+    Missing(pipelines::MissingInput),
+}
+
+impl From<pipelines::MissingInput> for LoadError {
+    fn from(e: pipelines::MissingInput) -> Self {
+        LoadError::Missing(e)
+    }
 }
 
 impl From<ItemsError> for LoadError {
@@ -322,10 +321,7 @@ impl From<records::RecordsError> for LoadError {
 
 fn load_items(job: &TorchJob, t: &EvalTask, seed: u64) -> Result<Items, LoadError> {
     let data = |stage: &str| -> Result<Vec<Record>, LoadError> {
-        let dir = job
-            .inputs
-            .get(stage)
-            .ok_or_else(|| LoadError::Missing(stage.to_string()))?;
+        let dir = job.input(stage)?;
         Ok(records::read_split(&records::split_path(
             dir,
             t.split_name(),

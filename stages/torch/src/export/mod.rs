@@ -35,8 +35,8 @@ pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("the job has no input for stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("cannot export `{stage}`: {reason}\nhint: export a GPT-2-style or Llama-style model (docs/export.md)")]
@@ -70,11 +70,7 @@ pub fn run(
     obs: &dyn Observer,
 ) -> Result<Exported, ExportError> {
     device::set_threads(job.threads);
-    let dir = job
-        .inputs
-        .get(&params.model)
-        .cloned()
-        .ok_or_else(|| ExportError::MissingInput(params.model.clone()))?;
+    let dir = job.input(&params.model)?.to_path_buf();
     let source = Source::load(&dir, params, obs)?;
     std::fs::create_dir_all(&job.out_dir).map_err(|e| ExportError::Io {
         context: format!("creating {}", job.out_dir.display()),

@@ -4,7 +4,7 @@
 //! bits per byte of the source and the quantized model on a data stage's held-out documents.
 //! Only the rounding is in the artifact; the measurements are the run's metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipelines::{QuantScheme, QuantizeParams, TorchJob};
 use tch::{Device, Tensor};
@@ -22,8 +22,8 @@ const BATCH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuantizeError {
-    #[error("the job has no input for stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error(transparent)]
     Device(#[from] DeviceError),
     #[error(transparent)]
@@ -71,7 +71,7 @@ pub fn run(
     obs: &dyn Observer,
 ) -> Result<Quantized, QuantizeError> {
     device::set_threads(job.threads);
-    let source_dir = input(job, &params.model)?;
+    let source_dir = job.input(&params.model)?.to_path_buf();
     let (source, _) = load_artifact(&source_dir, Device::Cpu)?;
     let (scheme, group) = match params.scheme {
         QuantScheme::Int8 => ("int8", None),
@@ -174,7 +174,7 @@ pub fn run(
             stage: stage.clone(),
             message,
         };
-        let data_dir = input(job, stage)?;
+        let data_dir = job.input(stage)?.to_path_buf();
         let mut docs = records::read_split(&records::split_path(&data_dir, "val"))
             .map_err(|e| quality(e.to_string()))?;
         docs.truncate(params.limit);
@@ -207,13 +207,6 @@ pub fn run(
         metrics,
         device: device_name,
     })
-}
-
-fn input(job: &TorchJob, stage: &str) -> Result<PathBuf, QuantizeError> {
-    job.inputs
-        .get(stage)
-        .cloned()
-        .ok_or_else(|| QuantizeError::MissingInput(stage.to_string()))
 }
 
 #[cfg(test)]
