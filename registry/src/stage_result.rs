@@ -63,8 +63,9 @@ impl std::fmt::Display for RanWith {
 }
 
 impl StageResult {
-    /// What the output was computed with. The device is its id (`cpu`, `cuda:0`): torch
-    /// stages report a description (`cpu (2 threads)`) whose details `threads` already holds.
+    /// What the output was computed with. The device is its id (`cpu`, `cuda:0`); records
+    /// written before 2026-11-30 hold a description (`cpu (2 threads)`) whose details `threads`
+    /// already holds, so anything after the id is dropped.
     pub fn ran_with(&self) -> RanWith {
         let device = self.device.split(" (").next().unwrap_or_default();
         RanWith {

@@ -268,6 +268,6 @@ pub fn run(
     Ok(Deployed {
         smoke: report,
         load_s,
-        device: device::describe(dev),
+        device: device::id(dev),
     })
 }

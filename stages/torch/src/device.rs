@@ -110,8 +110,17 @@ pub fn resolve(choice: DeviceChoice) -> Result<Device, DeviceError> {
     }
 }
 
-/// A short human description of a device for logs and run records, e.g. `cpu (2 threads)` or
-/// `cuda:0`.
+/// The device's id as a manifest names it (`cpu`, `cuda:0`): what a stage's result records as
+/// the device it ran on (its thread count is recorded apart; [`describe`] is for logs).
+pub fn id(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_string(),
+        Device::Cuda(index) => format!("cuda:{index}"),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
+
+/// A short human description of a device for logs, e.g. `cpu (2 threads)` or `cuda:0`.
 pub fn describe(device: Device) -> String {
     match device {
         Device::Cpu => {
@@ -195,5 +204,7 @@ mod tests {
             describe(Device::Cpu)
         );
         assert_eq!(describe(Device::Cuda(1)), "cuda:1");
+        assert_eq!(id(Device::Cpu), "cpu");
+        assert_eq!(id(Device::Cuda(1)), "cuda:1");
     }
 }

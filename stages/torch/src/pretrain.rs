@@ -150,7 +150,7 @@ pub fn run(
             elapsed_s: result.elapsed_s,
             resumed_from: result.resumed_from,
         },
-        device: device::describe(dev),
+        device: device::id(dev),
     })
 }
 
@@ -159,7 +159,7 @@ pub fn run(
 pub struct Trained {
     pub summary: Summary,
     pub run: PretrainRun,
-    /// The device it ran on (`cpu (2 threads)`, `cuda:0`).
+    /// The device it ran on (`cpu`, `cuda:0`).
     pub device: String,
 }
 

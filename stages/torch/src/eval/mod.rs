@@ -287,7 +287,7 @@ pub fn run(
     report::chart(&results, &out.join(CHART_FILE)).map_err(EvalError::Plot)?;
     Ok(Evaluated {
         results,
-        device: device::describe(dev),
+        device: device::id(dev),
     })
 }
 

@@ -165,11 +165,11 @@ pub fn run(
         metrics["size_ratio"],
     ));
 
-    let mut device_name = device::describe(Device::Cpu);
+    let mut device_name = device::id(Device::Cpu);
     if let Some(stage) = &params.data {
         let wanted: DeviceChoice = params.device.parse()?;
         let dev = device::resolve(wanted)?;
-        device_name = device::describe(dev);
+        device_name = device::id(dev);
         let quality = |message: String| QuantizeError::Quality {
             stage: stage.clone(),
             message,
