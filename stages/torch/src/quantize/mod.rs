@@ -191,7 +191,15 @@ pub fn run(
                 .map_err(|e| quality(e.to_string()))?;
             Ok(eval::rates(&scores, &all))
         };
-        let (source_nll, source_bpb) = bpb(&load_artifact(&source_dir, dev)?.0, "source")?;
+        // The source is already loaded on the CPU (for rounding); elsewhere it is loaded again.
+        let elsewhere;
+        let source_here = if dev == Device::Cpu {
+            &source
+        } else {
+            elsewhere = load_artifact(&source_dir, dev)?.0;
+            &elsewhere
+        };
+        let (source_nll, source_bpb) = bpb(source_here, "source")?;
         let (nll, bits) = bpb(&load_artifact(out, dev)?.0, "quantized")?;
         obs.log(&format!(
             "bits per byte on {} documents of `{stage}`: {source_bpb:.4} → {bits:.4} ({:+.4})",
