@@ -74,7 +74,9 @@ impl StageKind for QuantizeParams {
     const INFO: KindInfo = KindInfo {
         name: "quantize",
         // 1: first version.
-        version: 1,
+        // 2: a source's tokenizer_config.json (the chat template of sft and dpo models) is
+        //    copied into the artifact.
+        version: 2,
         produces: ArtifactType::QuantizedModel,
         runner: Runner::Torch,
         headline: Some("bits_per_byte_delta"),

@@ -17,6 +17,7 @@ use crate::model::{load_artifact, Gpt, ModelError, CONFIG_FILE, WEIGHTS_FILE};
 use crate::train::{named_weights, Observer};
 
 use crate::model::TOKENIZER_FILE;
+use crate::sft::artifact::TOKENIZER_CONFIG_FILE;
 /// Sequences per forward pass of the quality check.
 const BATCH: usize = 16;
 
@@ -128,7 +129,12 @@ pub fn run(
     let text = serde_json::to_string_pretty(&info).expect("quantization info serializes");
     std::fs::write(out.join(QUANT_INFO_FILE), text)
         .map_err(io(format!("writing {QUANT_INFO_FILE}")))?;
-    for file in [CONFIG_FILE, TOKENIZER_FILE] {
+    // A fine-tuned source's chat template (tokenizer_config.json) comes along, so serving,
+    // eval and export of the quantized model format conversations as the source did.
+    for file in [CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE] {
+        if file == TOKENIZER_CONFIG_FILE && !source_dir.join(file).is_file() {
+            continue;
+        }
         std::fs::copy(source_dir.join(file), out.join(file)).map_err(io(format!(
             "copying {} from {}",
             file,
