@@ -160,7 +160,8 @@ fn default_targets() -> Vec<LoraTarget> {
 impl StageKind for SftParams {
     const INFO: KindInfo = KindInfo {
         name: "sft",
-        version: 1,
+        // 1: first version. 2: the artifact holds `answers.jsonl`, the held-out greedy answers.
+        version: 2,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),

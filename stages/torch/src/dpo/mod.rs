@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use pipelines::artifacts::{DpoSummary, SftRun, DPO_SUMMARY_FILE};
 use pipelines::{DpoLoss, DpoParams, Precision, TorchJob};
-use serve::chat::ChatTemplate;
+use serve::chat::{ChatTemplate, Message, Role};
 use serve::engine::Codec;
 use tch::{Device, Kind, Tensor};
 
@@ -271,7 +271,16 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
                 rejected: None,
             });
         }
-        let prompts: Vec<&str> = eval_set.iter().map(|p| p.prompt.as_str()).collect();
+        let turns: Vec<[Message; 1]> = eval_set
+            .iter()
+            .map(|p| {
+                [Message {
+                    role: Role::User,
+                    content: p.prompt.clone(),
+                }]
+            })
+            .collect();
+        let prompts: Vec<&[Message]> = turns.iter().map(|t| t.as_slice()).collect();
         let answers = greedy_answers(
             model,
             &prompts,

@@ -107,6 +107,11 @@ struct Before {
 
 const BEFORE_FILE: &str = "before.json";
 
+/// The fine-tuned model's greedy answer to each evaluated val prompt, beside its reference
+/// (one JSON object a line: `prompt`, `reference`, `answer`, `exact`), so a score can be read
+/// behind: which questions fail, and how.
+pub const ANSWERS_FILE: &str = "answers.jsonl";
+
 /// Runs an sft job, reporting through `obs`.
 pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tuned, SftError> {
     device::set_threads(job.threads);
@@ -186,9 +191,12 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
         .map_err(io(format!("creating {}", job.work_dir.display())))?;
     let eval_set = &val_ex[..params.eval.examples.min(val_ex.len())];
     let eval_rows = tp.eval_batches * tp.batch_size;
-    let measure = |model: &crate::model::Gpt, obs: &dyn Observer| -> Result<Before, SftError> {
+    // The held-out measures, and the greedy answers behind the exact match.
+    let measure = |model: &crate::model::Gpt,
+                   obs: &dyn Observer|
+     -> Result<(Before, Option<eval::Answers>), SftError> {
         let val_loss = eval::val_loss(model, &val_rows, eval_rows, tp.batch_size);
-        let exact_match = if eval_set.is_empty() {
+        let answers = if eval_set.is_empty() {
             None
         } else {
             let answers = eval::exact_match(
@@ -199,15 +207,16 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
                 params.eval.max_new_tokens,
             )
             .map_err(model_err)?;
-            for (answer, reference) in &answers.samples {
+            for (answer, reference) in answers.samples(eval_set, 3) {
                 obs.log(&format!("  answered {answer:?}, reference {reference:?}"));
             }
-            Some(answers.accuracy)
+            Some(answers)
         };
-        Ok(Before {
+        let before = Before {
             val_loss,
-            exact_match,
-        })
+            exact_match: answers.as_ref().map(|a| a.accuracy),
+        };
+        Ok((before, answers))
     };
     let before_path = job.work_dir.join(BEFORE_FILE);
     let before = match std::fs::read_to_string(&before_path)
@@ -216,7 +225,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
     {
         Some(b) => b,
         None => {
-            let b = measure(&model, obs)?;
+            let (b, _) = measure(&model, obs)?;
             let text = serde_json::to_string(&b).expect("serializes");
             std::fs::write(&before_path, text)
                 .map_err(io(format!("writing {}", before_path.display())))?;
@@ -289,7 +298,11 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
     )?;
     let (method, lines) = (written.method, written.curve);
     // The merged model is what the artifact holds: measure that one.
-    let after = measure(&model, obs)?;
+    let (after, answers) = measure(&model, obs)?;
+    if let Some(answers) = &answers {
+        eval::write_answers(&job.out_dir.join(ANSWERS_FILE), eval_set, answers)
+            .map_err(io(format!("writing {ANSWERS_FILE}")))?;
+    }
     let train_loss = lines.iter().rev().find_map(|l| l.loss).unwrap_or(f64::NAN);
     let summary = SftSummary {
         steps: tp.steps,

@@ -1,7 +1,12 @@
 //! Short stories from a small grammar over a tracked world: people move between places and pick
-//! up, hand over and put down objects. The closing sentences and the questions state facts that
-//! only the whole story determines (who holds what, where it went), so a model has to carry
-//! information across many tokens to predict them.
+//! up, hand over and put down objects. The closing sentences state facts that only the whole
+//! story determines (who holds what, where it went), so a model has to carry information across
+//! many tokens to predict them.
+//!
+//! The questions (`instructions`, `preferences`) ask where a person or an object was when the
+//! story began: the answer is stated by exactly one sentence of the story, among later sentences
+//! that name the same person or object in other places. docs/finetuning.md says why these and
+//! not the end state.
 
 use super::rng::Rng;
 
@@ -36,14 +41,17 @@ enum Holder {
 pub struct Story {
     pub sentences: Vec<String>,
     people: Vec<&'static str>,
-    /// Index into `people` → place index.
+    /// Index into `people` → place index, now and when the story began.
     at: Vec<usize>,
+    start_at: Vec<usize>,
     objects: Vec<String>,
     holders: Vec<Holder>,
+    /// Index into `objects` → the place it lay in when the story began.
+    start_place: Vec<usize>,
     places: Vec<&'static str>,
 }
 
-/// A question about the end state, its correct answer and a plausible wrong one.
+/// A question about the story, its correct answer and a plausible wrong one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
     pub question: String,
@@ -64,13 +72,14 @@ impl Story {
             .iter()
             .map(|o| format!("{} {o}", rng.pick(ADJECTIVES)))
             .collect();
+        let at: Vec<usize> = people.iter().map(|_| rng.below(places.len())).collect();
+        let start_place: Vec<usize> = objects.iter().map(|_| rng.below(places.len())).collect();
         let mut s = Story {
             sentences: Vec::new(),
-            at: people.iter().map(|_| rng.below(places.len())).collect(),
-            holders: objects
-                .iter()
-                .map(|_| Holder::Place(rng.below(places.len())))
-                .collect(),
+            start_at: at.clone(),
+            at,
+            holders: start_place.iter().map(|&l| Holder::Place(l)).collect(),
+            start_place,
             people,
             objects,
             places,
@@ -185,33 +194,35 @@ impl Story {
         self.sentences.join(" ")
     }
 
-    /// A question about the end state with its answer and a wrong but plausible answer.
+    /// Where a person or an object was when the story began, with the answer and a wrong but
+    /// plausible one: where it was at the end when that differs (the confusion of the start
+    /// with the end), else another place of the story.
     pub fn question(&self, rng: &mut Rng) -> Question {
-        if rng.below(3) == 0 {
+        let (subject, start, end) = if rng.below(2) == 0 {
             let p = rng.below(self.people.len());
-            let wrong = (self.at[p] + 1 + rng.below(self.places.len() - 1)) % self.places.len();
-            return Question {
-                question: format!("Where is {}?", self.people[p]),
-                answer: format!("{} is in the {}.", self.people[p], self.places[self.at[p]]),
-                wrong: format!("{} is in the {}.", self.people[p], self.places[wrong]),
+            (self.people[p].to_string(), self.start_at[p], self.at[p])
+        } else {
+            let o = rng.below(self.objects.len());
+            let end = match self.holders[o] {
+                Holder::Person(p) => self.at[p],
+                Holder::Place(l) => l,
             };
-        }
-        let o = rng.below(self.objects.len());
-        let right = self.holders[o];
-        // A wrong answer of the same form when possible: another person, or another place.
-        let wrong = match right {
-            Holder::Person(p) if self.people.len() > 1 => {
-                Holder::Person((p + 1 + rng.below(self.people.len() - 1)) % self.people.len())
-            }
-            Holder::Person(_) => Holder::Place(rng.below(self.places.len())),
-            Holder::Place(l) => {
-                Holder::Place((l + 1 + rng.below(self.places.len() - 1)) % self.places.len())
-            }
+            (format!("the {}", self.objects[o]), self.start_place[o], end)
+        };
+        let wrong = if end != start {
+            end
+        } else {
+            (start + 1 + rng.below(self.places.len() - 1)) % self.places.len()
+        };
+        let answer = |place: usize| {
+            let mut a = format!("{subject} was in the {}.", self.places[place]);
+            a[..1].make_ascii_uppercase();
+            a
         };
         Question {
-            question: format!("Where is the {}?", self.objects[o]),
-            answer: self.object_fact(o, right),
-            wrong: self.object_fact(o, wrong),
+            question: format!("Where was {subject} at the start?"),
+            answer: answer(start),
+            wrong: answer(wrong),
         }
     }
 }
@@ -261,5 +272,70 @@ mod tests {
             let q = s.question(&mut rng);
             assert_ne!(q.answer, q.wrong, "{q:?}");
         }
+    }
+
+    #[test]
+    fn the_answer_is_the_one_sentence_that_introduces_the_subject() {
+        let mut rng = Rng::new(7, 0);
+        let mut distracted = 0;
+        for _ in 0..300 {
+            let s = Story::generate(&mut rng);
+            let q = s.question(&mut rng);
+            let body = s.body();
+            // "Ada was in the park." / "The red key was in the park."
+            let (subject, place) = q
+                .answer
+                .trim_end_matches('.')
+                .split_once(" was in the ")
+                .unwrap();
+            let introduction = match subject.strip_prefix("The ") {
+                Some(object) => format!("There was a {object} in the {place}."),
+                None => format!("{subject} was in the {place}."),
+            };
+            assert_eq!(body.matches(&introduction).count(), 1, "{q:?}\n{body}");
+            let wrong_place = q.wrong.trim_end_matches('.').rsplit(' ').next().unwrap();
+            assert!(s.places.contains(&wrong_place), "{q:?}");
+            let subject_word = subject.rsplit(' ').next().unwrap();
+            distracted += usize::from(body.matches(subject_word).count() > 1);
+        }
+        // More than half the subjects appear again later (moved, picked up, carried): the answer
+        // is not simply the sentence that names them.
+        assert!(distracted > 150, "{distracted} of 300");
+    }
+
+    #[test]
+    fn the_question_alone_does_not_give_the_answer() {
+        // The best a model that ignores the story can do: answer each question with the answer
+        // it most often had in training. On other stories that is right about one time in ten
+        // (a place out of ten), far from what reading the story gives.
+        use std::collections::HashMap;
+        let mut rng = Rng::new(11, 0);
+        let mut seen: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for _ in 0..4000 {
+            let q = Story::generate(&mut rng).question(&mut rng);
+            *seen
+                .entry(q.question)
+                .or_default()
+                .entry(q.answer)
+                .or_default() += 1;
+        }
+        let guess = |question: &str| -> Option<String> {
+            let answers = seen.get(question)?;
+            let best = answers
+                .iter()
+                .max_by_key(|(a, n)| (**n, std::cmp::Reverse(*a)))?;
+            Some(best.0.clone())
+        };
+        let trials = 1000;
+        let right = (0..trials)
+            .filter(|_| {
+                let q = Story::generate(&mut rng).question(&mut rng);
+                guess(&q.question).as_deref() == Some(q.answer.as_str())
+            })
+            .count();
+        assert!(
+            right * 5 < trials,
+            "{right} of {trials} right without the story"
+        );
     }
 }
