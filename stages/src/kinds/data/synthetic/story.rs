@@ -1,5 +1,7 @@
 //! Short stories from a small grammar over a tracked world: people move between places and pick
-//! up, hand over and put down objects. The closing sentences state facts that only the whole
+//! up, hand over and put down objects. Two closing paragraphs follow the events: "At the start:"
+//! restates where everyone and everything began, in shuffled order, so predicting it means
+//! finding each subject's opening sentence again; "In the end:" states facts that only the whole
 //! story determines (who holds what, where it went), so a model has to carry information across
 //! many tokens to predict them.
 //!
@@ -49,6 +51,16 @@ pub struct Story {
     /// Index into `objects` → the place it lay in when the story began.
     start_place: Vec<usize>,
     places: Vec<&'static str>,
+    /// The order in which the closing recap restates where everyone and everything began:
+    /// people first (`0..people`), then objects.
+    recap: Vec<Subject>,
+}
+
+/// Someone or something a starting fact is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Person(usize),
+    Object(usize),
 }
 
 /// A question about the story, its correct answer and a plausible wrong one.
@@ -62,6 +74,11 @@ pub struct Question {
 impl Story {
     /// A story of 2–3 people, 2–3 objects and 3–4 places, with 4–9 events.
     pub fn generate(rng: &mut Rng) -> Story {
+        Story::with_events(rng, 4, 9)
+    }
+
+    /// A story as [`Story::generate`]'s, with `min..=max` events after the opening sentences.
+    pub fn with_events(rng: &mut Rng, min: usize, max: usize) -> Story {
         let n_people = rng.range(2, 3);
         let people = rng.sample(PEOPLE, n_people);
         let n_places = rng.range(3, 4);
@@ -83,6 +100,7 @@ impl Story {
             people,
             objects,
             places,
+            recap: Vec::new(),
         };
         let opening = rng.pick(OPENINGS);
         for p in 0..s.people.len() {
@@ -105,10 +123,15 @@ impl Story {
                 s.objects[o], s.places[place]
             ));
         }
-        let events = rng.range(4, 9);
+        let events = rng.range(min, max);
         for _ in 0..events {
             s.event(rng);
         }
+        let subjects: Vec<Subject> = (0..s.people.len())
+            .map(Subject::Person)
+            .chain((0..s.objects.len()).map(Subject::Object))
+            .collect();
+        s.recap = rng.sample(&subjects, subjects.len());
         s
     }
 
@@ -178,9 +201,15 @@ impl Story {
         }
     }
 
-    /// The story text, closed by what became of each object.
+    /// The story text, closed by a recap of where everyone and everything began (in shuffled
+    /// order) and by what became of each object.
     pub fn text(&self) -> String {
         let mut out = self.body();
+        out.push_str("\nAt the start:");
+        for &subject in &self.recap {
+            out.push(' ');
+            out.push_str(&self.start_fact(subject, self.start_of(subject)));
+        }
         out.push_str("\nIn the end:");
         for (o, &h) in self.holders.iter().enumerate() {
             out.push(' ');
@@ -198,31 +227,51 @@ impl Story {
     /// plausible one: where it was at the end when that differs (the confusion of the start
     /// with the end), else another place of the story.
     pub fn question(&self, rng: &mut Rng) -> Question {
-        let (subject, start, end) = if rng.below(2) == 0 {
-            let p = rng.below(self.people.len());
-            (self.people[p].to_string(), self.start_at[p], self.at[p])
+        let subject = if rng.below(2) == 0 {
+            Subject::Person(rng.below(self.people.len()))
         } else {
-            let o = rng.below(self.objects.len());
-            let end = match self.holders[o] {
-                Holder::Person(p) => self.at[p],
-                Holder::Place(l) => l,
-            };
-            (format!("the {}", self.objects[o]), self.start_place[o], end)
+            Subject::Object(rng.below(self.objects.len()))
+        };
+        let (start, end) = match subject {
+            Subject::Person(p) => (self.start_at[p], self.at[p]),
+            Subject::Object(o) => {
+                let end = match self.holders[o] {
+                    Holder::Person(p) => self.at[p],
+                    Holder::Place(l) => l,
+                };
+                (self.start_place[o], end)
+            }
         };
         let wrong = if end != start {
             end
         } else {
             (start + 1 + rng.below(self.places.len() - 1)) % self.places.len()
         };
-        let answer = |place: usize| {
-            let mut a = format!("{subject} was in the {}.", self.places[place]);
-            a[..1].make_ascii_uppercase();
-            a
+        let name = match subject {
+            Subject::Person(p) => self.people[p].to_string(),
+            Subject::Object(o) => format!("the {}", self.objects[o]),
         };
         Question {
-            question: format!("Where was {subject} at the start?"),
-            answer: answer(start),
-            wrong: answer(wrong),
+            question: format!("Where was {name} at the start?"),
+            answer: self.start_fact(subject, start),
+            wrong: self.start_fact(subject, wrong),
+        }
+    }
+
+    fn start_of(&self, subject: Subject) -> usize {
+        match subject {
+            Subject::Person(p) => self.start_at[p],
+            Subject::Object(o) => self.start_place[o],
+        }
+    }
+
+    /// "Ada was in the park." / "The red key was in the park."
+    fn start_fact(&self, subject: Subject, place: usize) -> String {
+        match subject {
+            Subject::Person(p) => format!("{} was in the {}.", self.people[p], self.places[place]),
+            Subject::Object(o) => {
+                format!("The {} was in the {}.", self.objects[o], self.places[place])
+            }
         }
     }
 }
@@ -262,6 +311,33 @@ mod tests {
                 assert!(text.contains(&fact), "{fact} missing from:\n{text}");
             }
         }
+    }
+
+    #[test]
+    fn the_recap_restates_every_starting_place_in_shuffled_order() {
+        let mut rng = Rng::new(13, 0);
+        let mut reordered = 0;
+        for _ in 0..100 {
+            let s = Story::generate(&mut rng);
+            let text = s.text();
+            let (_, recap) = text.split_once("\nAt the start: ").unwrap();
+            let (recap, _) = recap.split_once("\nIn the end:").unwrap();
+            for (p, person) in s.people.iter().enumerate() {
+                let fact = format!("{person} was in the {}.", s.places[s.start_at[p]]);
+                assert!(recap.contains(&fact), "{fact} missing from {recap}");
+            }
+            for (o, object) in s.objects.iter().enumerate() {
+                let fact = format!("The {object} was in the {}.", s.places[s.start_place[o]]);
+                assert!(recap.contains(&fact), "{fact} missing from {recap}");
+                assert!(s.body().contains(&format!(
+                    "There was a {object} in the {}.",
+                    s.places[s.start_place[o]]
+                )));
+            }
+            reordered += usize::from(!recap.starts_with(s.people[0]));
+        }
+        // Not the order of the opening: recalling a fact means finding it by its subject.
+        assert!(reordered > 30, "{reordered} of 100");
     }
 
     #[test]
