@@ -137,7 +137,7 @@ mod tests {
             ],
         };
         let template = ChatTemplate::for_codec(&Bytes);
-        let packed = pack(&encode(&[chat.clone()], &template, &Bytes), 64);
+        let packed = pack(&encode(std::slice::from_ref(&chat), &template, &Bytes), 64);
         let targets: Vec<i64> = packed
             .targets
             .iter()
