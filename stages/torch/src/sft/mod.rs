@@ -14,16 +14,14 @@ pub mod data;
 pub mod eval;
 pub mod loss;
 pub mod pack;
+pub mod start;
 
 use pipelines::artifacts::{SftRun, SftSummary, SFT_SUMMARY_FILE};
-use pipelines::{Precision, SftParams, TorchJob};
-use serve::chat::ChatTemplate;
-use serve::engine::Codec;
-use tch::{Device, Kind};
+use pipelines::{SftParams, TorchJob};
 
-use crate::device::{self, DeviceChoice, DeviceError};
-use crate::model::{load_artifact, Lora, ModelError};
-use crate::server::engine::{LoadError, TokenizerCodec};
+use crate::device::{self, DeviceError};
+use crate::model::{Lora, ModelError};
+use crate::server::engine::LoadError;
 use crate::train::sampler::key;
 use crate::train::{finetune, Observer, TrainError};
 
@@ -114,16 +112,24 @@ pub const ANSWERS_FILE: &str = "answers.jsonl";
 
 /// Runs an sft job, reporting through `obs`.
 pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tuned, SftError> {
-    device::set_threads(job.threads);
-    let choice: DeviceChoice = params.device.parse()?;
-    let dev = device::resolve(choice)?;
-    let input = |stage: &String| {
-        job.inputs
-            .get(stage)
-            .ok_or_else(|| SftError::MissingInput(stage.clone()))
-    };
-    let model_dir = input(&params.model)?;
-    let data_dir = input(&params.data)?;
+    let start::Start {
+        dev,
+        model_dir,
+        data_dir,
+        codec,
+        template,
+        mut model,
+        config: cfg,
+        bf16,
+    } = start::start(
+        job,
+        &start::Inputs {
+            model: &params.model,
+            data: &params.data,
+            device: &params.device,
+            precision: params.train.precision,
+        },
+    )?;
     let model_err = |source| SftError::Model {
         stage: params.model.clone(),
         source,
@@ -132,35 +138,6 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
         stage: params.data.clone(),
         source: Box::new(source),
     };
-
-    let codec = TokenizerCodec::load(&model_dir.join(TOKENIZER_FILE)).map_err(|source| {
-        SftError::Tokenizer {
-            stage: params.model.clone(),
-            source,
-        }
-    })?;
-    let template = ChatTemplate::for_codec(&codec);
-    if !template.uses_markers() {
-        return Err(SftError::NoMarkers {
-            stage: params.model.clone(),
-        });
-    }
-    let (mut model, cfg) = load_artifact(model_dir, dev).map_err(model_err)?;
-    if codec.vocab_size() > cfg.vocab_size {
-        return Err(SftError::VocabMismatch {
-            stage: params.model.clone(),
-            tokenizer: codec.vocab_size(),
-            model: cfg.vocab_size,
-        });
-    }
-    let bf16 = match params.train.precision {
-        Precision::Auto => dev != Device::Cpu,
-        Precision::Fp32 => false,
-        Precision::Bf16 => true,
-    };
-    if bf16 {
-        model.set_compute_kind(Kind::BFloat16);
-    }
 
     let train_ex = data::read_split(data_dir, "train").map_err(data_err)?;
     let val_ex = data::read_split(data_dir, "val").map_err(data_err)?;
