@@ -228,3 +228,59 @@ fn the_local_corpus_example_runs() {
     );
     assert!(kept >= 7.0, "{stats}");
 }
+
+/// A `records: messages` file whose conversations are malformed fails the stage with the file,
+/// the line and what is wrong with it; a well-formed one gives one `messages` column.
+#[test]
+fn malformed_messages_fail_naming_the_line_and_the_problem() {
+    const CHATS: &str = r#"
+name: chats
+stages:
+  chats:
+    kind: data
+    sources:
+      - jsonl: chats.jsonl
+        records: messages
+"#;
+    let good = r#"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}"#;
+    let cases = [
+        (
+            r#"{"messages": [{"role": "user", "content": "Hi"}, {"content": "Hello."}]}"#,
+            "`messages[1]` has no `role`",
+        ),
+        (
+            r#"{"messages": [{"role": "tool", "content": "42"}, {"role": "assistant", "content": "ok"}]}"#,
+            "`messages[0]` has role `tool`; expected system, user or assistant",
+        ),
+        (
+            r#"{"messages": [{"role": "user", "content": "Hi"}]}"#,
+            "no message has role `assistant`",
+        ),
+        (
+            r#"{"prompt": "Hi", "response": "Hello."}"#,
+            "no field `messages`; fields there: prompt, response",
+        ),
+    ];
+    for (bad, message) in cases {
+        let p = Project::new();
+        p.write("pipeline.yaml", CHATS);
+        p.write("chats.jsonl", &format!("{good}\n\n{bad}\n{good}\n"));
+        let r = p.run(&["run", "pipeline.yaml"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("chats.jsonl:3: ") && r.stderr.contains(message),
+            "expected line 3 and {message:?} in:\n{}",
+            r.stderr
+        );
+    }
+
+    let p = Project::new();
+    p.write("pipeline.yaml", CHATS);
+    p.write("chats.jsonl", &format!("{good}\n"));
+    let (r, j) = p.run_json(&[]);
+    r.ok();
+    assert_eq!(ran(&j), ["chats"]);
+    let show = p.run(&["show", "chats"]);
+    show.ok();
+    assert!(show.stdout.contains("messages"), "{}", show.stdout);
+}

@@ -148,10 +148,24 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
         "metrics.jsonl",
         "loss.svg",
         "summary.json",
+        "answers.jsonl",
     ] {
         assert!(names.iter().any(|x| x == f), "{f} missing from {names:?}");
     }
     assert!(!names.iter().any(|x| x.starts_with("adapter")), "{names:?}");
+    // The held-out answers behind `exact_match`, one line per evaluated prompt.
+    let answers = std::fs::read_to_string(dir.join("answers.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = answers
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{answers}");
+    let exact = lines.iter().filter(|l| l["exact"] == true).count() as f64 / 4.0;
+    assert_eq!(tuned["exact_match"].as_f64(), Some(exact), "{answers}");
+    assert!(lines[0]["prompt"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("\nQuestion: "));
     let tc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_config.json")).unwrap())
             .unwrap();
@@ -490,5 +504,81 @@ fn a_killed_fine_tuning_resumes_to_identical_files() {
                 run == Run::Dpo
             );
         }
+    }
+}
+
+/// An OpenAI-style `messages` file through the data stage into sft: multi-turn conversations
+/// with a system turn, where every assistant turn is learned and the held-out answer asked for
+/// is the last one, given all the turns before it.
+#[test]
+fn sft_trains_on_a_multi_turn_messages_file() {
+    torch_exe();
+    const WORDS: &[&str] = &[
+        "apple", "river", "stone", "cloud", "bread", "lamp", "tiger", "rope", "glass", "seed",
+    ];
+    let mut chats = String::new();
+    for (i, a) in WORDS.iter().enumerate() {
+        for b in WORDS.iter().skip(i + 1) {
+            let turns = serde_json::json!({"messages": [
+                {"role": "system", "content": "Repeat the words you are given."},
+                {"role": "user", "content": format!("Say {a}.")},
+                {"role": "assistant", "content": format!("{a}.")},
+                {"role": "user", "content": format!("Now say {b}.")},
+                {"role": "assistant", "content": format!("{b}.")},
+            ]});
+            chats.push_str(&turns.to_string());
+            chats.push('\n');
+        }
+    }
+    let p = Project::new();
+    p.write("chats.jsonl", &chats);
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: messages-e2e
+seed: 3
+stages:
+  chats:
+    kind: data
+    sources: [{ jsonl: chats.jsonl, records: messages }]
+    split: { val_docs: 5 }
+  tok: { kind: tokenizer, data: chats, vocab_size: 300 }
+  base:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: { n_layer: 1, n_embd: 32, n_head: 2, block_size: 128 }
+    train: { steps: 10, batch_size: 4, lr: 0.005, warmup_steps: 2, eval_every: 10, eval_batches: 1, log_every: 5 }
+  tuned:
+    kind: sft
+    model: base
+    data: chats
+    device: cpu
+    train: { steps: 20, batch_size: 4, lr: 0.005, warmup_steps: 2, eval_every: 10, eval_batches: 1, log_every: 5 }
+    eval: { examples: 5, max_new_tokens: 4 }
+"#,
+    );
+    let (r, j) = p.run_json(&[]);
+    r.ok();
+    let tuned = &stage(&j, "tuned")["metrics"];
+    assert_eq!(tuned["examples"].as_f64(), Some(40.0), "{tuned}");
+    assert!(
+        tuned["val_loss"].as_f64().unwrap() < tuned["val_loss_before"].as_f64().unwrap(),
+        "{tuned}"
+    );
+    let (dir, _) = files(&p, "tuned");
+    let answers = std::fs::read_to_string(dir.join("answers.jsonl")).unwrap();
+    for line in answers.lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let roles: Vec<&str> = l["prompt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"], "{line}");
+        let asked = l["prompt"][3]["content"].as_str().unwrap();
+        let reference = l["reference"].as_str().unwrap();
+        assert_eq!(format!("Now say {reference}"), asked, "{line}");
     }
 }

@@ -63,6 +63,12 @@ pub struct DataSource {
     /// Default: `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// With `jsonl` (or a JSON Lines `url`): what each line holds. `text` (the field named by
+    /// `column`), `instructions` (`prompt`, `response`), `preferences` (`prompt`, `chosen`,
+    /// `rejected`) or `messages` (an OpenAI-style conversation, `{"messages": [{"role":
+    /// "user", "content": "…"}, …]}`, for sft). Default: `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordShape>,
     /// A built-in generator, seeded by the manifest's `seed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticSource>,
@@ -138,24 +144,36 @@ pub enum SplitName {
     Val,
 }
 
-/// The record shape a source produces; all sources of one stage must agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The record shape a source produces; all sources of one stage must agree. As a `jsonl`
+/// source's `records:` key, it says which fields each line holds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum RecordShape {
     /// One `text` column.
+    #[serde(rename = "text")]
     Text,
-    /// `prompt`, `response`.
+    /// `prompt`, `response`: one user turn and the assistant's answer.
+    #[serde(rename = "instructions")]
     Instruction,
-    /// `prompt`, `chosen`, `rejected`.
+    /// `prompt`, `chosen`, `rejected` (TRL's preference layout).
+    #[serde(rename = "preferences")]
     Preference,
+    /// `messages`: an OpenAI-style conversation, `[{"role", "content"}, …]` with roles
+    /// `system`, `user` and `assistant`; one or more assistant turns. Written to the split as
+    /// the conversation's JSON text.
+    #[serde(rename = "messages")]
+    Messages,
 }
 
 impl RecordShape {
-    /// The output columns, in order.
+    /// The output columns, in order (for `jsonl` sources, the fields each line must have).
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             RecordShape::Text => &["text"],
             RecordShape::Instruction => &["prompt", "response"],
             RecordShape::Preference => &["prompt", "chosen", "rejected"],
+            RecordShape::Messages => &["messages"],
         }
     }
 }
@@ -247,7 +265,8 @@ impl DataSource {
         match self.synthetic.as_ref().map(|s| s.generator) {
             Some(Generator::Instructions) => RecordShape::Instruction,
             Some(Generator::Preferences) => RecordShape::Preference,
-            Some(Generator::Stories) | None => RecordShape::Text,
+            Some(Generator::Stories) => RecordShape::Text,
+            None => self.records.unwrap_or(RecordShape::Text),
         }
     }
 }
@@ -566,7 +585,9 @@ impl StageKind for DataParams {
         name: "data",
         // 1: first version. 2: streaming passes; output ordered by content hash within buckets
         // written as several row groups; HTML, language, quality and near-duplicate steps.
-        version: 2,
+        // 3: `instructions`/`preferences` ask where someone or something was at the start (was:
+        // at the end); `records:` on JSON Lines sources (`messages` conversations).
+        version: 3,
         produces: ArtifactType::Corpus,
         runner: Runner::InProcess,
         headline: Some("documents_train"),
@@ -664,6 +685,22 @@ impl StageKind for DataParams {
                     "remove it",
                 );
             }
+            let url_jsonl = url_format == Some(SourceFormat::Jsonl);
+            if s.records.is_some() && s.jsonl.is_none() && !url_jsonl {
+                invalid(
+                    format!("{at}.records"),
+                    "`records` only applies to a `jsonl` source or a JSON Lines `url`".to_string(),
+                    "remove it, or read the file with `jsonl:`",
+                );
+            }
+            if s.column.is_some() && s.records.is_some_and(|r| r != RecordShape::Text) {
+                invalid(
+                    format!("{at}.column"),
+                    "`column` names the text field of `records: text`; other records have fixed fields"
+                        .to_string(),
+                    "remove `column`",
+                );
+            }
             if s.url.is_none() && (s.sha256.is_some() || s.format.is_some()) {
                 invalid(
                     at.clone(),
@@ -733,7 +770,7 @@ impl StageKind for DataParams {
                         s.shape().columns(),
                         shape.columns()
                     ),
-                    "put sources of different shapes (text, instructions, preferences) in separate data stages",
+                    "put sources of different shapes (text, instructions, preferences, messages) in separate data stages",
                 );
             }
         }
@@ -899,6 +936,24 @@ mod tests {
             paths,
             vec!["sources[1]", "split.val_fraction", "split.val_docs"]
         );
+    }
+
+    #[test]
+    fn records_apply_to_json_lines_only_and_set_the_shape() {
+        let chats = DataSource {
+            jsonl: Some("chats.jsonl".to_string()),
+            records: Some(RecordShape::Messages),
+            ..DataSource::default()
+        };
+        assert_eq!(chats.shape(), RecordShape::Messages);
+        assert!(params(vec![chats.clone()]).validate().is_empty());
+        let mut on_text = text_source("a.txt");
+        on_text.records = Some(RecordShape::Messages);
+        let mut with_column = chats.clone();
+        with_column.column = Some("body".to_string());
+        let p = params(vec![chats, on_text, with_column]);
+        let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
+        assert_eq!(paths, vec!["sources[1].records", "sources[2].column"]);
     }
 
     #[test]

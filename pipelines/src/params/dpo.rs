@@ -3,8 +3,8 @@
 //! The policy starts from the `model` stage's weights, and the same weights, frozen, are the
 //! reference. Training settings are pretrain's `train:` block; `lora:` and `eval:` are sft's.
 
-use super::pretrain::{is_device, train_problems, TrainParams};
-use super::sft::{lora_problems, LoraParams, SftEval};
+use super::pretrain::TrainParams;
+use super::sft::{input_problems, training_problems, LoraParams, SftEval, Training};
 use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind, Tolerance};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
@@ -105,64 +105,28 @@ impl StageKind for DpoParams {
     }
 
     fn validate(&self) -> Vec<Invalid> {
-        let mut problems = Vec::new();
-        let mut bad = |path: &str, message: String, hint: &str| {
-            problems.push(Invalid {
-                path: path.to_string(),
-                on_key: false,
-                message,
-                hint: Some(hint.to_string()),
-            })
-        };
-        for (key, value, hint) in [
-            (
-                "model",
-                &self.model,
+        let mut problems = input_problems(
+            [&self.model, &self.data],
+            [
                 "name the stage whose model to align, e.g. `model: assistant` (an sft stage)",
-            ),
-            (
-                "data",
-                &self.data,
                 "name a data stage of preference pairs, e.g. one with the `preferences` generator",
-            ),
-        ] {
-            if value.trim().is_empty() {
-                bad(key, format!("`{key}` is empty"), hint);
-            }
-        }
+            ],
+        );
         if !(self.beta.is_finite() && self.beta > 0.0) {
-            bad(
-                "beta",
-                format!("`beta` is {}", self.beta),
-                "use a positive strength; 0.1 is usual (0.01–0.5)",
-            );
-        }
-        if !is_device(&self.device) {
-            bad(
-                "device",
-                format!("unknown device `{}`", self.device),
-                "use `auto`, `cpu`, `cuda` or `cuda:N`",
-            );
-        }
-        if self.epochs == Some(0) {
-            bad(
-                "epochs",
-                "`epochs` is 0".to_string(),
-                "train for at least one pass, or leave `epochs` out to train `train.steps` steps",
-            );
-        }
-        problems.extend(train_problems(&self.train, self.epochs.is_none()));
-        if let Some(lora) = &self.lora {
-            problems.extend(lora_problems(lora));
-        }
-        if self.eval.max_new_tokens == 0 {
             problems.push(Invalid {
-                path: "eval.max_new_tokens".to_string(),
+                path: "beta".to_string(),
                 on_key: false,
-                message: "`eval.max_new_tokens` is 0".to_string(),
-                hint: Some("allow at least one answer token, e.g. 32".to_string()),
+                message: format!("`beta` is {}", self.beta),
+                hint: Some("use a positive strength; 0.1 is usual (0.01–0.5)".to_string()),
             });
         }
+        problems.extend(training_problems(&Training {
+            device: &self.device,
+            epochs: self.epochs,
+            train: &self.train,
+            lora: self.lora.as_ref(),
+            eval: &self.eval,
+        }));
         problems
     }
 }

@@ -160,7 +160,8 @@ fn default_targets() -> Vec<LoraTarget> {
 impl StageKind for SftParams {
     const INFO: KindInfo = KindInfo {
         name: "sft",
-        version: 1,
+        // 1: first version. 2: the artifact holds `answers.jsonl`, the held-out greedy answers.
+        version: 2,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),
@@ -190,59 +191,84 @@ impl StageKind for SftParams {
     }
 
     fn validate(&self) -> Vec<Invalid> {
-        let mut problems = Vec::new();
-        let mut bad = |path: &str, message: String, hint: &str| {
-            problems.push(Invalid {
-                path: path.to_string(),
-                on_key: false,
-                message,
-                hint: Some(hint.to_string()),
-            })
-        };
-        for (key, value, hint) in [
-            (
-                "model",
-                &self.model,
+        let mut problems = input_problems(
+            [&self.model, &self.data],
+            [
                 "name the stage whose model to fine-tune, e.g. `model: base`",
-            ),
-            (
-                "data",
-                &self.data,
                 "name a data stage of conversations, e.g. one with the `instructions` generator",
-            ),
-        ] {
-            if value.trim().is_empty() {
-                bad(key, format!("`{key}` is empty"), hint);
-            }
-        }
-        if !is_device(&self.device) {
-            bad(
-                "device",
-                format!("unknown device `{}`", self.device),
-                "use `auto`, `cpu`, `cuda` or `cuda:N`",
-            );
-        }
-        if self.epochs == Some(0) {
-            bad(
-                "epochs",
-                "`epochs` is 0".to_string(),
-                "train for at least one pass, or leave `epochs` out to train `train.steps` steps",
-            );
-        }
-        problems.extend(train_problems(&self.train, self.epochs.is_none()));
-        if let Some(lora) = &self.lora {
-            problems.extend(lora_problems(lora));
-        }
-        if self.eval.max_new_tokens == 0 {
-            problems.push(Invalid {
-                path: "eval.max_new_tokens".to_string(),
-                on_key: false,
-                message: "`eval.max_new_tokens` is 0".to_string(),
-                hint: Some("allow at least one answer token, e.g. 32".to_string()),
-            });
-        }
+            ],
+        );
+        problems.extend(training_problems(&Training {
+            device: &self.device,
+            epochs: self.epochs,
+            train: &self.train,
+            lora: self.lora.as_ref(),
+            eval: &self.eval,
+        }));
         problems
     }
+}
+
+fn invalid(path: &str, message: String, hint: &str) -> Invalid {
+    Invalid {
+        path: path.to_string(),
+        on_key: false,
+        message,
+        hint: Some(hint.to_string()),
+    }
+}
+
+/// The checks of a fine-tuning stage's `model` and `data` references (shared with `dpo`): each
+/// must name a stage; `hints` say which kind of stage, for each.
+pub(crate) fn input_problems(values: [&String; 2], hints: [&str; 2]) -> Vec<Invalid> {
+    ["model", "data"]
+        .into_iter()
+        .zip(values)
+        .zip(hints)
+        .filter(|((_, value), _)| value.trim().is_empty())
+        .map(|((key, _), hint)| invalid(key, format!("`{key}` is empty"), hint))
+        .collect()
+}
+
+/// What `sft` and `dpo` train with, for [`training_problems`].
+pub(crate) struct Training<'a> {
+    pub device: &'a str,
+    pub epochs: Option<u64>,
+    pub train: &'a TrainParams,
+    pub lora: Option<&'a LoraParams>,
+    pub eval: &'a SftEval,
+}
+
+/// The checks of a fine-tuning stage's device, epochs, `train:`, `lora:` and `eval:` (shared
+/// with `dpo`).
+pub(crate) fn training_problems(t: &Training) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    if !is_device(t.device) {
+        problems.push(invalid(
+            "device",
+            format!("unknown device `{}`", t.device),
+            "use `auto`, `cpu`, `cuda` or `cuda:N`",
+        ));
+    }
+    if t.epochs == Some(0) {
+        problems.push(invalid(
+            "epochs",
+            "`epochs` is 0".to_string(),
+            "train for at least one pass, or leave `epochs` out to train `train.steps` steps",
+        ));
+    }
+    problems.extend(train_problems(t.train, t.epochs.is_none()));
+    if let Some(lora) = t.lora {
+        problems.extend(lora_problems(lora));
+    }
+    if t.eval.max_new_tokens == 0 {
+        problems.push(invalid(
+            "eval.max_new_tokens",
+            "`eval.max_new_tokens` is 0".to_string(),
+            "allow at least one answer token, e.g. 32",
+        ));
+    }
+    problems
 }
 
 /// The checks of a `lora:` block (shared with `dpo`).

@@ -6,7 +6,8 @@
 //!
 //! Plain documents (`text`) are encoded as they are. Instruction records (`prompt`,
 //! `response`) and preference records (`prompt`, `chosen`, `rejected`) are rendered as a user
-//! turn and an assistant turn with the chat markers as special tokens, laid out by the chat
+//! turn and an assistant turn, and conversations (`messages`, as JSON text: see [`messages`])
+//! as all their turns, with the chat markers as special tokens, laid out by the chat
 //! template's one definition (`serve::chat::layout`):
 //!
 //! ```text
@@ -19,10 +20,12 @@
 //! one, which DPO reads from the data stage directly), but it is training text for the
 //! tokenizer.
 
+pub mod messages;
+
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
-use serve::chat::{layout, Piece, Role};
+use serve::chat::{layout, Message, Piece, Role};
 use tokenizer::Segment;
 
 /// Chat markers used to render structured records.
@@ -38,6 +41,9 @@ pub enum Record {
         response: String,
         rejected: Option<String>,
     },
+    /// A conversation of any number of turns (a `messages` record), at least one of them the
+    /// assistant's.
+    Conversation(Vec<Message>),
 }
 
 impl Record {
@@ -54,24 +60,30 @@ impl Record {
                 v.extend(rejected.as_deref());
                 v
             }
+            Record::Conversation(messages) => messages.iter().map(|m| m.content.as_str()).collect(),
         }
     }
 
     /// What goes into the shards, as text and special-token segments: a chat record as a user
     /// turn and an assistant turn, laid out by the chat template's one definition.
     pub fn segments(&self) -> Vec<Segment<'_>> {
-        match self {
-            Record::Text(t) => vec![Segment::Text(t)],
+        let turns: Vec<(Role, &str)> = match self {
+            Record::Text(t) => return vec![Segment::Text(t)],
             Record::Chat {
                 prompt, response, ..
-            } => layout(&[(Role::User, prompt), (Role::Assistant, response)])
-                .into_iter()
-                .map(|piece| match piece {
-                    Piece::Marker(m) => Segment::Special(m),
-                    Piece::Text(t) => Segment::Text(t),
-                })
+            } => vec![(Role::User, prompt), (Role::Assistant, response)],
+            Record::Conversation(messages) => messages
+                .iter()
+                .map(|m| (m.role, m.content.as_str()))
                 .collect(),
-        }
+        };
+        layout(&turns)
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Marker(m) => Segment::Special(m),
+                Piece::Text(t) => Segment::Text(t),
+            })
+            .collect()
     }
 
     /// UTF-8 bytes of the encoded text (markers not counted).
@@ -86,7 +98,7 @@ impl Record {
     }
 
     pub fn is_chat(&self) -> bool {
-        matches!(self, Record::Chat { .. })
+        matches!(self, Record::Chat { .. } | Record::Conversation(_))
     }
 }
 
@@ -95,8 +107,15 @@ impl Record {
 pub enum RecordsError {
     #[error("cannot read {path}: {message}\nhint: the `data` input must be a data stage's output (train.parquet, val.parquet)")]
     Table { path: PathBuf, message: String },
-    #[error("{path} has columns [{found}], none of the record shapes binarylm encodes\nhint: expected `text`, or `prompt` + `response`, or `prompt` + `chosen` + `rejected`")]
+    #[error("{path} has columns [{found}], none of the record shapes binarylm encodes\nhint: expected `text`, or `prompt` + `response`, or `prompt` + `chosen` + `rejected`, or `messages`")]
     Shape { path: PathBuf, found: String },
+    #[error("{path}: row {row}: {source}\nhint: the data stage checks conversations as it reads them; was this file written by one?")]
+    Messages {
+        path: PathBuf,
+        row: usize,
+        #[source]
+        source: messages::MessagesError,
+    },
     #[error("{path}: column `{column}` is {found}, not text")]
     NotText {
         path: PathBuf,
@@ -131,6 +150,21 @@ pub fn read_split(path: &Path) -> Result<Vec<Record>, RecordsError> {
             .into_iter()
             .map(Record::Text)
             .collect());
+    }
+    if has("messages") {
+        return column(&df, path, "messages")?
+            .iter()
+            .enumerate()
+            .map(|(row, text)| {
+                messages::parse(text)
+                    .map(Record::Conversation)
+                    .map_err(|source| RecordsError::Messages {
+                        path: path.to_path_buf(),
+                        row,
+                        source,
+                    })
+            })
+            .collect();
     }
     let response_column = if has("response") {
         "response"

@@ -239,26 +239,7 @@ impl ChatTemplate {
 mod tests {
     use super::*;
 
-    /// Bytes are ids 0..256; the four markers are 256..260.
-    struct Bytes;
-
-    impl Codec for Bytes {
-        fn encode(&self, text: &str) -> Vec<u32> {
-            text.bytes().map(u32::from).collect()
-        }
-        fn decode(&self, ids: &[u32]) -> Vec<u8> {
-            ids.iter().filter(|&&i| i < 256).map(|&i| i as u8).collect()
-        }
-        fn token_to_id(&self, token: &str) -> Option<u32> {
-            [SYSTEM_MARKER, USER_MARKER, ASSISTANT_MARKER, END_MARKER]
-                .iter()
-                .position(|m| *m == token)
-                .map(|i| 256 + i as u32)
-        }
-        fn vocab_size(&self) -> usize {
-            260
-        }
-    }
+    use crate::testing::ByteCodec as Bytes;
 
     fn msg(role: Role, content: &str) -> Message {
         Message {

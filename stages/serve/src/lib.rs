@@ -15,6 +15,7 @@ pub mod sampling;
 pub mod scheduler;
 pub mod server;
 pub mod smoke;
+pub mod testing;
 pub mod text;
 pub mod tokens;
 pub mod validate;

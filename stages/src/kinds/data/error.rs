@@ -54,6 +54,28 @@ pub enum DataError {
         line: usize,
         message: String,
     },
+    #[error(
+        "{path}:{line}: no field `{field}`; fields there: {available} (hint: `records: {records}` lines need the fields {needed})",
+        available = if available.is_empty() { "none".to_string() } else { available.join(", ") },
+        records = serde_json::to_value(records).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        needed = records.columns().join(", "),
+    )]
+    MissingField {
+        path: PathBuf,
+        line: usize,
+        field: &'static str,
+        records: pipelines::RecordShape,
+        available: Vec<String>,
+    },
+    #[error(
+        "{path}:{line}: {source} (hint: each line needs `\"messages\": [{{\"role\": \"user\", \"content\": \"…\"}}, {{\"role\": \"assistant\", \"content\": \"…\"}}]`, roles system, user or assistant)"
+    )]
+    Messages {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: records::messages::MessagesError,
+    },
     #[error("{path}: {message}")]
     Table { path: PathBuf, message: String },
     #[error(

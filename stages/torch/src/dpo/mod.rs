@@ -13,16 +13,15 @@ pub mod pairs;
 use std::collections::BTreeMap;
 
 use pipelines::artifacts::{DpoSummary, SftRun, DPO_SUMMARY_FILE};
-use pipelines::{DpoLoss, DpoParams, Precision, TorchJob};
-use serve::chat::ChatTemplate;
-use serve::engine::Codec;
+use pipelines::{DpoLoss, DpoParams, TorchJob};
+use serve::chat::{Message, Role};
 use tch::{Device, Kind, Tensor};
 
-use crate::device::{self, DeviceChoice};
-use crate::model::{load_artifact, Gpt, Lora};
-use crate::server::engine::TokenizerCodec;
-use crate::sft::artifact::{self, TOKENIZER_FILE};
+use crate::device;
+use crate::model::{Gpt, Lora};
+use crate::sft::artifact;
 use crate::sft::eval::greedy_answers;
+use crate::sft::start::{start, Inputs, Start};
 use crate::sft::SftError;
 use crate::train::finetune::{self, Objective};
 use crate::train::sampler::key;
@@ -187,49 +186,24 @@ const BEFORE_FILE: &str = "before.json";
 
 /// Runs a dpo job, reporting through `obs`.
 pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Aligned, DpoError> {
-    device::set_threads(job.threads);
-    let choice: DeviceChoice = params.device.parse().map_err(SftError::from)?;
-    let dev = device::resolve(choice).map_err(SftError::from)?;
-    let input = |stage: &String| {
-        job.inputs
-            .get(stage)
-            .ok_or_else(|| SftError::MissingInput(stage.clone()))
-    };
-    let model_dir = input(&params.model)?;
-    let data_dir = input(&params.data)?;
-    let codec = TokenizerCodec::load(&model_dir.join(TOKENIZER_FILE)).map_err(|source| {
-        SftError::Tokenizer {
-            stage: params.model.clone(),
-            source,
-        }
-    })?;
-    let template = ChatTemplate::for_codec(&codec);
-    if !template.uses_markers() {
-        return Err(SftError::NoMarkers {
-            stage: params.model.clone(),
-        }
-        .into());
-    }
-    let (mut model, cfg) = load_artifact(model_dir, dev).map_err(|source| SftError::Model {
-        stage: params.model.clone(),
-        source,
-    })?;
-    if codec.vocab_size() > cfg.vocab_size {
-        return Err(SftError::VocabMismatch {
-            stage: params.model.clone(),
-            tokenizer: codec.vocab_size(),
-            model: cfg.vocab_size,
-        }
-        .into());
-    }
-    let bf16 = match params.train.precision {
-        Precision::Auto => dev != Device::Cpu,
-        Precision::Fp32 => false,
-        Precision::Bf16 => true,
-    };
-    if bf16 {
-        model.set_compute_kind(Kind::BFloat16);
-    }
+    let Start {
+        dev,
+        model_dir,
+        data_dir,
+        codec,
+        template,
+        mut model,
+        config: cfg,
+        bf16,
+    } = start(
+        job,
+        &Inputs {
+            model: &params.model,
+            data: &params.data,
+            device: &params.device,
+            precision: params.train.precision,
+        },
+    )?;
     let pairs_err = |source| DpoError::Pairs {
         stage: params.data.clone(),
         source: Box::new(source),
@@ -271,7 +245,16 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
                 rejected: None,
             });
         }
-        let prompts: Vec<&str> = eval_set.iter().map(|p| p.prompt.as_str()).collect();
+        let turns: Vec<[Message; 1]> = eval_set
+            .iter()
+            .map(|p| {
+                [Message {
+                    role: Role::User,
+                    content: p.prompt.clone(),
+                }]
+            })
+            .collect();
+        let prompts: Vec<&[Message]> = turns.iter().map(|t| t.as_slice()).collect();
         let answers = greedy_answers(
             model,
             &prompts,

@@ -359,6 +359,12 @@ pub fn from_preferences(stage: &str, records: &[Record]) -> Result<Vec<Question>
                     found: "plain-text",
                 })
             }
+            Record::Conversation(_) => {
+                return Err(ItemsError::NotPreferences {
+                    stage: stage.to_string(),
+                    found: "conversation (messages)",
+                })
+            }
         }
     }
     if out.is_empty() {

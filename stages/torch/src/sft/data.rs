@@ -2,41 +2,61 @@
 //!
 //! A data stage writes `train.parquet` and `val.parquet`; `instructions` records
 //! (`prompt`, `response`) and `preferences` records (`prompt`, `chosen`, `rejected`: the chosen
-//! answer is the one to imitate) become a user turn and an assistant turn. Plain text records
-//! have no turns to learn from and are refused.
+//! answer is the one to imitate) become a user turn and an assistant turn; `messages` records
+//! are whole conversations (a system turn, several user and assistant turns), and every
+//! assistant turn in them is learned. Plain text records have no turns to learn from and are
+//! refused.
 
 use std::path::{Path, PathBuf};
 
 use records::Record;
 use serve::chat::{ChatTemplate, Message, Role};
 
-use super::pack::Example;
-use crate::server::engine::TokenizerCodec;
+use serve::engine::Codec;
 
-/// One conversation of a split: what the user asked and the reference answer.
+use super::pack::Example;
+
+/// One conversation of a split, with at least one assistant turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
-    pub prompt: String,
-    pub response: String,
+    pub messages: Vec<Message>,
 }
 
 impl Exchange {
-    /// The prompt as chat messages (what a client sends).
-    pub fn prompt_messages(&self) -> Vec<Message> {
-        vec![Message {
-            role: Role::User,
-            content: self.prompt.clone(),
-        }]
+    /// A user's prompt and the reference answer.
+    pub fn single(prompt: String, response: String) -> Exchange {
+        Exchange {
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: prompt,
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: response,
+                },
+            ],
+        }
     }
 
-    /// The whole conversation, answer included (what training sees).
-    pub fn messages(&self) -> Vec<Message> {
-        let mut m = self.prompt_messages();
-        m.push(Message {
-            role: Role::Assistant,
-            content: self.response.clone(),
-        });
-        m
+    fn last_answer(&self) -> usize {
+        self.messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant)
+            .unwrap_or(self.messages.len())
+    }
+
+    /// The conversation before its last assistant turn (what a client sends to get it).
+    pub fn prompt_messages(&self) -> &[Message] {
+        &self.messages[..self.last_answer()]
+    }
+
+    /// The last assistant turn, trimmed: the reference that held-out answers are compared with.
+    pub fn response(&self) -> &str {
+        self.messages
+            .get(self.last_answer())
+            .map(|m| m.content.trim())
+            .unwrap_or("")
     }
 }
 
@@ -48,7 +68,7 @@ pub enum DataError {
         #[source]
         source: records::RecordsError,
     },
-    #[error("{path} holds plain text records; sft needs conversations: use a data stage with the `instructions` (or `preferences`) generator, or a `command` stage with `produces: corpus` that writes train.parquet and val.parquet with `prompt` and `response` columns")]
+    #[error("{path} holds plain text records; sft needs conversations: use a data stage with the `instructions` (or `preferences`) generator, a `jsonl` source with `records: messages` (or `instructions`), or a `command` stage with `produces: corpus` that writes train.parquet and val.parquet with `prompt` and `response` columns")]
     NotConversations { path: PathBuf },
     #[error("{path} has no records; sft needs at least one conversation in each split")]
     Empty { path: PathBuf },
@@ -68,24 +88,74 @@ pub fn read_split(dir: &Path, split: &str) -> Result<Vec<Exchange>, DataError> {
         .map(|r| match r {
             Record::Chat {
                 prompt, response, ..
-            } => Ok(Exchange { prompt, response }),
+            } => Ok(Exchange::single(prompt, response)),
+            Record::Conversation(messages) => Ok(Exchange { messages }),
             Record::Text(_) => Err(DataError::NotConversations { path: path.clone() }),
         })
         .collect()
 }
 
 /// Tokenizes exchanges for training (`template` must use the role markers).
-pub fn encode(
-    exchanges: &[Exchange],
-    template: &ChatTemplate,
-    codec: &TokenizerCodec,
-) -> Vec<Example> {
+pub fn encode(exchanges: &[Exchange], template: &ChatTemplate, codec: &dyn Codec) -> Vec<Example> {
     exchanges
         .iter()
         .filter_map(|e| {
             template
-                .render_training(codec, &e.messages())
+                .render_training(codec, &e.messages)
                 .map(|(tokens, targets)| Example { tokens, targets })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sft::pack::{pack, IGNORE};
+    use serve::testing::ByteCodec as Bytes;
+
+    fn turn(role: Role, content: &str) -> Message {
+        Message {
+            role,
+            content: content.to_string(),
+        }
+    }
+
+    /// In a multi-turn conversation every assistant turn is learned (its text and its
+    /// `<|end|>`), and nothing else: not the system or user turns, not the assistant markers.
+    /// Held-out evaluation asks for the last answer, given every turn before it.
+    #[test]
+    fn every_assistant_turn_and_only_those_are_targets() {
+        const END: i64 = 259;
+        let chat = Exchange {
+            messages: vec![
+                turn(Role::System, "S"),
+                turn(Role::User, "q1"),
+                turn(Role::Assistant, "A1"),
+                turn(Role::User, "q2"),
+                turn(Role::Assistant, "A2"),
+                turn(Role::User, "thanks"),
+            ],
+        };
+        let template = ChatTemplate::for_codec(&Bytes);
+        let packed = pack(&encode(std::slice::from_ref(&chat), &template, &Bytes), 64);
+        let targets: Vec<i64> = packed
+            .targets
+            .iter()
+            .copied()
+            .filter(|&t| t != IGNORE)
+            .collect();
+        let b = |c: char| i64::from(c as u8);
+        assert_eq!(targets, [b('A'), b('1'), END, b('A'), b('2'), END]);
+        // Each target sits right after the token that predicts it: the answers' own places.
+        let first = packed.targets.iter().position(|&t| t != IGNORE).unwrap();
+        assert_eq!(packed.inputs[first], 258, "predicted from <|assistant|>");
+
+        assert_eq!(chat.response(), "A2");
+        let prompt: Vec<&str> = chat
+            .prompt_messages()
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
+        assert_eq!(prompt, ["S", "q1", "A1", "q2"]);
+    }
 }

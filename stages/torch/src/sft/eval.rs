@@ -1,7 +1,7 @@
 //! Held-out measures: the loss per assistant token of the `val` split, and how often the
 //! greedy answer to a `val` prompt is exactly the reference answer.
 
-use serve::chat::{ChatTemplate, Message, Role};
+use serve::chat::{ChatTemplate, Message};
 use serve::engine::Codec;
 use tch::{Kind, Reduction, Tensor};
 
@@ -34,14 +34,30 @@ pub fn val_loss(model: &Gpt, val: &Packed, max_rows: usize, batch: usize) -> f64
 pub struct Answers {
     /// Share equal to the reference.
     pub accuracy: f64,
-    /// The first few (answer, reference) pairs, for the log.
-    pub samples: Vec<(String, String)>,
+    /// Every greedy answer, in the order of the exchanges.
+    pub answers: Vec<String>,
 }
 
-/// The greedy answer (at most `max_new_tokens`, ending at `<|end|>`) to each prompt, trimmed.
+impl Answers {
+    /// The first `n` (answer, reference) pairs, for the log.
+    pub fn samples<'a>(
+        &'a self,
+        exchanges: &'a [Exchange],
+        n: usize,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.answers
+            .iter()
+            .zip(exchanges)
+            .take(n)
+            .map(|(a, e)| (a.as_str(), e.response()))
+    }
+}
+
+/// The greedy answer (at most `max_new_tokens`, ending at `<|end|>`) to each prompt (the
+/// conversation so far), trimmed.
 pub fn greedy_answers(
     model: &Gpt,
-    prompts: &[&str],
+    prompts: &[&[Message]],
     template: &ChatTemplate,
     codec: &TokenizerCodec,
     max_new_tokens: usize,
@@ -55,12 +71,8 @@ pub fn greedy_answers(
     prompts
         .iter()
         .map(|p| {
-            let message = Message {
-                role: Role::User,
-                content: p.to_string(),
-            };
             let prompt: Vec<i64> = template
-                .render(codec, &[message])
+                .render(codec, p)
                 .into_iter()
                 .map(i64::from)
                 .collect();
@@ -82,20 +94,37 @@ pub fn exact_match(
     codec: &TokenizerCodec,
     max_new_tokens: usize,
 ) -> Result<Answers, ModelError> {
-    let prompts: Vec<&str> = exchanges.iter().map(|e| e.prompt.as_str()).collect();
+    let prompts: Vec<&[Message]> = exchanges.iter().map(|e| e.prompt_messages()).collect();
     let answers = greedy_answers(model, &prompts, template, codec, max_new_tokens)?;
     let hits = answers
         .iter()
         .zip(exchanges)
-        .filter(|(a, e)| a.as_str() == e.response.trim())
+        .filter(|(a, e)| a.as_str() == e.response())
         .count();
     Ok(Answers {
         accuracy: hits as f64 / exchanges.len().max(1) as f64,
-        samples: answers
-            .into_iter()
-            .zip(exchanges)
-            .take(3)
-            .map(|(a, e)| (a, e.response.trim().to_string()))
-            .collect(),
+        answers,
     })
+}
+
+/// Writes `answers.jsonl`: for each exchange, its prompt (the messages before the answer), the
+/// reference, the greedy answer and
+/// whether they are equal (as [`exact_match`] counts).
+pub fn write_answers(
+    path: &std::path::Path,
+    exchanges: &[Exchange],
+    answers: &Answers,
+) -> std::io::Result<()> {
+    let mut out = String::new();
+    for (e, a) in exchanges.iter().zip(&answers.answers) {
+        let line = serde_json::json!({
+            "prompt": records::messages::to_value(e.prompt_messages()),
+            "reference": e.response(),
+            "answer": a,
+            "exact": a.as_str() == e.response(),
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out)
 }

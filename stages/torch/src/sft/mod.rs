@@ -14,16 +14,14 @@ pub mod data;
 pub mod eval;
 pub mod loss;
 pub mod pack;
+pub mod start;
 
 use pipelines::artifacts::{SftRun, SftSummary, SFT_SUMMARY_FILE};
-use pipelines::{Precision, SftParams, TorchJob};
-use serve::chat::ChatTemplate;
-use serve::engine::Codec;
-use tch::{Device, Kind};
+use pipelines::{SftParams, TorchJob};
 
-use crate::device::{self, DeviceChoice, DeviceError};
-use crate::model::{load_artifact, Lora, ModelError};
-use crate::server::engine::{LoadError, TokenizerCodec};
+use crate::device::{self, DeviceError};
+use crate::model::{Lora, ModelError};
+use crate::server::engine::LoadError;
 use crate::train::sampler::key;
 use crate::train::{finetune, Observer, TrainError};
 
@@ -107,18 +105,31 @@ struct Before {
 
 const BEFORE_FILE: &str = "before.json";
 
+/// The fine-tuned model's greedy answer to each evaluated val prompt, beside its reference
+/// (one JSON object a line: `prompt`, `reference`, `answer`, `exact`), so a score can be read
+/// behind: which questions fail, and how.
+pub const ANSWERS_FILE: &str = "answers.jsonl";
+
 /// Runs an sft job, reporting through `obs`.
 pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tuned, SftError> {
-    device::set_threads(job.threads);
-    let choice: DeviceChoice = params.device.parse()?;
-    let dev = device::resolve(choice)?;
-    let input = |stage: &String| {
-        job.inputs
-            .get(stage)
-            .ok_or_else(|| SftError::MissingInput(stage.clone()))
-    };
-    let model_dir = input(&params.model)?;
-    let data_dir = input(&params.data)?;
+    let start::Start {
+        dev,
+        model_dir,
+        data_dir,
+        codec,
+        template,
+        mut model,
+        config: cfg,
+        bf16,
+    } = start::start(
+        job,
+        &start::Inputs {
+            model: &params.model,
+            data: &params.data,
+            device: &params.device,
+            precision: params.train.precision,
+        },
+    )?;
     let model_err = |source| SftError::Model {
         stage: params.model.clone(),
         source,
@@ -127,35 +138,6 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
         stage: params.data.clone(),
         source: Box::new(source),
     };
-
-    let codec = TokenizerCodec::load(&model_dir.join(TOKENIZER_FILE)).map_err(|source| {
-        SftError::Tokenizer {
-            stage: params.model.clone(),
-            source,
-        }
-    })?;
-    let template = ChatTemplate::for_codec(&codec);
-    if !template.uses_markers() {
-        return Err(SftError::NoMarkers {
-            stage: params.model.clone(),
-        });
-    }
-    let (mut model, cfg) = load_artifact(model_dir, dev).map_err(model_err)?;
-    if codec.vocab_size() > cfg.vocab_size {
-        return Err(SftError::VocabMismatch {
-            stage: params.model.clone(),
-            tokenizer: codec.vocab_size(),
-            model: cfg.vocab_size,
-        });
-    }
-    let bf16 = match params.train.precision {
-        Precision::Auto => dev != Device::Cpu,
-        Precision::Fp32 => false,
-        Precision::Bf16 => true,
-    };
-    if bf16 {
-        model.set_compute_kind(Kind::BFloat16);
-    }
 
     let train_ex = data::read_split(data_dir, "train").map_err(data_err)?;
     let val_ex = data::read_split(data_dir, "val").map_err(data_err)?;
@@ -186,9 +168,12 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
         .map_err(io(format!("creating {}", job.work_dir.display())))?;
     let eval_set = &val_ex[..params.eval.examples.min(val_ex.len())];
     let eval_rows = tp.eval_batches * tp.batch_size;
-    let measure = |model: &crate::model::Gpt, obs: &dyn Observer| -> Result<Before, SftError> {
+    // The held-out measures, and the greedy answers behind the exact match.
+    let measure = |model: &crate::model::Gpt,
+                   obs: &dyn Observer|
+     -> Result<(Before, Option<eval::Answers>), SftError> {
         let val_loss = eval::val_loss(model, &val_rows, eval_rows, tp.batch_size);
-        let exact_match = if eval_set.is_empty() {
+        let answers = if eval_set.is_empty() {
             None
         } else {
             let answers = eval::exact_match(
@@ -199,15 +184,16 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
                 params.eval.max_new_tokens,
             )
             .map_err(model_err)?;
-            for (answer, reference) in &answers.samples {
+            for (answer, reference) in answers.samples(eval_set, 3) {
                 obs.log(&format!("  answered {answer:?}, reference {reference:?}"));
             }
-            Some(answers.accuracy)
+            Some(answers)
         };
-        Ok(Before {
+        let before = Before {
             val_loss,
-            exact_match,
-        })
+            exact_match: answers.as_ref().map(|a| a.accuracy),
+        };
+        Ok((before, answers))
     };
     let before_path = job.work_dir.join(BEFORE_FILE);
     let before = match std::fs::read_to_string(&before_path)
@@ -216,7 +202,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
     {
         Some(b) => b,
         None => {
-            let b = measure(&model, obs)?;
+            let (b, _) = measure(&model, obs)?;
             let text = serde_json::to_string(&b).expect("serializes");
             std::fs::write(&before_path, text)
                 .map_err(io(format!("writing {}", before_path.display())))?;
@@ -289,7 +275,11 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
     )?;
     let (method, lines) = (written.method, written.curve);
     // The merged model is what the artifact holds: measure that one.
-    let after = measure(&model, obs)?;
+    let (after, answers) = measure(&model, obs)?;
+    if let Some(answers) = &answers {
+        eval::write_answers(&job.out_dir.join(ANSWERS_FILE), eval_set, answers)
+            .map_err(io(format!("writing {ANSWERS_FILE}")))?;
+    }
     let train_loss = lines.iter().rev().find_map(|l| l.loss).unwrap_or(f64::NAN);
     let summary = SftSummary {
         steps: tp.steps,

@@ -121,7 +121,7 @@ pub fn read(
             text::read_files(&files(path)?, separator, utf8, &mut out)?
         }
         SourceSpec::Jsonl { path, column } => {
-            table::read_jsonl(&files(path)?, column, utf8, &mut out)?
+            table::read_jsonl(&files(path)?, column, source.shape(), utf8, &mut out)?
         }
         SourceSpec::Csv { path, column } => table::read_csv(&files(path)?, column, utf8, &mut out)?,
         SourceSpec::Parquet { path, column } => {
@@ -152,7 +152,9 @@ pub fn read(
             let files = [file];
             match format {
                 SourceFormat::Text => text::read_files(&files, separator, utf8, &mut out)?,
-                SourceFormat::Jsonl => table::read_jsonl(&files, column, utf8, &mut out)?,
+                SourceFormat::Jsonl => {
+                    table::read_jsonl(&files, column, source.shape(), utf8, &mut out)?
+                }
                 SourceFormat::Csv => table::read_csv(&files, column, utf8, &mut out)?,
                 SourceFormat::Parquet => table::read_parquet(&files, column, &mut out)?,
             }

@@ -3,16 +3,19 @@
 use std::io::{BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
 
-use pipelines::InvalidUtf8;
+use pipelines::{InvalidUtf8, RecordShape};
 use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, SerReader};
+use records::messages::json_type;
 
 use super::{decode, read_bytes, Batcher};
 use crate::kinds::data::error::DataError;
 
-/// Streams the file line by line: memory holds one line and the current batch.
+/// Streams the file line by line: memory holds one line and the current batch. Each line gives
+/// the fields of `shape`: the text field `column`, or a chat record's fixed fields.
 pub fn read_jsonl(
     files: &[PathBuf],
     column: &str,
+    shape: RecordShape,
     utf8: InvalidUtf8,
     out: &mut Batcher,
 ) -> Result<(), DataError> {
@@ -55,6 +58,11 @@ pub fn read_jsonl(
                     message: format!("found {}", json_type(&value)),
                 });
             };
+            if shape != RecordShape::Text {
+                let fields = chat_fields(&mut object, shape, path, line_no)?;
+                out.push(fields)?;
+                continue;
+            }
             match object.remove(column) {
                 Some(serde_json::Value::String(s)) => {
                     if repaired && s.contains(char::REPLACEMENT_CHARACTER) {
@@ -85,15 +93,47 @@ pub fn read_jsonl(
     Ok(())
 }
 
-fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
+/// The fields of a chat record (`instructions`, `preferences`, `messages`) from one JSON Lines
+/// object: text fields as they are; a conversation checked and written as its canonical JSON.
+fn chat_fields(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    shape: RecordShape,
+    path: &Path,
+    line: usize,
+) -> Result<Vec<String>, DataError> {
+    shape
+        .columns()
+        .iter()
+        .map(|&field| {
+            let value = object
+                .remove(field)
+                .ok_or_else(|| DataError::MissingField {
+                    path: path.to_path_buf(),
+                    line,
+                    field,
+                    records: shape,
+                    available: object.keys().cloned().collect(),
+                })?;
+            if shape == RecordShape::Messages {
+                return records::messages::from_value(&value)
+                    .map(|m| records::messages::to_json(&m))
+                    .map_err(|source| DataError::Messages {
+                        path: path.to_path_buf(),
+                        line,
+                        source,
+                    });
+            }
+            match value {
+                serde_json::Value::String(s) => Ok(s),
+                other => Err(DataError::NotText {
+                    path: path.to_path_buf(),
+                    line: Some(line),
+                    column: field.to_string(),
+                    found: json_type(&other).to_string(),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Each file is read whole by polars (memory: one file's column at a time).

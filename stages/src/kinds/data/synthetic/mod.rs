@@ -6,6 +6,10 @@ mod story;
 
 use pipelines::Generator;
 
+/// Events (fewest, most) in the story a question is asked about: fewer than a `stories`
+/// story's 4–9, so that a prompt is 60–130 tokens. docs/finetuning.md says why.
+const QUESTION_EVENTS: (usize, usize) = (1, 3);
+
 pub use rng::Rng;
 pub use story::{Question, Story};
 
@@ -20,7 +24,10 @@ pub fn generate(
     let mut rng = Rng::new(seed, stream);
     (0..documents)
         .map(|_| {
-            let story = Story::generate(&mut rng);
+            let story = match generator {
+                Generator::Stories => Story::generate(&mut rng),
+                _ => Story::with_events(&mut rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1),
+            };
             match generator {
                 Generator::Stories => vec![story.text()],
                 Generator::Instructions => {

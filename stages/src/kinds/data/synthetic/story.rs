@@ -1,7 +1,14 @@
 //! Short stories from a small grammar over a tracked world: people move between places and pick
-//! up, hand over and put down objects. The closing sentences and the questions state facts that
-//! only the whole story determines (who holds what, where it went), so a model has to carry
-//! information across many tokens to predict them.
+//! up, hand over and put down objects. Two closing paragraphs follow the events: "At the start:"
+//! restates where everyone and everything began, in shuffled order, so predicting it means
+//! finding each subject's opening sentence again; "In the end:" states facts that only the whole
+//! story determines (who holds what, where it went), so a model has to carry information across
+//! many tokens to predict them.
+//!
+//! The questions (`instructions`, `preferences`) ask where a person or an object was when the
+//! story began: the answer is stated by exactly one sentence of the story, among later sentences
+//! that name the same person or object in other places. docs/finetuning.md says why these and
+//! not the end state.
 
 use super::rng::Rng;
 
@@ -36,14 +43,27 @@ enum Holder {
 pub struct Story {
     pub sentences: Vec<String>,
     people: Vec<&'static str>,
-    /// Index into `people` → place index.
+    /// Index into `people` → place index, now and when the story began.
     at: Vec<usize>,
+    start_at: Vec<usize>,
     objects: Vec<String>,
     holders: Vec<Holder>,
+    /// Index into `objects` → the place it lay in when the story began.
+    start_place: Vec<usize>,
     places: Vec<&'static str>,
+    /// The order in which the closing recap restates where everyone and everything began:
+    /// people first (`0..people`), then objects.
+    recap: Vec<Subject>,
 }
 
-/// A question about the end state, its correct answer and a plausible wrong one.
+/// Someone or something a starting fact is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Person(usize),
+    Object(usize),
+}
+
+/// A question about the story, its correct answer and a plausible wrong one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
     pub question: String,
@@ -54,6 +74,11 @@ pub struct Question {
 impl Story {
     /// A story of 2–3 people, 2–3 objects and 3–4 places, with 4–9 events.
     pub fn generate(rng: &mut Rng) -> Story {
+        Story::with_events(rng, 4, 9)
+    }
+
+    /// A story as [`Story::generate`]'s, with `min..=max` events after the opening sentences.
+    pub fn with_events(rng: &mut Rng, min: usize, max: usize) -> Story {
         let n_people = rng.range(2, 3);
         let people = rng.sample(PEOPLE, n_people);
         let n_places = rng.range(3, 4);
@@ -64,16 +89,18 @@ impl Story {
             .iter()
             .map(|o| format!("{} {o}", rng.pick(ADJECTIVES)))
             .collect();
+        let at: Vec<usize> = people.iter().map(|_| rng.below(places.len())).collect();
+        let start_place: Vec<usize> = objects.iter().map(|_| rng.below(places.len())).collect();
         let mut s = Story {
             sentences: Vec::new(),
-            at: people.iter().map(|_| rng.below(places.len())).collect(),
-            holders: objects
-                .iter()
-                .map(|_| Holder::Place(rng.below(places.len())))
-                .collect(),
+            start_at: at.clone(),
+            at,
+            holders: start_place.iter().map(|&l| Holder::Place(l)).collect(),
+            start_place,
             people,
             objects,
             places,
+            recap: Vec::new(),
         };
         let opening = rng.pick(OPENINGS);
         for p in 0..s.people.len() {
@@ -96,10 +123,15 @@ impl Story {
                 s.objects[o], s.places[place]
             ));
         }
-        let events = rng.range(4, 9);
+        let events = rng.range(min, max);
         for _ in 0..events {
             s.event(rng);
         }
+        let subjects: Vec<Subject> = (0..s.people.len())
+            .map(Subject::Person)
+            .chain((0..s.objects.len()).map(Subject::Object))
+            .collect();
+        s.recap = rng.sample(&subjects, subjects.len());
         s
     }
 
@@ -169,9 +201,15 @@ impl Story {
         }
     }
 
-    /// The story text, closed by what became of each object.
+    /// The story text, closed by a recap of where everyone and everything began (in shuffled
+    /// order) and by what became of each object.
     pub fn text(&self) -> String {
         let mut out = self.body();
+        out.push_str("\nAt the start:");
+        for &subject in &self.recap {
+            out.push(' ');
+            out.push_str(&self.start_fact(subject, self.start_of(subject)));
+        }
         out.push_str("\nIn the end:");
         for (o, &h) in self.holders.iter().enumerate() {
             out.push(' ');
@@ -185,33 +223,55 @@ impl Story {
         self.sentences.join(" ")
     }
 
-    /// A question about the end state with its answer and a wrong but plausible answer.
+    /// Where a person or an object was when the story began, with the answer and a wrong but
+    /// plausible one: where it was at the end when that differs (the confusion of the start
+    /// with the end), else another place of the story.
     pub fn question(&self, rng: &mut Rng) -> Question {
-        if rng.below(3) == 0 {
-            let p = rng.below(self.people.len());
-            let wrong = (self.at[p] + 1 + rng.below(self.places.len() - 1)) % self.places.len();
-            return Question {
-                question: format!("Where is {}?", self.people[p]),
-                answer: format!("{} is in the {}.", self.people[p], self.places[self.at[p]]),
-                wrong: format!("{} is in the {}.", self.people[p], self.places[wrong]),
-            };
-        }
-        let o = rng.below(self.objects.len());
-        let right = self.holders[o];
-        // A wrong answer of the same form when possible: another person, or another place.
-        let wrong = match right {
-            Holder::Person(p) if self.people.len() > 1 => {
-                Holder::Person((p + 1 + rng.below(self.people.len() - 1)) % self.people.len())
-            }
-            Holder::Person(_) => Holder::Place(rng.below(self.places.len())),
-            Holder::Place(l) => {
-                Holder::Place((l + 1 + rng.below(self.places.len() - 1)) % self.places.len())
+        let subject = if rng.below(2) == 0 {
+            Subject::Person(rng.below(self.people.len()))
+        } else {
+            Subject::Object(rng.below(self.objects.len()))
+        };
+        let (start, end) = match subject {
+            Subject::Person(p) => (self.start_at[p], self.at[p]),
+            Subject::Object(o) => {
+                let end = match self.holders[o] {
+                    Holder::Person(p) => self.at[p],
+                    Holder::Place(l) => l,
+                };
+                (self.start_place[o], end)
             }
         };
+        let wrong = if end != start {
+            end
+        } else {
+            (start + 1 + rng.below(self.places.len() - 1)) % self.places.len()
+        };
+        let name = match subject {
+            Subject::Person(p) => self.people[p].to_string(),
+            Subject::Object(o) => format!("the {}", self.objects[o]),
+        };
         Question {
-            question: format!("Where is the {}?", self.objects[o]),
-            answer: self.object_fact(o, right),
-            wrong: self.object_fact(o, wrong),
+            question: format!("Where was {name} at the start?"),
+            answer: self.start_fact(subject, start),
+            wrong: self.start_fact(subject, wrong),
+        }
+    }
+
+    fn start_of(&self, subject: Subject) -> usize {
+        match subject {
+            Subject::Person(p) => self.start_at[p],
+            Subject::Object(o) => self.start_place[o],
+        }
+    }
+
+    /// "Ada was in the park." / "The red key was in the park."
+    fn start_fact(&self, subject: Subject, place: usize) -> String {
+        match subject {
+            Subject::Person(p) => format!("{} was in the {}.", self.people[p], self.places[place]),
+            Subject::Object(o) => {
+                format!("The {} was in the {}.", self.objects[o], self.places[place])
+            }
         }
     }
 }
@@ -254,6 +314,33 @@ mod tests {
     }
 
     #[test]
+    fn the_recap_restates_every_starting_place_in_shuffled_order() {
+        let mut rng = Rng::new(13, 0);
+        let mut reordered = 0;
+        for _ in 0..100 {
+            let s = Story::generate(&mut rng);
+            let text = s.text();
+            let (_, recap) = text.split_once("\nAt the start: ").unwrap();
+            let (recap, _) = recap.split_once("\nIn the end:").unwrap();
+            for (p, person) in s.people.iter().enumerate() {
+                let fact = format!("{person} was in the {}.", s.places[s.start_at[p]]);
+                assert!(recap.contains(&fact), "{fact} missing from {recap}");
+            }
+            for (o, object) in s.objects.iter().enumerate() {
+                let fact = format!("The {object} was in the {}.", s.places[s.start_place[o]]);
+                assert!(recap.contains(&fact), "{fact} missing from {recap}");
+                assert!(s.body().contains(&format!(
+                    "There was a {object} in the {}.",
+                    s.places[s.start_place[o]]
+                )));
+            }
+            reordered += usize::from(!recap.starts_with(s.people[0]));
+        }
+        // Not the order of the opening: recalling a fact means finding it by its subject.
+        assert!(reordered > 30, "{reordered} of 100");
+    }
+
+    #[test]
     fn wrong_answers_differ_from_right_ones() {
         let mut rng = Rng::new(5, 0);
         for _ in 0..200 {
@@ -261,5 +348,70 @@ mod tests {
             let q = s.question(&mut rng);
             assert_ne!(q.answer, q.wrong, "{q:?}");
         }
+    }
+
+    #[test]
+    fn the_answer_is_the_one_sentence_that_introduces_the_subject() {
+        let mut rng = Rng::new(7, 0);
+        let mut distracted = 0;
+        for _ in 0..300 {
+            let s = Story::generate(&mut rng);
+            let q = s.question(&mut rng);
+            let body = s.body();
+            // "Ada was in the park." / "The red key was in the park."
+            let (subject, place) = q
+                .answer
+                .trim_end_matches('.')
+                .split_once(" was in the ")
+                .unwrap();
+            let introduction = match subject.strip_prefix("The ") {
+                Some(object) => format!("There was a {object} in the {place}."),
+                None => format!("{subject} was in the {place}."),
+            };
+            assert_eq!(body.matches(&introduction).count(), 1, "{q:?}\n{body}");
+            let wrong_place = q.wrong.trim_end_matches('.').rsplit(' ').next().unwrap();
+            assert!(s.places.contains(&wrong_place), "{q:?}");
+            let subject_word = subject.rsplit(' ').next().unwrap();
+            distracted += usize::from(body.matches(subject_word).count() > 1);
+        }
+        // More than half the subjects appear again later (moved, picked up, carried): the answer
+        // is not simply the sentence that names them.
+        assert!(distracted > 150, "{distracted} of 300");
+    }
+
+    #[test]
+    fn the_question_alone_does_not_give_the_answer() {
+        // The best a model that ignores the story can do: answer each question with the answer
+        // it most often had in training. On other stories that is right about one time in ten
+        // (a place out of ten), far from what reading the story gives.
+        use std::collections::HashMap;
+        let mut rng = Rng::new(11, 0);
+        let mut seen: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for _ in 0..4000 {
+            let q = Story::generate(&mut rng).question(&mut rng);
+            *seen
+                .entry(q.question)
+                .or_default()
+                .entry(q.answer)
+                .or_default() += 1;
+        }
+        let guess = |question: &str| -> Option<String> {
+            let answers = seen.get(question)?;
+            let best = answers
+                .iter()
+                .max_by_key(|(a, n)| (**n, std::cmp::Reverse(*a)))?;
+            Some(best.0.clone())
+        };
+        let trials = 1000;
+        let right = (0..trials)
+            .filter(|_| {
+                let q = Story::generate(&mut rng).question(&mut rng);
+                guess(&q.question).as_deref() == Some(q.answer.as_str())
+            })
+            .count();
+        assert!(
+            right * 5 < trials,
+            "{right} of {trials} right without the story"
+        );
     }
 }
