@@ -25,8 +25,26 @@ use tokenizer::EOS_NAMES;
 /// One prompt and the answers counted right.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
+    /// The text asked: the user's message (the last one, in a conversation).
     pub prompt: String,
     pub answers: Vec<String>,
+    /// The turns before the answer, in a chat: `[user prompt]`, or a conversation's earlier
+    /// turns up to the last assistant message, which is the reference.
+    pub turns: Vec<Message>,
+}
+
+impl Prompt {
+    fn asked(prompt: String, answers: Vec<String>) -> Prompt {
+        let turns = vec![Message {
+            role: Role::User,
+            content: prompt.clone(),
+        }];
+        Prompt {
+            prompt,
+            answers,
+            turns,
+        }
+    }
 }
 
 /// What the model answered to one prompt.
@@ -68,21 +86,44 @@ fn prompt(v: &serde_json::Value) -> Result<Prompt, String> {
     if answers.iter().all(|a| a.trim().is_empty()) {
         return Err("no non-empty reference answer".into());
     }
-    Ok(Prompt { prompt, answers })
+    Ok(Prompt::asked(prompt, answers))
 }
 
 /// Prompts from a data stage's exchanges: the response (the chosen one, for preference
-/// records) is the reference.
+/// records; a conversation's last assistant message, after the turns before it) is the
+/// reference.
 pub fn from_exchanges(stage: &str, records: &[Record]) -> Result<Vec<Prompt>, ItemsError> {
     let out: Vec<Prompt> = records
         .iter()
         .map(|r| match r {
             Record::Chat {
                 prompt, response, ..
-            } => Ok(Prompt {
-                prompt: prompt.clone(),
-                answers: vec![response.clone()],
-            }),
+            } => Ok(Prompt::asked(prompt.clone(), vec![response.clone()])),
+            Record::Conversation(messages) => {
+                // A conversation record holds at least one assistant turn (the data stage
+                // checks); the last one is what the model is asked to say.
+                let last = messages
+                    .iter()
+                    .rposition(|m| m.role == Role::Assistant)
+                    .unwrap_or(messages.len());
+                let turns = messages[..last].to_vec();
+                let prompt = turns
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                let answers = messages
+                    .get(last)
+                    .map(|m| m.content.clone())
+                    .into_iter()
+                    .collect();
+                Ok(Prompt {
+                    prompt,
+                    answers,
+                    turns,
+                })
+            }
             Record::Text(_) => Err(ItemsError::NotExchanges {
                 stage: stage.to_string(),
             }),
@@ -123,17 +164,13 @@ impl<'a> Asking<'a> {
         }
     }
 
-    /// The prompt's token ids: in the chat template (a user turn, then the assistant's
-    /// marker), or the raw text.
-    fn encode(&self, prompt: &str) -> Vec<i64> {
+    /// The prompt's token ids: its turns in the chat template (then the assistant's marker),
+    /// or the raw text of the prompt.
+    fn encode(&self, prompt: &Prompt) -> Vec<i64> {
         let ids = if self.chat {
-            let message = Message {
-                role: Role::User,
-                content: prompt.to_string(),
-            };
-            self.template.render(self.codec, &[message])
+            self.template.render(self.codec, &prompt.turns)
         } else {
-            self.codec.encode(prompt)
+            self.codec.encode(&prompt.prompt)
         };
         ids.into_iter().map(i64::from).collect()
     }
@@ -150,7 +187,7 @@ impl<'a> Asking<'a> {
     }
 
     /// The greedy answer to `prompt`, cut before the first stop sequence.
-    pub fn answer(&self, model: &Gpt, prompt: &str) -> Result<String, ModelError> {
+    pub fn answer(&self, model: &Gpt, prompt: &Prompt) -> Result<String, ModelError> {
         let sampling = Sampling {
             temperature: 0.0,
             max_tokens: self.max_new_tokens,
@@ -203,7 +240,7 @@ pub fn score(
         if obs.cancelled() {
             break;
         }
-        answered.push(judge(&asking.answer(model, &p.prompt)?, &p.answers));
+        answered.push(judge(&asking.answer(model, p)?, &p.answers));
         obs.progress(i as u64 + 1, Some(prompts.len() as u64));
     }
     let n = answered.len();
@@ -257,6 +294,37 @@ mod tests {
         let refs = vec![String::new(), "barn".to_string()];
         assert!(judge("barn", &refs).exact_match);
         assert!(!judge("park", &refs).contains);
+    }
+
+    #[test]
+    fn a_conversation_is_asked_for_its_last_assistant_turn_after_the_turns_before_it() {
+        let m = |role, content: &str| Message {
+            role,
+            content: content.to_string(),
+        };
+        let records = vec![
+            Record::Chat {
+                prompt: "Where is Ada?".into(),
+                response: "In the barn.".into(),
+                rejected: None,
+            },
+            Record::Conversation(vec![
+                m(Role::System, "Be brief."),
+                m(Role::User, "Hi."),
+                m(Role::Assistant, "Hello."),
+                m(Role::User, "Where is Ben?"),
+                m(Role::Assistant, "In the park."),
+            ]),
+        ];
+        let prompts = from_exchanges("chats", &records).expect("prompts");
+        assert_eq!(prompts[0].turns, [m(Role::User, "Where is Ada?")]);
+        assert_eq!(prompts[0].answers, ["In the barn."]);
+        assert_eq!(prompts[1].prompt, "Where is Ben?");
+        assert_eq!(prompts[1].answers, ["In the park."]);
+        assert_eq!(prompts[1].turns.len(), 4);
+        assert_eq!(prompts[1].turns[3], m(Role::User, "Where is Ben?"));
+        let err = from_exchanges("corpus", &[Record::Text("x".into())]).expect_err("text");
+        assert!(err.to_string().contains("plain-text"), "{err}");
     }
 
     #[test]
