@@ -77,6 +77,9 @@ stages:
     model: adapted
     device: cpu
     smoke: { max_tokens: 4 }
+  tuned8:
+    kind: quantize
+    model: tuned
 "#;
 
 fn files(p: &Project, stage_name: &str) -> (PathBuf, Vec<String>) {
@@ -102,7 +105,18 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
     r.ok();
     assert_eq!(
         ran(&j),
-        ["adapted", "aligned", "api", "base", "chats", "prefs", "tok", "tuned"]
+        ["adapted", "aligned", "api", "base", "chats", "prefs", "tok", "tuned", "tuned8"]
+    );
+    // The quantized assistant keeps the chat template (it ends turns at <|end|>).
+    let (tuned_dir, _) = files(&p, "tuned");
+    let (q_dir, q_files) = files(&p, "tuned8");
+    assert!(
+        q_files.iter().any(|f| f == "tokenizer_config.json"),
+        "{q_files:?}"
+    );
+    assert_eq!(
+        std::fs::read(tuned_dir.join("tokenizer_config.json")).unwrap(),
+        std::fs::read(q_dir.join("tokenizer_config.json")).unwrap()
     );
 
     let tuned = &stage(&j, "tuned")["metrics"];

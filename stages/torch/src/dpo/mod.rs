@@ -417,6 +417,6 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
             resumed_from: outcome.resumed_from,
             train_state_bytes: outcome.train_state_bytes,
         },
-        device: device::describe(dev),
+        device: device::id(dev),
     })
 }

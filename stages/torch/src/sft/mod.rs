@@ -32,8 +32,8 @@ pub use artifact::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum SftError {
-    #[error("the job has no input for stage `{0}`")]
-    MissingInput(String),
+    #[error(transparent)]
+    MissingInput(#[from] pipelines::MissingInput),
     #[error(transparent)]
     Device(#[from] DeviceError),
     #[error("model stage `{stage}`: {source}")]
@@ -317,7 +317,7 @@ pub fn run(job: &TorchJob, params: &SftParams, obs: &dyn Observer) -> Result<Tun
             resumed_from: outcome.resumed_from,
             train_state_bytes: outcome.train_state_bytes,
         },
-        device: device::describe(dev),
+        device: device::id(dev),
     })
 }
 

@@ -43,14 +43,8 @@ pub fn start<'a>(job: &'a TorchJob, i: &Inputs) -> Result<Start<'a>, SftError> {
     device::set_threads(job.threads);
     let choice: DeviceChoice = i.device.parse()?;
     let dev = device::resolve(choice)?;
-    let input = |stage: &str| {
-        job.inputs
-            .get(stage)
-            .map(|p| p.as_path())
-            .ok_or_else(|| SftError::MissingInput(stage.to_string()))
-    };
-    let model_dir = input(i.model)?;
-    let data_dir = input(i.data)?;
+    let model_dir = job.input(i.model)?;
+    let data_dir = job.input(i.data)?;
     let codec = TokenizerCodec::load(&model_dir.join(TOKENIZER_FILE)).map_err(|source| {
         SftError::Tokenizer {
             stage: i.model.to_string(),
