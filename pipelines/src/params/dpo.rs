@@ -4,8 +4,10 @@
 //! reference. Training settings are pretrain's `train:` block; `lora:` and `eval:` are sft's.
 
 use super::pretrain::TrainParams;
-use super::sft::{input_problems, training_problems, LoraParams, SftEval, Training};
-use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind, Tolerance};
+use super::sft::{
+    input_problems, model_and_data, training_problems, LoraParams, SftEval, Training,
+};
+use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -81,27 +83,11 @@ impl StageKind for DpoParams {
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_preference_accuracy"),
-        // Floating-point training, as pretrain: bit-exact on one CPU setup, otherwise the
-        // held-out loss within 1 %.
-        reproducible: Reproducibility::SameMachine(&[Tolerance {
-            metric: "val_loss",
-            relative: 0.01,
-        }]),
+        reproducible: Reproducibility::SameMachine(super::pretrain::TRAINING_TOLERANCE),
     };
 
     fn references(&self) -> Vec<Reference> {
-        vec![
-            Reference {
-                stage: self.model.clone(),
-                key: "model".to_string(),
-                accepts: &[ArtifactType::Model],
-            },
-            Reference {
-                stage: self.data.clone(),
-                key: "data".to_string(),
-                accepts: &[ArtifactType::Corpus],
-            },
-        ]
+        model_and_data(&self.model, &self.data)
     }
 
     fn validate(&self) -> Vec<Invalid> {

@@ -7,7 +7,7 @@
 //! `epochs`, `lora:` and the held-out exact-match evaluation.
 
 use super::pretrain::{is_device, train_problems, TrainParams};
-use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind, Tolerance};
+use super::{Invalid, KindInfo, Reproducibility, Runner, StageKind};
 use crate::artifact::ArtifactType;
 use crate::manifest::Reference;
 
@@ -165,29 +165,11 @@ impl StageKind for SftParams {
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),
-        // Floating-point training, as pretrain: bit-exact on one CPU setup, otherwise the
-        // held-out loss within 1 %.
-        reproducible: Reproducibility::SameMachine(&[Tolerance {
-            metric: "val_loss",
-            relative: 0.01,
-        }]),
+        reproducible: Reproducibility::SameMachine(super::pretrain::TRAINING_TOLERANCE),
     };
 
     fn references(&self) -> Vec<Reference> {
-        vec![
-            Reference {
-                stage: self.model.clone(),
-                key: "model".to_string(),
-                // Weights, `config.json` and `tokenizer.json`: what pretrain and sft write.
-                accepts: &[ArtifactType::Model],
-            },
-            Reference {
-                stage: self.data.clone(),
-                key: "data".to_string(),
-                // The `train`/`val` Parquet splits of instruction or preference records.
-                accepts: &[ArtifactType::Corpus],
-            },
-        ]
+        model_and_data(&self.model, &self.data)
     }
 
     fn validate(&self) -> Vec<Invalid> {
@@ -216,6 +198,24 @@ fn invalid(path: &str, message: String, hint: &str) -> Invalid {
         message,
         hint: Some(hint.to_string()),
     }
+}
+
+/// A fine-tuning stage's references (shared with `dpo`): `model`, a model (weights,
+/// `config.json`, `tokenizer.json`: what pretrain and sft write), and `data`, a data stage's
+/// `train`/`val` splits of instruction or preference records.
+pub(crate) fn model_and_data(model: &str, data: &str) -> Vec<Reference> {
+    vec![
+        Reference {
+            stage: model.to_string(),
+            key: "model".to_string(),
+            accepts: &[ArtifactType::Model],
+        },
+        Reference {
+            stage: data.to_string(),
+            key: "data".to_string(),
+            accepts: &[ArtifactType::Corpus],
+        },
+    ]
 }
 
 /// The checks of a fine-tuning stage's `model` and `data` references (shared with `dpo`): each
