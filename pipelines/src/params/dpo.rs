@@ -32,6 +32,13 @@ pub struct DpoParams {
     /// loss). Default `sigmoid`.
     #[serde(default)]
     pub loss: DpoLoss,
+    /// Weight of the chosen answers' own language-model loss (per token) added to the
+    /// preference loss — RPO, TRL's `rpo_alpha`. The preference loss alone can make the chosen
+    /// answer less likely too, as long as the rejected one falls faster; this term keeps it
+    /// likely. 0 (the default) is plain DPO/IPO; 1 is usual.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0))]
+    pub rpo_alpha: f64,
     /// Passes over the training pairs; replaces `train.steps` when given. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -76,6 +83,11 @@ pub enum DpoLoss {
 fn d_beta() -> f64 {
     0.1
 }
+
+// Skipped when 0, so the fingerprints of manifests written before the key existed stay the same.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
 impl StageKind for DpoParams {
     const INFO: KindInfo = KindInfo {
         name: "dpo",
@@ -106,6 +118,14 @@ impl StageKind for DpoParams {
                 hint: Some("use a positive strength; 0.1 is usual (0.01–0.5)".to_string()),
             });
         }
+        if !(self.rpo_alpha.is_finite() && self.rpo_alpha >= 0.0) {
+            problems.push(Invalid {
+                path: "rpo_alpha".to_string(),
+                on_key: false,
+                message: format!("`rpo_alpha` is {}", self.rpo_alpha),
+                hint: Some("use 0 (plain DPO) or a positive weight; 1 is usual".to_string()),
+            });
+        }
         problems.extend(training_problems(&Training {
             device: &self.device,
             epochs: self.epochs,
@@ -127,6 +147,7 @@ mod tests {
             data: "prefs".to_string(),
             beta: d_beta(),
             loss: DpoLoss::default(),
+            rpo_alpha: 0.0,
             epochs: None,
             train: TrainParams::default(),
             lora: None,
@@ -146,12 +167,13 @@ mod tests {
         assert!(params().validate().is_empty());
         let mut p = params();
         p.beta = 0.0;
+        p.rpo_alpha = -1.0;
         p.data = String::new();
         p.lora = Some(LoraParams {
             r: 0,
             ..LoraParams::default()
         });
         let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
-        assert_eq!(paths, ["data", "beta", "lora.r"]);
+        assert_eq!(paths, ["data", "beta", "rpo_alpha", "lora.r"]);
     }
 }

@@ -1,5 +1,5 @@
 //! DPO against an independent PyTorch reference (tests/python/dpo_ref.py), for the sigmoid
-//! and IPO losses: the loss alone on the same answer log-probabilities, with its gradient
+//! and IPO losses and the sigmoid loss with RPO's chosen-answer term: the loss alone on the same answer log-probabilities, with its gradient
 //! (≤ 1e-6 in fp32), and the loss of a real model on a batch of padded answer rows with the
 //! gradient of every weight (≤ 1e-5 relative: an answer's log-probability sums a dozen token
 //! log-probabilities, each matching PyTorch's to ~1e-6, and the IPO loss is quadratic in their
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pipelines::DpoLoss;
-use stages_torch::dpo::loss::{preference_loss, sequence_logps};
+use stages_torch::dpo::loss::{preference_loss, scored_tokens, sequence_logps, LossSettings};
 use stages_torch::model::Gpt;
 use tch::{Device, Kind, Tensor};
 
@@ -33,7 +33,11 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn dpo_loss_and_gradients_match_pytorch() {
     tch::set_num_threads(1);
     let configs = common::configs();
-    for (kind, name) in [(DpoLoss::Sigmoid, "sigmoid"), (DpoLoss::Ipo, "ipo")] {
+    for (kind, name, rpo_alpha) in [
+        (DpoLoss::Sigmoid, "sigmoid", 0.0),
+        (DpoLoss::Ipo, "ipo", 0.0),
+        (DpoLoss::Sigmoid, "sigmoid", 0.7),
+    ] {
         for (arch, cfg) in [&configs[0], &configs[1]] {
             let dir = tempfile::tempdir().unwrap();
             tch::manual_seed(5);
@@ -44,10 +48,15 @@ fn dpo_loss_and_gradients_match_pytorch() {
                 serde_json::to_string(cfg).unwrap(),
             )
             .unwrap();
-            let beta = 0.3;
+            let settings = LossSettings {
+                beta: 0.3,
+                kind,
+                rpo_alpha,
+            };
             std::fs::write(
                 dir.path().join("dpo.json"),
-                serde_json::json!({"beta": beta, "loss": name}).to_string(),
+                serde_json::json!({"beta": settings.beta, "loss": name, "rpo_alpha": rpo_alpha})
+                    .to_string(),
             )
             .unwrap();
             // 3 pairs: chosen rows then rejected rows, answers scored from column 4 on, the
@@ -72,6 +81,7 @@ fn dpo_loss_and_gradients_match_pytorch() {
             let ref_chosen = start.narrow(0, 0, pairs) + noise(pairs);
             let ref_rejected = start.narrow(0, pairs, pairs) + noise(pairs);
             let given = &start + noise(2 * pairs);
+            let chosen_tokens = scored_tokens(&targets.narrow(0, 0, pairs));
             Tensor::write_safetensors(
                 &[
                     ("inputs", &inputs),
@@ -79,6 +89,7 @@ fn dpo_loss_and_gradients_match_pytorch() {
                     ("ref_chosen", &ref_chosen),
                     ("ref_rejected", &ref_rejected),
                     ("logps", &given),
+                    ("chosen_tokens", &chosen_tokens),
                 ],
                 dir.path().join("batch.safetensors"),
             )
@@ -107,8 +118,8 @@ fn dpo_loss_and_gradients_match_pytorch() {
                 &g.narrow(0, pairs, pairs),
                 &ref_chosen,
                 &ref_rejected,
-                beta,
-                kind,
+                &chosen_tokens,
+                settings,
             )
             .loss;
             only.backward();
@@ -124,8 +135,8 @@ fn dpo_loss_and_gradients_match_pytorch() {
                 &logps.narrow(0, pairs, pairs),
                 &ref_chosen,
                 &ref_rejected,
-                beta,
-                kind,
+                &chosen_tokens,
+                settings,
             )
             .loss;
             loss.backward();

@@ -14,6 +14,17 @@
 //! averaged over the pairs of a batch. The sigmoid loss keeps pushing the margin up (ever more
 //! slowly); IPO pulls it to the fixed target `1/(2β)`, which stops the policy drifting without
 //! bound on pairs it already ranks right.
+//!
+//! Both losses only see the *difference* between the answers, so the policy can lower the chosen
+//! answer's probability too, as long as it lowers the rejected one's more: when the answers share
+//! most of their tokens, it learns to distrust the shared ones and greedy decoding drifts off the
+//! answer's form. RPO (Pang et al., 2024) adds the chosen answers' language-model loss,
+//!
+//! ```text
+//! L_rpo = L + α · (−Σ log π(c_t | x, c_<t)) / |c|     (|c|: the chosen tokens of the batch)
+//! ```
+//!
+//! which keeps the chosen answer likely while the margin grows (`rpo_alpha`, 0 = plain DPO).
 
 use pipelines::DpoLoss;
 use tch::{Kind, Tensor};
@@ -42,23 +53,51 @@ pub struct Preference {
     pub rejected_rewards: Tensor,
 }
 
-/// The DPO loss from the policy's and the reference's answer log-probabilities, `(B,)` each.
+/// Which preference loss, and how strongly it is tied to the chosen answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossSettings {
+    pub beta: f64,
+    pub kind: DpoLoss,
+    /// Weight of the chosen answers' per-token negative log-likelihood (RPO); 0 for none.
+    pub rpo_alpha: f64,
+}
+
+/// The scored tokens of each row of `targets` (`(N, T)`, [`IGNORE`] where nothing is scored),
+/// `(N,)` fp32.
+pub fn scored_tokens(targets: &Tensor) -> Tensor {
+    targets
+        .ne(IGNORE)
+        .to_kind(Kind::Float)
+        .sum_dim_intlist(1, false, Kind::Float)
+}
+
+/// The DPO loss from the policy's and the reference's answer log-probabilities, `(B,)` each;
+/// `chosen_tokens` `(B,)` counts the tokens of each chosen answer (the RPO term's denominator).
 pub fn preference_loss(
     policy_chosen: &Tensor,
     policy_rejected: &Tensor,
     ref_chosen: &Tensor,
     ref_rejected: &Tensor,
-    beta: f64,
-    kind: DpoLoss,
+    chosen_tokens: &Tensor,
+    settings: LossSettings,
 ) -> Preference {
+    let LossSettings {
+        beta,
+        kind,
+        rpo_alpha,
+    } = settings;
     let chosen = policy_chosen - ref_chosen;
     let rejected = policy_rejected - ref_rejected;
     let h = &chosen - &rejected;
-    let loss = match kind {
+    let mut loss = match kind {
         DpoLoss::Sigmoid => -(h * beta).log_sigmoid(),
         DpoLoss::Ipo => (h - 1.0 / (2.0 * beta)).square(),
     }
     .mean(Kind::Float);
+    if rpo_alpha != 0.0 {
+        let nll = -policy_chosen.sum(Kind::Float) / chosen_tokens.sum(Kind::Float).clamp_min(1.0);
+        loss = loss + nll * rpo_alpha;
+    }
     Preference {
         loss,
         chosen_rewards: (chosen * beta).detach(),

@@ -89,8 +89,7 @@ struct DpoObjective<'a> {
     val: &'a Pairs,
     ref_train: &'a Reference,
     ref_val: &'a Reference,
-    beta: f64,
-    kind: DpoLoss,
+    settings: loss::LossSettings,
     /// Val pairs evaluated, `batch` at a time.
     eval_pairs: usize,
     batch: usize,
@@ -110,7 +109,8 @@ impl DpoObjective<'_> {
         let b = ids.len() as i64;
         let (pc, pr) = (logps.narrow(0, 0, b), logps.narrow(0, b, b));
         let (rc, rr) = reference.of(ids, device);
-        let pref = loss::preference_loss(&pc, &pr, &rc, &rr, self.beta, self.kind);
+        let chosen_tokens = loss::scored_tokens(&y.narrow(0, 0, b));
+        let pref = loss::preference_loss(&pc, &pr, &rc, &rr, &chosen_tokens, self.settings);
         (pref, pc.detach(), pr.detach(), scored)
     }
 }
@@ -314,13 +314,18 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
     let params_total = model.num_params();
     let trainable_params = lora.as_ref().map_or(params_total, |l| l.num_params());
     obs.log(&format!(
-        "{} with the {} loss, beta {}: {trainable_params} of {params_total} parameters trained, on {}",
+        "{} with the {} loss, beta {}{}: {trainable_params} of {params_total} parameters trained, on {}",
         if lora.is_some() { "LoRA" } else { "full" },
         match params.loss {
             DpoLoss::Sigmoid => "sigmoid",
             DpoLoss::Ipo => "IPO",
         },
         params.beta,
+        if params.rpo_alpha == 0.0 {
+            String::new()
+        } else {
+            format!(", plus the chosen answers' loss × {} (RPO)", params.rpo_alpha)
+        },
         device::describe(dev),
     ));
     let outcome = {
@@ -334,8 +339,11 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
             val: &val,
             ref_train: &ref_train,
             ref_val: &ref_val,
-            beta: params.beta,
-            kind: params.loss,
+            settings: loss::LossSettings {
+                beta: params.beta,
+                kind: params.loss,
+                rpo_alpha: params.rpo_alpha,
+            },
             eval_pairs,
             batch: tp.batch_size,
         };
