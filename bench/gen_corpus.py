@@ -6,7 +6,12 @@
 Documents are English-like prose built from common words (so a language filter keeps them),
 with planted problems in fixed proportions: exact copies, near copies (one word changed),
 HTML pages (tags, entities, scripts), boilerplate (bullet lists, repeated lines, symbol soup)
-and German prose. Deterministic (fixed seed). Prints what it planted as JSON on stdout.
+and German prose. Deterministic (fixed seed). Prints what it planted as JSON on stdout, and
+writes OUT_DIR/labels.tsv: one line per document in generation order (document i is line
+i // FILES of part-{i % FILES}), its kind and its family, the index of the clean document an
+exact or near copy was made from (a document's own index otherwise), so a benchmark can tell
+what each cleaner removed. The labels draw nothing from the generator: the corpus is the same
+with or without them.
 """
 import json
 import os
@@ -72,14 +77,17 @@ def main():
     handles = [open(os.path.join(out, f"part-{i:02d}.jsonl"), "w", encoding="utf-8") for i in range(files)]
     counts = {"prose": 0, "exact_copy": 0, "near_copy": 0, "html": 0, "noise": 0, "german": 0}
     written = 0
-    recent = []
+    recent = []  # (text, index) of recent clean documents
+    labels = open(os.path.join(out, "labels.tsv"), "w", encoding="utf-8")
     i = 0
     while written < target:
         roll = rng.random()
+        family = i
         if roll < 0.08 and recent:
-            text, kind = rng.choice(recent), "exact_copy"
+            (text, family), kind = rng.choice(recent), "exact_copy"
         elif roll < 0.16 and recent:
-            words = rng.choice(recent).split(" ")
+            source, family = rng.choice(recent)
+            words = source.split(" ")
             words[rng.randrange(len(words))] = rng.choice(WORDS)
             text, kind = " ".join(words), "near_copy"
         elif roll < 0.31:
@@ -90,16 +98,18 @@ def main():
             text, kind = prose(rng, GERMAN), "german"
         else:
             text, kind = prose(rng), "prose"
-            recent.append(text)
+            recent.append((text, i))
             if len(recent) > 1000:
                 recent.pop(0)
         counts[kind] += 1
         line = json.dumps({"text": text}, ensure_ascii=False) + "\n"
         handles[i % files].write(line)
+        labels.write(f"{kind}\t{family}\n")
         written += len(line.encode("utf-8"))
         i += 1
     for h in handles:
         h.close()
+    labels.close()
     print(json.dumps({"documents": i, "bytes": written, "planted": counts}))
 
 
