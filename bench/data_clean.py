@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -256,8 +257,8 @@ def check(results, setup, planted):
                 )
 
 
-def fmt3(values, unit=""):
-    return f"{min(values):,.1f} / {sorted(values)[len(values) // 2]:,.1f} / {max(values):,.1f}{unit}"
+def fmt3(values):
+    return f"{min(values):,.1f} / {statistics.median(values):,.1f} / {max(values):,.1f}"
 
 
 def report(setup, results, input_mb):
