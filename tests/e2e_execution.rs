@@ -49,6 +49,46 @@ fn jobs_2_overlaps_independent_stages_and_jobs_1_does_not() {
     }
 }
 
+/// A root and two stages reading it, each recording the threads it was given.
+fn share_pipeline(marks: &std::path::Path, right: &str) -> String {
+    format!(
+        r#"
+name: share
+stages:
+  root:
+    kind: command
+    run: echo r > "$BINARYLM_OUT/x"
+  left:
+    kind: command
+    inputs: [root]
+    run: echo "$BINARYLM_THREADS" > {m}/left; echo l > "$BINARYLM_OUT/x"
+  right:
+    kind: command
+    inputs: [root]
+    run: echo "$BINARYLM_THREADS" > {m}/right; echo {right} > "$BINARYLM_OUT/x"
+"#,
+        m = marks.display()
+    )
+}
+
+#[test]
+fn the_default_thread_share_counts_only_the_stages_that_run() {
+    let p = Project::new();
+    let marks = p.file("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    p.write("pipeline.yaml", &share_pipeline(&marks, "one"));
+    p.run_json(&["--jobs", "2", "--threads", "4"]).0.ok();
+    // left and right can run side by side: half the threads each.
+    assert_eq!(mark(&marks, "left"), 2);
+    assert_eq!(mark(&marks, "right"), 2);
+    // Only right changes: left is cached, so right runs alone and gets every thread.
+    p.write("pipeline.yaml", &share_pipeline(&marks, "two"));
+    let (r, report) = p.run_json(&["--jobs", "2", "--threads", "4"]);
+    r.ok();
+    assert_eq!(ran(&report), ["right"]);
+    assert_eq!(mark(&marks, "right"), 4);
+}
+
 const FAILING: &str = r#"
 name: failing
 stages:

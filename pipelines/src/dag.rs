@@ -64,17 +64,25 @@ impl Dag {
     /// How many stages can run at once at most, estimated as the largest number of stages at
     /// the same depth (longest chain of upstream stages before them). A chain has width 1.
     pub fn width(&self) -> usize {
+        self.width_among(|_| true)
+    }
+
+    /// [`Dag::width`] of the stages for which `member` is true, the others left out: the stages
+    /// that will run, when the rest are cached. Depths count member stages only.
+    pub fn width_among(&self, member: impl Fn(usize) -> bool) -> usize {
         let mut depth = vec![0usize; self.len()];
+        let mut per_level = vec![0usize; self.len()];
         for &i in self.topo_order() {
+            if !member(i) {
+                continue;
+            }
             depth[i] = self.upstream[i]
                 .iter()
+                .filter(|&&u| member(u))
                 .map(|&u| depth[u] + 1)
                 .max()
                 .unwrap_or(0);
-        }
-        let mut per_level = vec![0usize; self.len()];
-        for d in depth {
-            per_level[d] += 1;
+            per_level[depth[i]] += 1;
         }
         per_level.into_iter().max().unwrap_or(0)
     }
@@ -215,6 +223,15 @@ mod tests {
         let fan = Dag::from_upstream(vec![vec![], vec![0], vec![0], vec![0]]);
         assert_eq!(fan.width(), 3);
         assert_eq!(Dag::from_upstream(vec![]).width(), 0);
+    }
+
+    #[test]
+    fn width_among_leaves_out_the_other_stages() {
+        // 1, 2 and 3 all read 0; with 2 and 3 cached only 0 → 1 runs: a chain.
+        let fan = Dag::from_upstream(vec![vec![], vec![0], vec![0], vec![0]]);
+        assert_eq!(fan.width_among(|i| i <= 1), 1);
+        assert_eq!(fan.width_among(|i| i != 0), 3);
+        assert_eq!(fan.width_among(|_| false), 0);
     }
 
     #[test]

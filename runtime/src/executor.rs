@@ -26,7 +26,7 @@ use crate::fetch::{FetchRequest, Fetcher};
 use crate::fingerprints;
 use crate::kind::Kinds;
 use crate::lock_check;
-use crate::plan::{decide, short, Decision};
+use crate::plan::{decide, plan_with, short, Decision, PlanStatus};
 use crate::progress::Reporter;
 use crate::report::{format_duration, RunReport, StageReport};
 use crate::resources::Budget;
@@ -92,12 +92,41 @@ struct Shared {
     run_id: String,
     log_dir: PathBuf,
     reports: Mutex<BTreeMap<usize, StageReport>>,
+    dep_hashes: fingerprints::DepHashes,
 }
 
 impl Shared {
     fn record(&self, idx: usize, report: StageReport) {
         if let Ok(mut r) = self.reports.lock() {
             r.insert(idx, report);
+        }
+    }
+
+    /// How many of the stages that are not cached can run side by side: the width of the
+    /// graph without its cached stages (`binarylm plan`'s view). Cached stages never sit
+    /// below a stage that runs, so leaving them out keeps every path between running stages.
+    /// Planned once, when the first stage is about to run (a no-op run never pays for it);
+    /// if planning fails, the whole graph's width.
+    fn width_of_what_runs(&self) -> usize {
+        let dag = self.manifest.dag();
+        let force: Vec<String> = self.force.iter().cloned().collect();
+        match plan_with(
+            &self.manifest,
+            &self.registry,
+            &self.kinds,
+            &force,
+            &self.dep_hashes,
+        ) {
+            Ok(p) => {
+                let cached: BTreeSet<&str> = p
+                    .stages
+                    .iter()
+                    .filter(|e| matches!(e.status, PlanStatus::Cached { .. }))
+                    .map(|e| e.stage.as_str())
+                    .collect();
+                dag.width_among(|i| !cached.contains(self.manifest.stages[i].name.as_str()))
+            }
+            Err(_) => dag.width(),
         }
     }
 }
@@ -171,6 +200,7 @@ impl StageAction {
         }
 
         // Wait for a slot in the budget (or for the run to be cancelled).
+        sh.budget.size_once(|| sh.width_of_what_runs());
         let grant = tokio::select! {
             g = sh.budget.acquire(&stage.resources) => g,
             _ = sh.run_cancel.cancelled() => None,
@@ -195,7 +225,8 @@ impl StageAction {
     ) -> Result<(String, pipelines::FingerprintInput), String> {
         // Every stage's kind has an implementation: `check_before_running` made sure.
         let sh = &self.shared;
-        let deps = fingerprints::dep_digests(&sh.manifest, stage).map_err(|e| e.to_string())?;
+        let deps = fingerprints::dep_digests(&sh.manifest, stage, &sh.dep_hashes)
+            .map_err(|e| e.to_string())?;
         Ok(fingerprints::fingerprint_stage(
             &sh.manifest,
             stage,
@@ -611,7 +642,7 @@ pub async fn run(
         manifest: manifest.clone(),
         registry: registry.clone(),
         kinds,
-        budget: Budget::new(opts.jobs, opts.threads).for_width(manifest.dag().width()),
+        budget: Budget::new(opts.jobs, opts.threads),
         reporter: opts.reporter.clone(),
         run_cancel: opts.cancel.child_token(),
         user_cancel: opts.cancel.clone(),
@@ -623,6 +654,7 @@ pub async fn run(
         run_id: run_id.clone(),
         log_dir: registry.log_dir(&run_id),
         reports: Mutex::new(BTreeMap::new()),
+        dep_hashes: fingerprints::DepHashes::default(),
     });
     let stages = run_graph(&shared).await?;
 

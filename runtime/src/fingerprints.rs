@@ -2,7 +2,10 @@
 //! digests of its inputs. The hashing itself lives in `pipelines::fingerprint`.
 
 use registry::Digest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use pipelines::{FingerprintInput, Manifest, Stage};
 
@@ -13,19 +16,47 @@ use crate::error::RuntimeError;
 pub fn dep_digests(
     manifest: &Manifest,
     stage: &Stage,
+    hashes: &DepHashes,
 ) -> Result<BTreeMap<String, String>, RuntimeError> {
     let deps = declared_deps(manifest, stage)?;
     let mut out = BTreeMap::new();
     for dep in deps {
         let path = manifest.dir.join(&dep);
-        let digest = pipelines::hash_path(&path).map_err(|source| RuntimeError::Dependency {
-            stage: stage.name.clone(),
-            path: dep.clone(),
-            source,
-        })?;
+        let digest = hashes
+            .hash(&path)
+            .map_err(|source| RuntimeError::Dependency {
+                stage: stage.name.clone(),
+                path: dep.clone(),
+                source,
+            })?;
         out.insert(dep, digest);
     }
     Ok(out)
+}
+
+/// The dependency files hashed so far in one run, so that a run that plans before it runs
+/// (`Shared::width_of_what_runs`) reads a large corpus once, not twice. Keyed by size and
+/// modification time too, so a file rewritten during the run is hashed again. Directories are
+/// hashed every time (their own modification time does not follow their files').
+#[derive(Debug, Default)]
+pub struct DepHashes(Mutex<HashMap<(PathBuf, u64, SystemTime), String>>);
+
+impl DepHashes {
+    fn hash(&self, path: &Path) -> std::io::Result<String> {
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            return pipelines::hash_path(path);
+        }
+        let key = (path.to_path_buf(), meta.len(), meta.modified()?);
+        if let Some(d) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(d);
+        }
+        let digest = pipelines::hash_path(path)?;
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key, digest.clone());
+        }
+        Ok(digest)
+    }
 }
 
 /// The files whose content is part of a stage's fingerprint, as paths relative to the
@@ -105,24 +136,32 @@ mod tests {
         let stage = &m.stages[0];
         let deps = declared_deps(&m, stage).expect("deps");
         assert_eq!(deps, ["extra.jsonl", "texts/a.txt", "texts/b.txt"]);
-        let first = dep_digests(&m, stage).expect("digests");
+        let first = dep_digests(&m, stage, &DepHashes::default()).expect("digests");
 
         // Same content, new mtime: nothing changes.
         let a = std::fs::File::options()
             .append(true)
             .open(dir.join("texts/a.txt"))?;
         a.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))?;
-        assert_eq!(dep_digests(&m, stage).expect("digests"), first);
+        assert_eq!(
+            dep_digests(&m, stage, &DepHashes::default()).expect("digests"),
+            first
+        );
 
         // New content in one file: exactly that entry changes.
         std::fs::write(dir.join("texts/a.txt"), "ay!")?;
-        let edited = dep_digests(&m, stage).expect("digests");
+        let edited = dep_digests(&m, stage, &DepHashes::default()).expect("digests");
         assert_ne!(edited["texts/a.txt"], first["texts/a.txt"]);
         assert_eq!(edited["texts/b.txt"], first["texts/b.txt"]);
 
         // A new file matching the glob joins the fingerprint.
         std::fs::write(dir.join("texts/c.txt"), "sea")?;
-        assert_eq!(dep_digests(&m, stage).expect("digests").len(), 4);
+        assert_eq!(
+            dep_digests(&m, stage, &DepHashes::default())
+                .expect("digests")
+                .len(),
+            4
+        );
         Ok(())
     }
 

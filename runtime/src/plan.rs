@@ -9,7 +9,7 @@ use registry::{Registry, StageResult};
 use serde::Serialize;
 
 use crate::error::RuntimeError;
-use crate::fingerprints;
+use crate::fingerprints::{self, DepHashes};
 use crate::kind::Kinds;
 
 /// What will happen to a stage, as far as can be known before running anything.
@@ -117,6 +117,17 @@ pub fn plan(
     kinds: &Kinds,
     force: &[String],
 ) -> Result<Plan, RuntimeError> {
+    plan_with(manifest, registry, kinds, force, &DepHashes::default())
+}
+
+/// [`plan`], sharing the dependency digests a run computes.
+pub(crate) fn plan_with(
+    manifest: &Manifest,
+    registry: &Registry,
+    kinds: &Kinds,
+    force: &[String],
+    hashes: &DepHashes,
+) -> Result<Plan, RuntimeError> {
     let forced: BTreeSet<&str> = force.iter().map(String::as_str).collect();
     for f in &forced {
         if !manifest.stages.iter().any(|s| s.name == *f) {
@@ -144,7 +155,7 @@ pub fn plan(
                 None => pending.push(up_stage.name.clone()),
             }
         }
-        let deps = fingerprints::dep_digests(manifest, stage)?;
+        let deps = fingerprints::dep_digests(manifest, stage, hashes)?;
         let (fingerprint, status) = if pending.is_empty() {
             let (fp, input) = fingerprints::fingerprint_stage(manifest, stage, &inputs, deps);
             let forced_here = forced.contains(stage.name.as_str());

@@ -5,9 +5,13 @@
 //! - `jobs`: how many stages run at once (`--jobs`);
 //! - `gpu`: one GPU stage at a time (two training runs on one GPU thrash its memory);
 //! - `threads`: the CPU thread budget, shared out; a stage asks for its `resources.threads`
-//!   or, by default, an even share of the budget among the job slots.
+//!   or, by default, an even share of the budget among the stages that can run at once.
+//!
+//! That default share is sized when the first stage is about to run, from how many of the
+//! stages that will run can run side by side: cached stages take no threads, so a run that
+//! re-executes one stage of a wide graph gives it the whole budget.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pipelines::Resources;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,7 +22,10 @@ pub struct Budget {
     gpu: Arc<Semaphore>,
     threads: Arc<Semaphore>,
     total_threads: usize,
-    default_share: usize,
+    /// Job slots (`--jobs`).
+    slots: usize,
+    /// Threads of a stage that does not ask for a number: set once, by [`Budget::size_once`].
+    default_share: OnceLock<usize>,
 }
 
 /// Held while a stage runs; dropping it returns everything.
@@ -38,23 +45,31 @@ impl Budget {
             gpu: Arc::new(Semaphore::new(1)),
             threads: Arc::new(Semaphore::new(total_threads)),
             total_threads,
-            default_share: (total_threads / jobs).max(1),
+            slots: jobs,
+            default_share: OnceLock::new(),
         }
     }
 
-    /// Sizes the default thread share for a graph where at most `width` stages can run at
-    /// once: a chain of stages gives each one every thread rather than `threads / jobs`.
-    pub fn for_width(mut self, width: usize) -> Self {
-        let parallel = self.jobs.available_permits().min(width).max(1);
-        self.default_share = (self.total_threads / parallel).max(1);
-        self
+    /// Sizes the default thread share, the first time it is called, for a run where at most
+    /// `width()` stages can run at once: a chain of stages gives each one every thread rather
+    /// than `threads / jobs`. Later calls (and their `width`) change nothing, so every stage of
+    /// a run gets the same share.
+    pub fn size_once(&self, width: impl FnOnce() -> usize) {
+        self.default_share.get_or_init(|| {
+            let parallel = self.slots.min(width()).max(1);
+            (self.total_threads / parallel).max(1)
+        });
     }
 
-    /// Threads a stage with these resources will get.
+    /// Threads a stage with these resources will get. Unsized, the default is an even share
+    /// among the job slots.
     pub fn threads_for(&self, res: &Resources) -> usize {
-        res.threads
-            .unwrap_or(self.default_share)
-            .clamp(1, self.total_threads)
+        let share = self
+            .default_share
+            .get()
+            .copied()
+            .unwrap_or((self.total_threads / self.slots).max(1));
+        res.threads.unwrap_or(share).clamp(1, self.total_threads)
     }
 
     /// Waits until the stage may start. Returns `None` if the budget was closed (run cancelled).
@@ -98,9 +113,17 @@ mod tests {
 
     #[test]
     fn a_chain_gives_each_stage_every_thread() {
-        let chain = Budget::new(2, 8).for_width(1);
+        let chain = Budget::new(2, 8);
+        chain.size_once(|| 1);
         assert_eq!(chain.threads_for(&Resources::default()), 8);
-        let wide = Budget::new(2, 8).for_width(5);
+        chain.size_once(|| 5);
+        assert_eq!(
+            chain.threads_for(&Resources::default()),
+            8,
+            "sized once for the run"
+        );
+        let wide = Budget::new(2, 8);
+        wide.size_once(|| 5);
         assert_eq!(wide.threads_for(&Resources::default()), 4);
     }
 
