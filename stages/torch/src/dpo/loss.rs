@@ -89,15 +89,18 @@ pub fn preference_loss(
     let chosen = policy_chosen - ref_chosen;
     let rejected = policy_rejected - ref_rejected;
     let h = &chosen - &rejected;
-    let mut loss = match kind {
+    let preference = match kind {
         DpoLoss::Sigmoid => -(h * beta).log_sigmoid(),
         DpoLoss::Ipo => (h - 1.0 / (2.0 * beta)).square(),
     }
     .mean(Kind::Float);
-    if rpo_alpha != 0.0 {
+    // Out of place: `+=` on a tensor is libtorch's in-place add.
+    let loss = if rpo_alpha == 0.0 {
+        preference
+    } else {
         let nll = -policy_chosen.sum(Kind::Float) / chosen_tokens.sum(Kind::Float).clamp_min(1.0);
-        loss = loss + nll * rpo_alpha;
-    }
+        preference + nll * rpo_alpha
+    };
     Preference {
         loss,
         chosen_rewards: (chosen * beta).detach(),
