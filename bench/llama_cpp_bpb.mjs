@@ -11,9 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [modelPath, tokDir, decodeArg, roundsArg, threadsArg] = process.argv.slice(2);
-const decode = Number(decodeArg ?? 56);
-const rounds = Number(roundsArg ?? 5);
+const [modelPath, tokDir, threadsArg] = process.argv.slice(2);
 const threads = Number(threadsArg ?? 2);
 const entry = join(process.env.BINARYLM_LLAMA_CPP, "node_modules", "node-llama-cpp", "dist", "index.js");
 const { getLlama } = await import(pathToFileURL(entry).href);
@@ -62,17 +60,6 @@ for (let d = 0; d + 1 < offsets.length; d++) {
 }
 const bytes = meta.splits.val.bytes;
 
-// Greedy decode from <|eos|> (what `binarylm generate` starts from without a prompt).
-const tokensPerS = [];
-for (let r = 0; r < rounds; r++) {
-  await sequence.clearHistory();
-  const t0 = process.hrtime.bigint();
-  let n = 0;
-  for await (const _ of sequence.evaluate([meta.eos_id], { temperature: 0 })) {
-    if (++n >= decode) break;
-  }
-  tokensPerS.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
-}
-console.log(JSON.stringify({ bits_per_byte: nll / bytes / Math.LN2, tokens: predicted, bytes, tokens_per_s: tokensPerS }));
+console.log(JSON.stringify({ bits_per_byte: nll / bytes / Math.LN2, tokens: predicted, bytes }));
 await context.dispose();
 await model.dispose();
