@@ -167,7 +167,9 @@ impl StageKind for EvalParams {
         // 1: first version.
         // 2: acc_norm divides by the choice without its joining space, continuations are
         //    tokenized as lm-evaluation-harness does, and samples.jsonl is written.
-        version: 2,
+        // 3: requests that give the model the same input share one batch row, which changes
+        //    the batches and so the last float bits of some log-likelihoods.
+        version: 3,
         produces: ArtifactType::EvalReport,
         runner: Runner::Torch,
         // Scores are per model and task; there is no single number to headline.

@@ -51,6 +51,16 @@ fn batched_scores_match_one_at_a_time_pytorch() {
                 continuation: (0..cont).map(|_| token()).collect(),
             });
         }
+        // Requests that share a batch row: a repeat, a one-token continuation after the same
+        // context as another, and the same tokens split elsewhere between context and
+        // continuation.
+        requests.push(requests[2].clone());
+        let mut other_last = requests[6].clone();
+        other_last.continuation[0] = (other_last.continuation[0] + 1) % cfg.vocab_size as u32;
+        requests.push(other_last);
+        let mut resplit = requests[3].clone();
+        resplit.context.extend(resplit.continuation.drain(..5));
+        requests.push(resplit);
         let json: Vec<serde_json::Value> = requests
             .iter()
             .map(|r| serde_json::json!({"context": r.context, "continuation": r.continuation}))
@@ -90,6 +100,10 @@ fn batched_scores_match_one_at_a_time_pytorch() {
                 "{name}: request {i}"
             );
         }
+        assert_eq!(
+            ours[8], ours[2],
+            "{name}: a repeated request scores the same"
+        );
         // A continuation made of the model's own argmax tokens is greedy.
         let mut ctx = vec![1u32, 2, 3];
         let mut cont = Vec::new();
