@@ -69,6 +69,8 @@ PY
 [ "$speed" = 1 ] || exit 0
 echo
 lib="$BINARYLM_LLAMA_CPP/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+command -v cc >/dev/null || { echo "bench: timing llama.cpp needs a C compiler for bench/llama_decode.c (apt-get install gcc), or SPEED=0" >&2; exit 1; }
+[ -e "$lib/libllama.v0.5.0.so" ] || { echo "bench: no libllama in $lib: run scripts/setup.sh (it installs node-llama-cpp)" >&2; exit 1; }
 cc -O2 -o "$work/llama_decode" "$here/llama_decode.c" -ldl
 eos="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["eos_id"])' "$tok/shards.json")"
 "$BINARYLM_VENV/bin/python" "$here/llama_decode.py" "$BINARYLM_BIN" "$work" "$work/llama_decode" "$lib" "$eos" 56
