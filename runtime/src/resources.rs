@@ -55,10 +55,12 @@ impl Budget {
     /// than `threads / jobs`. Later calls (and their `width`) change nothing, so every stage of
     /// a run gets the same share.
     pub fn size_once(&self, width: impl FnOnce() -> usize) {
-        self.default_share.get_or_init(|| {
-            let parallel = self.slots.min(width()).max(1);
-            (self.total_threads / parallel).max(1)
-        });
+        self.default_share.get_or_init(|| self.even_share(width()));
+    }
+
+    /// The budget split evenly among `parallel` stages, as many as there are job slots at most.
+    fn even_share(&self, parallel: usize) -> usize {
+        (self.total_threads / parallel.clamp(1, self.slots)).max(1)
     }
 
     /// Threads a stage with these resources will get. Unsized, the default is an even share
@@ -68,7 +70,7 @@ impl Budget {
             .default_share
             .get()
             .copied()
-            .unwrap_or((self.total_threads / self.slots).max(1));
+            .unwrap_or_else(|| self.even_share(self.slots));
         res.threads.unwrap_or(share).clamp(1, self.total_threads)
     }
 
