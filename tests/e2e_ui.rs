@@ -602,7 +602,8 @@ fn a_running_pipeline_is_shown_live() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "never saw the run live: {live}"
+            "never saw the run live: {live} (the run: {:?})",
+            run.try_wait()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };

@@ -79,7 +79,12 @@ impl Workspace {
         Ok(snap)
     }
 
+    /// Each file's stamp is taken before it is read: a file that changes while the snapshot is
+    /// being built (a run starting during a slow rebuild) then leaves the stamp older than the
+    /// file, so the next request rebuilds. Stamped after the build, the new file's stamp would
+    /// match and the snapshot would miss it until something else changed.
     fn build(&self) -> Result<Snapshot, RegistryError> {
+        let mut stamp = workspace_stamp(&self.root);
         let (registry, report) = Registry::open_snapshot(&self.root)?;
         let runs = registry.runs()?;
         let mut paths: Vec<PathBuf> = runs.iter().map(|r| PathBuf::from(&r.manifest)).collect();
@@ -95,26 +100,24 @@ impl Workspace {
             paths.retain(|p| p != given);
             paths.insert(0, given.clone());
         }
-        let pipelines: Vec<Pipeline> = paths
-            .into_iter()
-            .enumerate()
-            .map(|(id, path)| {
-                let manifest = pipelines::load(&path).map_err(|e| e.to_string());
-                let plan = match &manifest {
-                    Ok(m) => {
-                        runtime::plan(m, &registry, &self.kinds, &[]).map_err(|e| e.to_string())
-                    }
-                    Err(_) => Err("the manifest does not load".to_string()),
-                };
-                Pipeline {
-                    id,
-                    path,
-                    manifest,
-                    plan,
+        let mut pipelines = Vec::with_capacity(paths.len());
+        for (id, path) in paths.into_iter().enumerate() {
+            stamp.push(file_stamp(&path));
+            let manifest = pipelines::load(&path).map_err(|e| e.to_string());
+            let plan = match &manifest {
+                Ok(m) => {
+                    stamp.extend(deps_stamp(m));
+                    runtime::plan(m, &registry, &self.kinds, &[]).map_err(|e| e.to_string())
                 }
-            })
-            .collect();
-        let stamp = stamp(&self.root, &pipelines);
+                Err(_) => Err("the manifest does not load".to_string()),
+            };
+            pipelines.push(Pipeline {
+                id,
+                path,
+                manifest,
+                plan,
+            });
+        }
         Ok(Snapshot {
             registry,
             pipelines,
@@ -125,37 +128,46 @@ impl Workspace {
     }
 }
 
+/// The stamp of the files a snapshot with these pipelines was built from, in the order
+/// [`Workspace::build`] stamps them.
 fn stamp(root: &Path, pipelines: &[Pipeline]) -> Stamp {
-    let mut out = Stamp::new();
-    let mut add = |path: PathBuf| {
-        let meta = std::fs::metadata(&path).ok();
-        let len = meta.as_ref().map_or(0, |m| m.len());
-        let modified = meta.and_then(|m| m.modified().ok());
-        out.push((path, len, modified));
-    };
-    for dir in ["runs", "logs"] {
-        add(root.join(dir));
-        for entry in entries(&root.join(dir)) {
-            add(entry);
-        }
-    }
-    for dir in ["records", "objects"] {
-        add(root.join(dir));
-        for shard in entries(&root.join(dir)) {
-            add(shard);
-        }
-    }
+    let mut out = workspace_stamp(root);
     for p in pipelines {
-        add(p.path.clone());
+        out.push(file_stamp(&p.path));
         if let Ok(m) = &p.manifest {
-            for stage in &m.stages {
-                for dep in runtime::fingerprints::declared_deps(m, stage).unwrap_or_default() {
-                    add(m.dir.join(dep));
-                }
-            }
+            out.extend(deps_stamp(m));
         }
     }
     out
+}
+
+/// The run files, the shard directories of records and objects (a commit renames a file into
+/// one) and the log directories.
+fn workspace_stamp(root: &Path) -> Stamp {
+    let mut out = Stamp::new();
+    for dir in ["runs", "logs", "records", "objects"] {
+        out.push(file_stamp(&root.join(dir)));
+        out.extend(entries(&root.join(dir)).iter().map(|e| file_stamp(e)));
+    }
+    out
+}
+
+/// The local files a manifest's stages read.
+fn deps_stamp(m: &Manifest) -> Stamp {
+    let mut out = Stamp::new();
+    for stage in &m.stages {
+        for dep in runtime::fingerprints::declared_deps(m, stage).unwrap_or_default() {
+            out.push(file_stamp(&m.dir.join(dep)));
+        }
+    }
+    out
+}
+
+fn file_stamp(path: &Path) -> (PathBuf, u64, Option<SystemTime>) {
+    let meta = std::fs::metadata(path).ok();
+    let len = meta.as_ref().map_or(0, |m| m.len());
+    let modified = meta.and_then(|m| m.modified().ok());
+    (path.to_path_buf(), len, modified)
 }
 
 /// The entries of a directory, sorted; none when it cannot be read.
