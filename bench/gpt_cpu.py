@@ -1,15 +1,17 @@
 """Driver of bench/gpt_cpu.sh: binarylm's training step against PyTorch at its best (eager with
 fused kernels, and torch.compile), under bench/harness.py's rules.
 
-    gpt_cpu.py <bench_gpt binary> <steps> <threads>
+    gpt_cpu.py <bench_gpt binary> <steps> <threads> [tiny|gpt2]
 
-Each side trains nanoGPT's CPU config on the same structured token sequence from its own
+Each side trains the model — nanoGPT's CPU config (`tiny`), or GPT-2 small (`gpt2`, 124M
+parameters, batches of 4 × 128 tokens) — on the same structured token sequence from its own
 initialisation; their final losses must agree within 10 % (the same model learning the same
 data; a broken side would not) before a ratio is printed.
 """
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -19,7 +21,16 @@ import harness  # noqa: E402
 REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python", "gpt_ref.py")
 
 
-def main(binary, steps, threads):
+TITLES = {
+    "tiny": "nanoGPT's CPU config (batch 12 × 64 tokens)",
+    "gpt2": "GPT-2 small, 124M parameters (batch 4 × 128 tokens)",
+}
+
+
+WARMUP = {"tiny": 5, "gpt2": 2}
+
+
+def main(binary, steps, threads, model="tiny"):
     env = dict(os.environ, OMP_NUM_THREADS=threads)
 
     def side(*argv):
@@ -30,12 +41,16 @@ def main(binary, steps, threads):
             return r
         return run
 
-    load = harness.require_quiet("GPT training steps")
+    if model not in TITLES:
+        sys.exit(f"unknown model {model!r}: tiny or gpt2")
+    load = harness.require_quiet(f"GPT training steps ({model})")
     results = harness.run_rounds(
         [
-            ("binarylm", side(binary, "train", steps, threads)),
-            ("PyTorch eager (fused)", side(sys.executable, REF, "bench", steps, threads, "eager")),
-            ("PyTorch torch.compile", side(sys.executable, REF, "bench", steps, threads, "compile")),
+            ("binarylm", side(binary, "train", steps, threads, model)),
+            ("PyTorch eager (fused)",
+             side(sys.executable, REF, "bench", steps, threads, "eager", model)),
+            ("PyTorch torch.compile",
+             side(sys.executable, REF, "bench", steps, threads, "compile", model)),
         ],
         harness.rounds_wanted(),
     )
@@ -50,14 +65,22 @@ def main(binary, steps, threads):
         for r in runs:
             r["ms"] = r["ms_per_step"]
     print(harness.table(
-        f"Training step (forward, backward, clipping, AdamW) of nanoGPT's CPU config, "
-        f"{threads} threads, {steps} timed steps after 5 warm-up (final losses {losses})",
+        f"Training step (forward, backward, clipping, AdamW) of {TITLES[model]}, "
+        f"{threads} threads, {steps} timed steps after {WARMUP[model]} warm-up (final losses {losses})",
         results, "binarylm", unit="ms", key="ms"))
+    print()
+    print("Where a step's time goes, ms (median over rounds): forward + backward / gradient "
+          "clipping / AdamW")
+    print()
+    for name, runs in results.items():
+        parts = [statistics.median(r["phases_ms"][k] for r in runs)
+                 for k in ("forward_backward", "clip", "adamw")]
+        print(f"- {name}: " + " / ".join(f"{p:.1f}" for p in parts))
     print()
     print(harness.footer(load))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     main(*sys.argv[1:])

@@ -7,10 +7,11 @@ Usage:
     gpt_ref.py loglik <dir>     read config.json, model.safetensors and requests.json
                                 (context/continuation token lists); write ref.json with each
                                 continuation's summed log-probability and greedy flag.
-    gpt_ref.py bench <steps> <threads> [eager|compile]
+    gpt_ref.py bench <steps> <threads> [eager|compile] [tiny|gpt2]
                                 time training steps of nanoGPT's CPU config (4 layers, 4 heads,
-                                128 wide, block 64, batch 12, vocab 65) with fused kernels (and
-                                torch.compile) and print ms/step and the final loss.
+                                128 wide, block 64, batch 12, vocab 65) or GPT-2 small (4 × 128
+                                tokens a batch) with fused kernels (and torch.compile) and print
+                                ms/step and the final loss.
 
 Attention is written out (q·kᵀ/√d, causal mask, softmax, ·v) and grouped-query heads are
 expanded with repeat_interleave, rather than calling scaled_dot_product_attention, so the two
@@ -249,17 +250,29 @@ def gpt2_init(model, n_layer):
                 p.normal_(0.0, std)
 
 
-def bench(steps, threads, variant="eager"):
-    """ms per training step of nanoGPT's CPU config with PyTorch at its best: fused attention,
-    fused LayerNorm, fused AdamW; `compile` also runs the model through torch.compile (its
-    compilation happens in the warm-up steps, which are not timed)."""
+BENCH_MODELS = {
+    # (shape, batch, sequence length, untimed warm-up steps)
+    # nanoGPT's CPU config, batches of 12 × 64 tokens.
+    "tiny": (dict(vocab_size=65, n_layer=4, n_head=4, n_kv_head=4, n_embd=128, block_size=64,
+                  mlp_hidden=512), 12, 64, 5),
+    # GPT-2 small (124M, vocab padded to 50304), batches of 4 × 128 tokens.
+    "gpt2": (dict(vocab_size=50304, n_layer=12, n_head=12, n_kv_head=12, n_embd=768,
+                  block_size=1024, mlp_hidden=3072), 4, 128, 2),
+}
+
+
+def bench(steps, threads, variant="eager", model_name="tiny"):
+    """ms per training step of `model_name` (BENCH_MODELS; binarylm's examples/bench_gpt.rs
+    has the same two) with PyTorch at its best: fused attention, fused LayerNorm, fused AdamW;
+    `compile` also runs the model through torch.compile (its compilation happens in the warm-up
+    steps, which are not timed)."""
     global USE_SDPA, FUSED_NORM
     USE_SDPA = FUSED_NORM = True
     torch.manual_seed(1337)
     torch.set_num_threads(threads)
-    cfg = dict(vocab_size=65, n_layer=4, n_head=4, n_kv_head=4, n_embd=128, block_size=64,
-               mlp_hidden=512, positions="learned", norm="layernorm", mlp="gelu",
-               tied_head=True, bias=True, dropout=0.0, rope_theta=10000.0, norm_eps=1e-5)
+    shape, batch, seq, warmup = BENCH_MODELS[model_name]
+    cfg = dict(shape, positions="learned", norm="layernorm", mlp="gelu", tied_head=True,
+               bias=True, dropout=0.0, rope_theta=10000.0, norm_eps=1e-5)
     model = Gpt(cfg)
     gpt2_init(model, cfg["n_layer"])
     t = dict(lr=1e-3, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-8)
@@ -267,25 +280,36 @@ def bench(steps, threads, variant="eager"):
     forward = torch.compile(model) if variant == "compile" else model
     data = torch.tensor([bench_token(i) for i in range(100_000)])
 
-    def step():
-        ix = torch.randint(len(data) - 65, (12,))
-        x = torch.stack([data[i:i + 64] for i in ix])
-        y = torch.stack([data[i + 1:i + 65] for i in ix])
+    phases = [0.0, 0.0, 0.0]  # forward + backward, clipping, AdamW (ms, summed)
+
+    def step(timed):
+        ix = torch.randint(len(data) - seq - 1, (batch,))
+        x = torch.stack([data[i:i + seq] for i in ix])
+        y = torch.stack([data[i + 1:i + seq + 1] for i in ix])
+        t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         _, loss = forward(x, y)
         loss.backward()
+        t1 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        t2 = time.perf_counter()
         opt.step()
+        t3 = time.perf_counter()
+        if timed:
+            for i, d in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                phases[i] += d * 1000
         return loss.item()
 
-    for _ in range(5):
-        step()
+    for _ in range(warmup):
+        step(False)
     start = time.perf_counter()
     for _ in range(steps):
-        last = step()
+        last = step(True)
     ms = (time.perf_counter() - start) * 1000 / steps
-    print(json.dumps({"impl": f"pytorch-{variant}", "ms_per_step": ms, "steps": steps,
-                      "threads": threads, "final_loss": last}))
+    fb, clip, adamw = (p / steps for p in phases)
+    print(json.dumps({"impl": f"pytorch-{variant}", "model": model_name, "ms_per_step": ms,
+                      "steps": steps, "threads": threads, "final_loss": last,
+                      "phases_ms": {"forward_backward": fb, "clip": clip, "adamw": adamw}}))
 
 
 if __name__ == "__main__":
@@ -293,7 +317,7 @@ if __name__ == "__main__":
         parity(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "loglik":
         loglik(sys.argv[2])
-    elif len(sys.argv) in (4, 5) and sys.argv[1] == "bench":
+    elif len(sys.argv) in (4, 5, 6) and sys.argv[1] == "bench":
         bench(int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:])
     else:
         sys.exit(__doc__)

@@ -91,7 +91,9 @@ fn is_zero(x: &f64) -> bool {
 impl StageKind for DpoParams {
     const INFO: KindInfo = KindInfo {
         name: "dpo",
-        version: 1,
+        // 1: first version. 2: on the CPU, AdamW updates each element in one pass (the last
+        // bit of some weights moves).
+        version: 2,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_preference_accuracy"),

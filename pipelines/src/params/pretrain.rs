@@ -488,7 +488,9 @@ impl StageKind for PretrainParams {
         // 1: first version. 2: AdamW updates flat per-group buffers (same operations per
         // element, but CPU kernels may round the last bit differently at buffer tails).
         // 3: summary.json and metrics.jsonl hold no timings (they moved to the run record).
-        version: 3,
+        // 4: on the CPU, AdamW updates each element in one pass (f32 scalars; the last bit of
+        // some weights moves).
+        version: 4,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),

@@ -161,7 +161,9 @@ impl StageKind for SftParams {
     const INFO: KindInfo = KindInfo {
         name: "sft",
         // 1: first version. 2: the artifact holds `answers.jsonl`, the held-out greedy answers.
-        version: 2,
+        // 3: on the CPU, AdamW updates each element in one pass (the last bit of some weights
+        // moves).
+        version: 3,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),

@@ -1,7 +1,9 @@
 //! Benchmark of the GPT on the CPU, run by `bench/gpt_cpu.sh` next to the PyTorch reference.
 //!
-//! `bench_gpt train <steps> <threads>`: ms per training step (forward, backward, clipping,
-//! AdamW) of nanoGPT's CPU config — 4 layers, 4 heads, 128 wide, block 64, batch 12, vocab 65.
+//! `bench_gpt train <steps> <threads> [tiny|gpt2]`: ms per training step (forward, backward,
+//! clipping, AdamW) of nanoGPT's CPU config — 4 layers, 4 heads, 128 wide, block 64, batch 12,
+//! vocab 65 — or of GPT-2 small (124M parameters, vocab padded to 50304) on batches of 4 × 128
+//! tokens.
 //! `bench_gpt generate <tokens> <threads>`: generation tokens/s with and without the KV cache,
 //! for that config and for nanoGPT's Shakespeare-char config (6 layers, 6 heads, 384 wide,
 //! block 256). Each prints one JSON object per measurement.
@@ -37,10 +39,42 @@ fn shakespeare_char() -> ModelConfig {
     }
 }
 
-fn train(steps: usize, threads: usize) {
-    let cfg = nanogpt_cpu();
+/// A model to time training steps of, and the batches it trains on.
+struct TrainBench {
+    cfg: ModelConfig,
+    batch: usize,
+    seq: usize,
+    /// Untimed steps first (torch.compile compiles in its side's first).
+    warmup: u64,
+}
+
+impl TrainBench {
+    /// `tiny` (nanoGPT's CPU config) or `gpt2` (GPT-2 small); tests/python/gpt_ref.py's
+    /// `bench` has the same two.
+    fn named(name: &str) -> Option<TrainBench> {
+        match name {
+            "tiny" => Some(TrainBench {
+                cfg: nanogpt_cpu(),
+                batch: 12,
+                seq: 64,
+                warmup: 5,
+            }),
+            // Short sequences and a small batch: a step is seconds on 2 cores as it is.
+            "gpt2" => Some(TrainBench {
+                cfg: ModelConfig::preset(ModelPreset::Gpt2Small, 50304),
+                batch: 4,
+                seq: 128,
+                warmup: 2,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn train(steps: usize, threads: usize, name: &str, bench: &TrainBench) {
+    let cfg = &bench.cfg;
     tch::manual_seed(1337);
-    let model = Gpt::new(&cfg, Device::Cpu).expect("model");
+    let model = Gpt::new(cfg, Device::Cpu).expect("model");
     let p = TrainParams::default();
     let mut opt = AdamW::new(
         model.var_store(),
@@ -56,32 +90,45 @@ fn train(steps: usize, threads: usize) {
     let data = InMemoryTokens((0..100_000u32).map(bench_token).collect());
     let sampler = Sampler {
         tokens: &data,
-        batch: 12,
-        block: cfg.block_size,
+        batch: bench.batch,
+        block: bench.seq,
         seed: 1,
         stream: Stream::Train,
     };
-    let mut step = |s: u64| {
+    // Where a step's time goes (summed over the timed steps): on the CPU every call below
+    // returns when its work is done, so the clock between them splits the step.
+    let mut phases = [0.0f64; 3];
+    let mut step = |s: u64, phases: &mut [f64; 3]| {
         let (x, y) = sampler.batch(s, 0, Device::Cpu);
+        let t0 = Instant::now();
         opt.zero_grad();
         let loss = model.loss(&x, &y, true);
         loss.backward();
+        let t1 = Instant::now();
         let _ = opt.clip_grad_norm(1.0);
+        let t2 = Instant::now();
         opt.step(1e-3);
+        let t3 = Instant::now();
+        for (sum, d) in phases.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2]) {
+            *sum += d.as_secs_f64() * 1000.0;
+        }
         loss.double_value(&[])
     };
-    for s in 0..5 {
-        step(s);
+    for s in 0..bench.warmup {
+        step(s, &mut [0.0; 3]);
     }
     let start = Instant::now();
     let mut last = f64::NAN;
     for s in 0..steps as u64 {
-        last = step(5 + s);
+        last = step(bench.warmup + s, &mut phases);
     }
     let ms = start.elapsed().as_secs_f64() * 1000.0 / steps as f64;
+    let [fb, clip, adamw] = phases.map(|p| p / steps as f64);
     println!(
         "{}",
-        serde_json::json!({"impl": "binarylm", "ms_per_step": ms, "steps": steps, "threads": threads, "final_loss": last})
+        serde_json::json!({"impl": "binarylm", "model": name, "ms_per_step": ms, "steps": steps,
+                           "threads": threads, "final_loss": last,
+                           "phases_ms": {"forward_backward": fb, "clip": clip, "adamw": adamw}})
     );
 }
 
@@ -121,10 +168,17 @@ fn main() {
     let threads = num(2, 2);
     stages_torch::device::set_threads(threads);
     match args.first().map(String::as_str) {
-        Some("train") => train(num(1, 50), threads),
+        Some("train") => {
+            let name = args.get(3).map_or("tiny", String::as_str);
+            let Some(bench) = TrainBench::named(name) else {
+                eprintln!("bench_gpt: unknown model {name:?} (tiny or gpt2)");
+                std::process::exit(2);
+            };
+            train(num(1, 50), threads, name, &bench)
+        }
         Some("generate") => generation(num(1, 255), threads),
         _ => {
-            eprintln!("usage: bench_gpt train|generate <steps|tokens> <threads>");
+            eprintln!("usage: bench_gpt train <steps> <threads> [tiny|gpt2] | generate <tokens> <threads>");
             std::process::exit(2);
         }
     }

@@ -205,8 +205,38 @@ impl AdamW {
         let bc2_sqrt = (1.0 - beta2.powf(t)).sqrt();
         for group in &mut self.groups {
             let g = group.grads().shallow_clone();
-            if group.decay && weight_decay != 0.0 {
-                let _ = group.values.g_mul_scalar_(1.0 - lr * weight_decay);
+            let decay = if group.decay && weight_decay != 0.0 {
+                1.0 - lr * weight_decay
+            } else {
+                1.0
+            };
+            if one_pass::fits(&[&group.values, &g, &group.m, &group.v]) {
+                let u = one_pass::Update {
+                    decay: decay as f32,
+                    w1: (1.0 - beta1) as f32,
+                    beta2: beta2 as f32,
+                    w2: (1.0 - beta2) as f32,
+                    step_size: step_size as f32,
+                    bc2_sqrt: bc2_sqrt as f32,
+                    eps: eps as f32,
+                };
+                // SAFETY: `fits` checked that the four are contiguous f32 CPU tensors of one
+                // length; values, m and v are this group's own buffers and `g` a new one (the
+                // concatenated gradients), so none overlaps another, and nothing else touches
+                // them during the call.
+                unsafe {
+                    one_pass::update(
+                        one_pass::slice_mut(&group.values),
+                        one_pass::slice_mut(&g),
+                        one_pass::slice_mut(&group.m),
+                        one_pass::slice_mut(&group.v),
+                        &u,
+                    );
+                }
+                continue;
+            }
+            if decay != 1.0 {
+                let _ = group.values.g_mul_scalar_(decay);
             }
             let _ = group.m.lerp_(&g, 1.0 - beta1);
             let _ = group.v.g_mul_scalar_(beta2);
@@ -216,7 +246,6 @@ impl AdamW {
         }
     }
 
-    /// The moment estimates as named tensors (`m.<param>`, `v.<param>`), for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for group in &self.groups {
@@ -253,5 +282,149 @@ impl AdamW {
         }
         self.step = step;
         Ok(())
+    }
+}
+
+/// The update on the CPU in one pass over the flat f32 buffers. Written as tensor ops (the
+/// path kept for CUDA and other dtypes) it reads and writes the model-sized buffers about ten
+/// times and allocates four temporaries as large: 2.2 s of a 6 s GPT-2-small step on 2 cores,
+/// where PyTorch's fused AdamW takes 0.2 s. tch binds no fused or multi-tensor optimizer op, so
+/// the loop is here. Every element is updated on its own, so splitting the buffers across
+/// threads cannot change a result.
+mod one_pass {
+    use tch::{Device, Kind, Tensor};
+
+    /// Below this many elements one thread does the whole update (spawning costs more).
+    const PARALLEL_MIN: usize = 1 << 16;
+
+    pub struct Update {
+        /// `1 − lr·wd` for decayed groups, else 1.
+        pub decay: f32,
+        /// `1 − β1`: `m ← m + (1 − β1)(g − m)`, as `lerp` computes it.
+        pub w1: f32,
+        pub beta2: f32,
+        /// `1 − β2`.
+        pub w2: f32,
+        /// `lr / (1 − β1ᵗ)`.
+        pub step_size: f32,
+        /// `√(1 − β2ᵗ)`.
+        pub bc2_sqrt: f32,
+        pub eps: f32,
+    }
+
+    /// Whether the tensors are contiguous f32 CPU tensors of one length.
+    pub fn fits(ts: &[&Tensor]) -> bool {
+        let n = ts[0].numel();
+        ts.iter().all(|t| {
+            t.device() == Device::Cpu
+                && t.kind() == Kind::Float
+                && t.is_contiguous()
+                && t.numel() == n
+        })
+    }
+
+    /// # Safety
+    /// `t` must be a contiguous f32 CPU tensor that nothing else reads or writes while the
+    /// slice lives.
+    pub unsafe fn slice_mut<'a>(t: &Tensor) -> &'a mut [f32] {
+        let n = t.numel();
+        if n == 0 {
+            return &mut [];
+        }
+        std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, n)
+    }
+
+    /// The update with libtorch's CPU threads.
+    pub fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], u: &Update) {
+        let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+        update_on(p, g, m, v, u, threads)
+    }
+
+    fn update_on(
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        u: &Update,
+        threads: usize,
+    ) {
+        if threads <= 1 || p.len() < PARALLEL_MIN {
+            return chunk(p, g, m, v, u);
+        }
+        let size = p.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let parts = p
+                .chunks_mut(size)
+                .zip(g.chunks(size))
+                .zip(m.chunks_mut(size).zip(v.chunks_mut(size)));
+            for ((p, g), (m, v)) in parts {
+                s.spawn(move || chunk(p, g, m, v, u));
+            }
+        });
+    }
+
+    fn chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], u: &Update) {
+        for ((p, &g), (m, v)) in p.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+            *m += u.w1 * (g - *m);
+            *v = *v * u.beta2 + g * (g * u.w2);
+            let denom = v.sqrt() / u.bc2_sqrt + u.eps;
+            *p = *p * u.decay + (*m * -u.step_size) / denom;
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The loop against the tensor-op update it replaces, over several steps: equal within
+        /// fp32 rounding, and the same whatever the number of threads.
+        #[test]
+        fn one_pass_matches_the_tensor_ops() {
+            tch::manual_seed(7);
+            let n = 3 * PARALLEL_MIN + 17;
+            let p0 = Tensor::randn([n as i64], (Kind::Float, Device::Cpu));
+            let grads: Vec<Tensor> = (0..4)
+                .map(|_| Tensor::randn([n as i64], (Kind::Float, Device::Cpu)) * 0.1)
+                .collect();
+            let (b1, b2, lr, wd, eps) = (0.9f64, 0.95f64, 1e-2f64, 0.1f64, 1e-8f64);
+            let mut results = Vec::new();
+            for threads in [1, 3] {
+                let (p, m, v) = (p0.copy(), p0.zeros_like(), p0.zeros_like());
+                for (t, g) in (1..).zip(&grads) {
+                    let u = Update {
+                        decay: (1.0 - lr * wd) as f32,
+                        w1: (1.0 - b1) as f32,
+                        beta2: b2 as f32,
+                        w2: (1.0 - b2) as f32,
+                        step_size: (lr / (1.0 - b1.powi(t))) as f32,
+                        bc2_sqrt: (1.0 - b2.powi(t)).sqrt() as f32,
+                        eps: eps as f32,
+                    };
+                    // SAFETY: fresh contiguous f32 CPU tensors, used only here.
+                    unsafe {
+                        let g = slice_mut(g);
+                        update_on(slice_mut(&p), g, slice_mut(&m), slice_mut(&v), &u, threads);
+                    }
+                }
+                results.push(p);
+            }
+            let (mut p, mut m, mut v) = (p0.copy(), p0.zeros_like(), p0.zeros_like());
+            for (t, g) in (1..).zip(&grads) {
+                let step_size = lr / (1.0 - b1.powi(t));
+                let bc2 = (1.0 - b2.powi(t)).sqrt();
+                let _ = p.g_mul_scalar_(1.0 - lr * wd);
+                let _ = m.lerp_(g, 1.0 - b1);
+                let _ = v.g_mul_scalar_(b2);
+                let _ = v.addcmul_(g, &(g * (1.0 - b2)));
+                let denom = (v.sqrt() / bc2) + eps;
+                let _ = p.addcdiv_(&(&m * -step_size), &denom);
+            }
+            let diff = (&results[0] - &p).abs().max().double_value(&[]);
+            assert!(diff < 1e-6, "one pass vs tensor ops: {diff}");
+            assert!(
+                results[0].equal(&results[1]),
+                "the result depends on the threads"
+            );
+        }
     }
 }
