@@ -5,7 +5,7 @@
 # bench/harness.py's rules (quiet machine, BENCH_ROUNDS=5 rotated rounds, min/median/max, final
 # losses checked within 10 % of each other before a ratio is printed).
 #
-#   bash bench/gpt_cpu.sh [steps] [threads] [gpt2 steps]   (defaults: 50 steps, 2 threads, 5)
+#   bash bench/gpt_cpu.sh [steps] [threads] [gpt2 steps]   (defaults: 50 steps, 2 threads, 8)
 #
 # Training: nanoGPT's CPU config (4 layers, 4 heads, 128 wide, block 64, batch 12, vocab 65),
 # ms per step of forward + backward + clipping + AdamW, 5 warm-up steps first (torch.compile
@@ -20,7 +20,7 @@ source "$here/../scripts/env.sh"
 cd "$BINARYLM_REPO"
 steps="${1:-50}"
 threads="${2:-2}"
-gpt2_steps="${3:-5}"
+gpt2_steps="${3:-8}"
 export OMP_NUM_THREADS="$threads"
 
 cargo build --release -p stages-torch --example bench_gpt >&2

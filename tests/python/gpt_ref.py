@@ -251,13 +251,13 @@ def gpt2_init(model, n_layer):
 
 
 BENCH_MODELS = {
-    # (shape, batch, sequence length, untimed warm-up steps)
+    # (shape, batch, sequence length, untimed warm-up steps, learning rate)
     # nanoGPT's CPU config, batches of 12 × 64 tokens.
     "tiny": (dict(vocab_size=65, n_layer=4, n_head=4, n_kv_head=4, n_embd=128, block_size=64,
-                  mlp_hidden=512), 12, 64, 5),
+                  mlp_hidden=512), 12, 64, 5, 1e-3),
     # GPT-2 small (124M, vocab padded to 50304), batches of 4 × 128 tokens.
     "gpt2": (dict(vocab_size=50304, n_layer=12, n_head=12, n_kv_head=12, n_embd=768,
-                  block_size=1024, mlp_hidden=3072), 4, 128, 2),
+                  block_size=1024, mlp_hidden=3072), 4, 128, 2, 3e-4),
 }
 
 
@@ -270,12 +270,12 @@ def bench(steps, threads, variant="eager", model_name="tiny"):
     USE_SDPA = FUSED_NORM = True
     torch.manual_seed(1337)
     torch.set_num_threads(threads)
-    shape, batch, seq, warmup = BENCH_MODELS[model_name]
+    shape, batch, seq, warmup, lr = BENCH_MODELS[model_name]
     cfg = dict(shape, positions="learned", norm="layernorm", mlp="gelu", tied_head=True,
                bias=True, dropout=0.0, rope_theta=10000.0, norm_eps=1e-5)
     model = Gpt(cfg)
     gpt2_init(model, cfg["n_layer"])
-    t = dict(lr=1e-3, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-8)
+    t = dict(lr=lr, weight_decay=0.1, beta1=0.9, beta2=0.95, eps=1e-8)
     opt = optimizer(model, t, fused=True)
     forward = torch.compile(model) if variant == "compile" else model
     data = torch.tensor([bench_token(i) for i in range(100_000)])
