@@ -23,7 +23,10 @@ threads="${2:-2}"
 gpt2_steps="${3:-8}"
 export OMP_NUM_THREADS="$threads"
 
-cargo build --release -p stages-torch --example bench_gpt >&2
+# BENCH_SKIP_BUILD=1: use the bench_gpt already built (e.g. by `cargo build --release
+# --workspace --examples`; building `-p stages-torch` alone resolves features differently and
+# recompiles the crate).
+[ "${BENCH_SKIP_BUILD:-0}" = 1 ] || cargo build --release -p stages-torch --example bench_gpt >&2
 bin="$CARGO_TARGET_DIR/release/examples/bench_gpt"
 
 "$BINARYLM_VENV/bin/python" bench/gpt_cpu.py "$bin" "$steps" "$threads" tiny

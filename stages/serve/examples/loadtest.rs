@@ -1,6 +1,7 @@
 //! Load generator for a running binarylm server (loopback only): C concurrent clients stream
 //! completions for D seconds; reports p50/p99 time to first token and time per output token,
-//! aggregate tokens/s, errors and dropped streams. Used by `bench/serve_load.sh`.
+//! aggregate tokens/s, errors and dropped streams. Used by `bench/serve_load.sh`, against
+//! binarylm's server and against llama-cpp-python's (any OpenAI-style `/v1/completions`).
 //!
 //! ```text
 //! cargo run --release -p serve --example loadtest -- --url http://127.0.0.1:8000 \
@@ -78,6 +79,9 @@ struct Sample {
     ttft: Option<f64>,
     tpot: Option<f64>,
     tokens: usize,
+    /// The stream reported no `usage`: `tokens` counts its text frames instead (one token
+    /// each in the servers measured, which stream token by token).
+    counted_frames: bool,
 }
 
 enum Outcome {
@@ -108,7 +112,8 @@ async fn one_request(client: &reqwest::Client, a: &Args, model: &str) -> Outcome
     let mut buf = Vec::new();
     let mut first: Option<Instant> = None;
     let mut last = start;
-    let mut tokens = 0usize;
+    let mut usage: Option<usize> = None;
+    let mut frames = 0usize;
     let mut done = false;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else {
@@ -132,12 +137,13 @@ async fn one_request(client: &reqwest::Client, a: &Args, model: &str) -> Outcome
                 return Outcome::Error(data.to_string());
             }
             if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
-                tokens = n as usize;
+                usage = Some(n as usize);
             }
             let has_text = v["choices"][0]["text"]
                 .as_str()
                 .is_some_and(|t| !t.is_empty());
             if has_text {
+                frames += 1;
                 let now = Instant::now();
                 first.get_or_insert(now);
                 last = now;
@@ -147,13 +153,19 @@ async fn one_request(client: &reqwest::Client, a: &Args, model: &str) -> Outcome
     if !done {
         return Outcome::Dropped;
     }
+    let tokens = usage.unwrap_or(frames);
+    let counted_frames = usage.is_none();
     let Some(first) = first else {
-        return Outcome::Ok(Sample::default());
+        return Outcome::Ok(Sample {
+            counted_frames,
+            ..Sample::default()
+        });
     };
     Outcome::Ok(Sample {
         ttft: Some(first.duration_since(start).as_secs_f64()),
         tpot: (tokens > 1).then(|| last.duration_since(first).as_secs_f64() / (tokens - 1) as f64),
         tokens,
+        counted_frames,
     })
 }
 
@@ -216,6 +228,7 @@ async fn main() {
     let mut ttft: Vec<f64> = samples.iter().filter_map(|s| s.ttft).collect();
     let without_text = samples.iter().filter(|s| s.ttft.is_none()).count();
     let mut tpot: Vec<f64> = samples.iter().filter_map(|s| s.tpot).collect();
+    let counted_frames = samples.iter().filter(|s| s.counted_frames).count();
     let report = json!({
         "label": a.label,
         "clients": a.clients,
@@ -226,6 +239,7 @@ async fn main() {
         "dropped_streams": dropped,
         "streams_without_text": without_text,
         "completion_tokens": tokens,
+        "streams_without_usage": counted_frames,
         "tokens_per_s": tokens as f64 / wall,
         "ttft_p50_ms": percentile(&mut ttft, 50.0) * 1e3,
         "ttft_p99_ms": percentile(&mut ttft, 99.0) * 1e3,
