@@ -103,6 +103,13 @@ stages:
     device: cpu
     model: {preset: tiny, n_layer: 2, n_embd: 32, n_head: 2, block_size: 16}
     train: {steps: 60, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 20, eval_batches: 4, log_every: 10}
+  aligned:
+    kind: pretrain
+    tokenizer: tok
+    device: cpu
+    model: {preset: tiny, n_layer: 2, n_embd: 32, n_head: 2, block_size: 16}
+    windows: documents
+    train: {steps: 60, batch_size: 8, lr: 0.01, min_lr: 0.001, warmup_steps: 5, eval_every: 20, eval_batches: 4, log_every: 10}
 "#;
 
 #[test]
@@ -131,6 +138,18 @@ fn pretrain_trains_below_the_unigram_baseline_and_is_cached() {
         Some(60.0 * 8.0 * 16.0)
     );
 
+    // Windows at document starts: trains as well, on other windows (another model).
+    let aligned = j["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "aligned")
+        .unwrap();
+    assert_eq!(outcomes(&j)["aligned"], "ran", "{j}");
+    let aligned_val = aligned["metrics"]["val_loss"].as_f64().unwrap();
+    assert!(aligned_val < entropy - 0.3, "{aligned}");
+    assert_ne!(aligned["digest"], base["digest"], "{j}");
+
     let show = p.run(&["show", "base", "--json"]);
     show.ok();
     let files: Vec<String> = show.json()["files"]
@@ -152,6 +171,7 @@ fn pretrain_trains_below_the_unigram_baseline_and_is_cached() {
     let (r, j) = p.run_json(&[]);
     r.ok();
     assert_eq!(outcomes(&j)["base"], "cached", "{j}");
+    assert_eq!(outcomes(&j)["aligned"], "cached", "{j}");
 }
 
 #[test]

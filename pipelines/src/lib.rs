@@ -37,7 +37,7 @@ pub use local::expand_local;
 pub use manifest::{Manifest, Reference, Resources, Stage, StageParams};
 pub use params::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
-    PretrainParams, TokenizerModel, TokenizerParams, TrainParams, DEFAULT_MIN_FREQUENCY,
+    PretrainParams, TokenizerModel, TokenizerParams, TrainParams, Windows, DEFAULT_MIN_FREQUENCY,
     DEFAULT_PATTERN, DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,
 };
 pub use params::{ChoiceFormat, EvalParams, EvalTask, TaskKind, DEFAULT_MAX_NEW_TOKENS};

@@ -30,7 +30,7 @@ pub use eval::{ChoiceFormat, EvalParams, EvalTask, TaskKind, DEFAULT_MAX_NEW_TOK
 pub use export::{ExportArchitecture, ExportFormat, ExportParams, GgufDtype};
 pub use pretrain::{
     swiglu_hidden, Mlp, ModelArchitecture, ModelParams, ModelPreset, Norm, Positions, Precision,
-    PretrainParams, TrainParams,
+    PretrainParams, TrainParams, Windows,
 };
 pub use quantize::{QuantScheme, QuantizeParams};
 pub use sft::{LoraParams, LoraTarget, SftEval, SftParams};

@@ -28,6 +28,43 @@ pub struct PretrainParams {
     /// Default `auto`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Where training windows start: `random` (at any token) or `documents` (at a document's
+    /// first token). Default `random`. Validation windows are random either way.
+    #[serde(default, skip_serializing_if = "Windows::is_random")]
+    pub windows: Windows,
+}
+
+/// Where the training loop's windows of `block_size` tokens start.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Windows {
+    /// At any token of the concatenated documents, as nanoGPT samples: a window begins in the
+    /// middle of a document as often as not.
+    #[default]
+    Random,
+    /// At the first token of a document: every window holds its documents' openings, so what a
+    /// document states early is in context wherever it is used later (a model trained on
+    /// random windows often sees the use without the statement). Documents longer than
+    /// `block_size` are then seen only up to it.
+    Documents,
+}
+
+impl Windows {
+    // Skipped when `random`, so manifests written before the key existed keep their
+    // fingerprints.
+    fn is_random(&self) -> bool {
+        *self == Windows::Random
+    }
 }
 
 /// The default of every kind's `device:` key: CUDA when present, else the CPU.
@@ -824,7 +861,27 @@ mod tests {
             model: ModelParams::default(),
             train: TrainParams::default(),
             device: default_device(),
+            windows: Windows::Random,
         }
+    }
+
+    /// `windows: documents` reads; the default is left out of the serialized params, so the
+    /// fingerprints of manifests written before the key existed do not move.
+    #[test]
+    fn windows_default_to_random_and_are_not_serialized_then() {
+        let p: PretrainParams =
+            serde_json::from_value(serde_json::json!({"tokenizer": "tok"})).expect("parses");
+        assert_eq!(p.windows, Windows::Random);
+        assert!(serde_json::to_value(&p).unwrap().get("windows").is_none());
+        let d: PretrainParams =
+            serde_json::from_value(serde_json::json!({"tokenizer": "tok", "windows": "documents"}))
+                .expect("parses");
+        assert_eq!(d.windows, Windows::Documents);
+        assert_eq!(serde_json::to_value(&d).unwrap()["windows"], "documents");
+        let bad = serde_json::from_value::<PretrainParams>(
+            serde_json::json!({"tokenizer": "tok", "windows": "docs"}),
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

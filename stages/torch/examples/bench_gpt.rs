@@ -98,6 +98,7 @@ fn train(steps: usize, threads: usize, name: &str, bench: &TrainBench) {
         block: bench.seq,
         seed: 1,
         stream: Stream::Train,
+        starts: None,
     };
     // Where a step's time goes (summed over the timed steps): on the CPU every call below
     // returns when its work is done, so the clock between them splits the step.

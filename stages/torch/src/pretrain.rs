@@ -106,6 +106,7 @@ pub fn run(
         train: shards.train(),
         val: shards.val(),
         params: &params.train,
+        windows: params.windows,
         seed: job.seed,
         work_dir: &job.work_dir,
         peak_flops: peak,

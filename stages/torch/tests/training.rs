@@ -83,6 +83,7 @@ fn run(
         train: &data,
         val: &val,
         params: p,
+        windows: pipelines::Windows::Random,
         seed: 5,
         work_dir: work,
         peak_flops: Some(1e12),
@@ -187,6 +188,7 @@ fn too_little_data_is_a_clear_error() {
         train: &tiny,
         val: &tiny,
         params: &p,
+        windows: pipelines::Windows::Random,
         seed: 1,
         work_dir: work.path(),
         peak_flops: None,
@@ -204,4 +206,35 @@ fn too_little_data_is_a_clear_error() {
         err.to_string().contains("the train split has 10 tokens"),
         "{err}"
     );
+}
+
+/// `windows: documents` on tokens without document boundaries says so instead of training on
+/// random windows.
+#[test]
+fn document_windows_need_document_boundaries() {
+    let _serial = serial();
+    let cfg = common::configs().remove(0).1;
+    let mut model = Gpt::new(&cfg, Device::Cpu).unwrap();
+    let data = InMemoryTokens((0..4096u32).map(|i| i % 50).collect());
+    let work = tempfile::tempdir().unwrap();
+    let p = params(2);
+    let input = TrainInput {
+        train: &data,
+        val: &data,
+        params: &p,
+        windows: pipelines::Windows::Documents,
+        seed: 1,
+        work_dir: work.path(),
+        peak_flops: None,
+    };
+    let err = train::train(
+        &mut model,
+        &input,
+        &Quiet {
+            stop_at: None,
+            asked: Default::default(),
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("document boundaries"), "{err}");
 }

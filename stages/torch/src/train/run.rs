@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use pipelines::TrainParams;
+use pipelines::{TrainParams, Windows};
 use tch::{Kind, Tensor};
 
 use super::adamw::{AdamW, AdamWConfig};
@@ -25,6 +25,8 @@ pub struct TrainInput<'a> {
     pub train: &'a dyn TokenSource,
     pub val: &'a dyn TokenSource,
     pub params: &'a TrainParams,
+    /// Where training windows start.
+    pub windows: Windows,
     pub seed: u64,
     /// Checkpoints and `metrics.jsonl` live here.
     pub work_dir: &'a Path,
@@ -56,6 +58,8 @@ pub enum TrainError {
         block: usize,
         needed: usize,
     },
+    #[error("`windows: documents` needs the training split's document boundaries, and {why}: use `windows: random`, or shorter model.block_size")]
+    NoDocumentStarts { why: String },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
@@ -68,6 +72,29 @@ pub enum TrainError {
     Diverged { step: u64, loss: f64 },
     #[error("stopped after step {step}")]
     Stopped { step: u64 },
+}
+
+/// The document starts of `tokens` that a training window of `block` tokens fits after.
+fn document_window_starts(
+    tokens: &dyn TokenSource,
+    block: usize,
+) -> Result<Vec<usize>, TrainError> {
+    let docs = tokens
+        .document_starts()
+        .ok_or_else(|| TrainError::NoDocumentStarts {
+            why: "these tokens come without them".to_string(),
+        })?;
+    let starts = super::sampler::window_starts(&docs, tokens.len(), block);
+    if starts.is_empty() {
+        return Err(TrainError::NoDocumentStarts {
+            why: format!(
+                "none of its {} documents is followed by block_size + 1 = {} tokens",
+                docs.len(),
+                block + 1
+            ),
+        });
+    }
+    Ok(starts)
 }
 
 /// Stream of the per-step torch seed (dropout masks), distinct from the window streams.
@@ -137,12 +164,17 @@ pub fn train(
         warmup: p.warmup_steps,
         steps: p.steps,
     };
+    let doc_starts = match input.windows {
+        Windows::Random => None,
+        Windows::Documents => Some(document_window_starts(input.train, block)?),
+    };
     let train_windows = Sampler {
         tokens: input.train,
         batch: p.batch_size,
         block,
         seed: input.seed,
         stream: Stream::Train,
+        starts: doc_starts.as_deref(),
     };
     let tokens_per_step = (p.batch_size * block * p.grad_accum) as u64;
     let flops_per_token = cfg.flops_per_token(block);
@@ -303,6 +335,7 @@ pub fn evaluate(
         block: model.config().block_size,
         seed,
         stream: Stream::Val,
+        starts: None,
     };
     let device = model.device();
     let mut total = Tensor::zeros([], (Kind::Float, device));

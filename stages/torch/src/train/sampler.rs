@@ -32,12 +32,27 @@ pub struct Sampler<'a> {
     pub block: usize,
     pub seed: u64,
     pub stream: Stream,
+    /// The positions windows may start at (each with `block + 1` tokens after it: see
+    /// [`window_starts`]); `None`: any position.
+    pub starts: Option<&'a [usize]>,
+}
+
+/// Those of `starts` that a window of `block` inputs and their targets fits after.
+pub fn window_starts(starts: &[usize], len: usize, block: usize) -> Vec<usize> {
+    starts
+        .iter()
+        .copied()
+        .filter(|&s| s + block < len)
+        .collect()
 }
 
 impl Sampler<'_> {
-    /// How many distinct window starts there are (`len − block`).
+    /// How many distinct window starts there are (`len − block`, or the listed starts).
     pub fn starts(&self) -> usize {
-        self.tokens.len().saturating_sub(self.block)
+        match self.starts {
+            Some(list) => list.len(),
+            None => self.tokens.len().saturating_sub(self.block),
+        }
     }
 
     /// The batch for `(step, micro)`: inputs and targets, int64 `(B, T)` on `device`.
@@ -49,7 +64,8 @@ impl Sampler<'_> {
         let mut ys = Vec::with_capacity(self.batch * t);
         for row in 0..self.batch as u64 {
             let k = key(&[self.seed, self.stream as u64, step, micro, row]);
-            let start = (k % starts) as usize;
+            let pick = (k % starts) as usize;
+            let start = self.starts.map_or(pick, |list| list[pick]);
             self.tokens.window(start, &mut window);
             xs.extend_from_slice(&window[..t]);
             ys.extend_from_slice(&window[1..]);
@@ -71,5 +87,35 @@ mod tests {
         assert_eq!(key(&[0]), 0xAD9F_769A_E33A_BD7B);
         assert_eq!(key(&[1337, 1, 0, 0, 0]), 0x2E04_AB11_DE7C_BEE6);
         assert_ne!(key(&[1, 2]), key(&[2, 1]));
+    }
+
+    /// With document starts given, every window begins at one of them, and the starts a
+    /// window would run past the end from are left out.
+    #[test]
+    fn windows_start_at_the_listed_starts() {
+        use crate::train::InMemoryTokens;
+        let tokens = InMemoryTokens((0..100u32).collect());
+        let docs = [0, 30, 55, 90, 97];
+        let starts = window_starts(&docs, tokens.0.len(), 8);
+        assert_eq!(starts, vec![0, 30, 55, 90]);
+        let sampler = Sampler {
+            tokens: &tokens,
+            batch: 16,
+            block: 8,
+            seed: 5,
+            stream: Stream::Train,
+            starts: Some(&starts),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for step in 0..20 {
+            let (x, y) = sampler.batch(step, 0, Device::Cpu);
+            for row in 0..16 {
+                let first = x.int64_value(&[row, 0]);
+                assert!(starts.contains(&(first as usize)), "window at {first}");
+                assert_eq!(y.int64_value(&[row, 7]), first + 8);
+                seen.insert(first);
+            }
+        }
+        assert_eq!(seen.len(), starts.len(), "every start drawn: {seen:?}");
     }
 }

@@ -21,6 +21,12 @@ pub trait TokenSource: Send + Sync {
 
     /// Copies ids `start..start + out.len()` into `out`.
     fn window(&self, start: usize, out: &mut [i64]);
+
+    /// Where each document begins, in order; none when the source does not know its
+    /// documents.
+    fn document_starts(&self) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// Token ids held in memory.
@@ -47,6 +53,14 @@ impl TokenSource for TokenSplit {
 
     fn window(&self, start: usize, out: &mut [i64]) {
         TokenSplit::window(self, start, out.len(), out);
+    }
+
+    fn document_starts(&self) -> Option<Vec<usize>> {
+        Some(
+            (0..self.documents())
+                .map(|i| self.document(i).start)
+                .collect(),
+        )
     }
 }
 
