@@ -176,65 +176,42 @@ fn a_stopped_run_resumes_to_identical_weights() {
     }
 }
 
-#[test]
-fn too_little_data_is_a_clear_error() {
+/// The error a short training run on `data` (both splits) stops with.
+fn training_error(data: &InMemoryTokens, windows: pipelines::Windows) -> String {
     let _serial = serial();
     let cfg = common::configs().remove(0).1;
     let mut model = Gpt::new(&cfg, Device::Cpu).unwrap();
-    let tiny = InMemoryTokens(vec![1; 10]);
     let work = tempfile::tempdir().unwrap();
     let p = params(2);
     let input = TrainInput {
-        train: &tiny,
-        val: &tiny,
+        train: data,
+        val: data,
         params: &p,
-        windows: pipelines::Windows::Random,
+        windows,
         seed: 1,
         work_dir: work.path(),
         peak_flops: None,
     };
-    let err = train::train(
-        &mut model,
-        &input,
-        &Quiet {
-            stop_at: None,
-            asked: Default::default(),
-        },
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("the train split has 10 tokens"),
-        "{err}"
-    );
+    let quiet = Quiet {
+        stop_at: None,
+        asked: Default::default(),
+    };
+    train::train(&mut model, &input, &quiet)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn too_little_data_is_a_clear_error() {
+    let err = training_error(&InMemoryTokens(vec![1; 10]), pipelines::Windows::Random);
+    assert!(err.contains("the train split has 10 tokens"), "{err}");
 }
 
 /// `windows: documents` on tokens without document boundaries says so instead of training on
 /// random windows.
 #[test]
 fn document_windows_need_document_boundaries() {
-    let _serial = serial();
-    let cfg = common::configs().remove(0).1;
-    let mut model = Gpt::new(&cfg, Device::Cpu).unwrap();
     let data = InMemoryTokens((0..4096u32).map(|i| i % 50).collect());
-    let work = tempfile::tempdir().unwrap();
-    let p = params(2);
-    let input = TrainInput {
-        train: &data,
-        val: &data,
-        params: &p,
-        windows: pipelines::Windows::Documents,
-        seed: 1,
-        work_dir: work.path(),
-        peak_flops: None,
-    };
-    let err = train::train(
-        &mut model,
-        &input,
-        &Quiet {
-            stop_at: None,
-            asked: Default::default(),
-        },
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("document boundaries"), "{err}");
+    let err = training_error(&data, pipelines::Windows::Documents);
+    assert!(err.contains("document boundaries"), "{err}");
 }
