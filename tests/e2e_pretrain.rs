@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{outcomes, Project};
+use common::{outcomes, stage, Project};
 
 /// `binarylm-torch`, built beside `binarylm` by `cargo build --workspace`.
 fn torch_exe() -> PathBuf {
@@ -121,12 +121,7 @@ fn pretrain_trains_below_the_unigram_baseline_and_is_cached() {
     let (r, j) = p.run_json(&[]);
     r.ok();
     assert_eq!(outcomes(&j)["base"], "ran", "{j}");
-    let base = j["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "base")
-        .unwrap();
+    let base = stage(&j, "base");
     assert_eq!(base["headline"], "val_loss", "{base}");
     let val = base["metrics"]["val_loss"].as_f64().unwrap();
     assert!(
@@ -139,12 +134,7 @@ fn pretrain_trains_below_the_unigram_baseline_and_is_cached() {
     );
 
     // Windows at document starts: trains as well, on other windows (another model).
-    let aligned = j["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "aligned")
-        .unwrap();
+    let aligned = stage(&j, "aligned");
     assert_eq!(outcomes(&j)["aligned"], "ran", "{j}");
     let aligned_val = aligned["metrics"]["val_loss"].as_f64().unwrap();
     assert!(aligned_val < entropy - 0.3, "{aligned}");
