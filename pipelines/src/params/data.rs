@@ -587,7 +587,8 @@ impl StageKind for DataParams {
         // written as several row groups; HTML, language, quality and near-duplicate steps.
         // 3: `instructions`/`preferences` ask where someone or something was at the start (was:
         // at the end); `records:` on JSON Lines sources (`messages` conversations).
-        version: 3,
+        // 4: `instructions`/`preferences` ask about the one event of its kind in the story.
+        version: 4,
         produces: ArtifactType::Corpus,
         runner: Runner::InProcess,
         headline: Some("documents_train"),

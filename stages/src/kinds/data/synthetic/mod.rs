@@ -1,5 +1,6 @@
 //! Built-in corpora, deterministic for a seed: `stories`, `instructions` (question → answer
-//! about a story) and `preferences` (a question with a correct and a plausible wrong answer).
+//! about a story) and `preferences` (a question with a preferred and a rejected answer: a near
+//! miss, or for a question the story cannot answer, a made-up one).
 
 mod rng;
 mod story;
@@ -23,24 +24,47 @@ pub fn generate(
 ) -> Vec<Vec<String>> {
     let mut rng = Rng::new(seed, stream);
     (0..documents)
-        .map(|_| {
-            let story = match generator {
-                Generator::Stories => Story::generate(&mut rng),
-                _ => Story::with_events(&mut rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1),
-            };
-            match generator {
-                Generator::Stories => vec![story.text()],
-                Generator::Instructions => {
-                    let q = story.question(&mut rng);
-                    vec![prompt(&story, &q), q.answer]
-                }
-                Generator::Preferences => {
-                    let q = story.question(&mut rng);
-                    vec![prompt(&story, &q), q.answer, q.wrong]
-                }
+        .map(|_| match generator {
+            Generator::Stories => vec![Story::generate(&mut rng).text()],
+            Generator::Instructions => {
+                let (story, q) = questioned_story(&mut rng);
+                vec![prompt(&story, &q), q.answer]
+            }
+            Generator::Preferences => {
+                let (story, q) = preference(&mut rng);
+                vec![prompt(&story, &q), q.answer, q.wrong]
             }
         })
         .collect()
+}
+
+/// A short story with a question about it: stories whose every kind of event happens twice or
+/// more (about one in six) are drawn again.
+fn questioned_story(rng: &mut Rng) -> (Story, Question) {
+    loop {
+        let story = Story::with_events(rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1);
+        if let Some(q) = story.question(rng) {
+            return (story, q);
+        }
+    }
+}
+
+/// A preference pair: for half the stories, when the story allows one, a question it cannot
+/// answer (what someone picked up who picked nothing up: "nothing" is preferred to a made-up
+/// or misattributed pick-up, which SFT on answerable questions alone teaches); otherwise a
+/// question as `instructions` asks it, with a near miss as the rejected answer.
+fn preference(rng: &mut Rng) -> (Story, Question) {
+    loop {
+        let story = Story::with_events(rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1);
+        let q = if rng.below(2) == 0 {
+            story.unanswerable(rng).or_else(|| story.question(rng))
+        } else {
+            story.question(rng)
+        };
+        if let Some(q) = q {
+            return (story, q);
+        }
+    }
 }
 
 fn prompt(story: &Story, q: &Question) -> String {

@@ -5,10 +5,13 @@
 //! story determines (who holds what, where it went), so a model has to carry information across
 //! many tokens to predict them.
 //!
-//! The questions (`instructions`, `preferences`) ask where a person or an object was when the
-//! story began: the answer is stated by exactly one sentence of the story, among later sentences
-//! that name the same person or object in other places. docs/finetuning.md says why these and
-//! not the end state.
+//! The questions (`instructions`, `preferences`) ask about an event that happens once of its
+//! kind in the story — the one move, the one pick-up, the one hand-over or the one put-down —
+//! and the answer restates that event in a sentence. Preference data also asks what someone
+//! picked up who picked nothing up: the preferred answer says so, the rejected one makes a
+//! pick-up up or gives them someone else's. docs/finetuning.md says why these and not
+//! where someone was at the start or the end (which a 0.85M-parameter model, on 2 CPU cores,
+//! answers about as well as its pretraining lets it find a subject's sentence again: 60 %).
 
 use super::rng::Rng;
 
@@ -54,6 +57,32 @@ pub struct Story {
     /// The order in which the closing recap restates where everyone and everything began:
     /// people first (`0..people`), then objects.
     recap: Vec<Subject>,
+    /// The events after the opening sentences, in order (what questions are asked about).
+    events: Vec<Event>,
+}
+
+/// Something that happened in the story; indices into `people`, `objects` and `places`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Move {
+        person: usize,
+        from: usize,
+        to: usize,
+    },
+    PickUp {
+        person: usize,
+        object: usize,
+    },
+    Give {
+        person: usize,
+        object: usize,
+        to: usize,
+    },
+    Leave {
+        person: usize,
+        object: usize,
+        place: usize,
+    },
 }
 
 /// Someone or something a starting fact is about.
@@ -101,6 +130,7 @@ impl Story {
             objects,
             places,
             recap: Vec::new(),
+            events: Vec::new(),
         };
         let opening = rng.pick(OPENINGS);
         for p in 0..s.people.len() {
@@ -145,6 +175,10 @@ impl Story {
                 // Pick up something lying here.
                 if let Some(o) = self.first_object(|h| h == Holder::Place(here)) {
                     self.holders[o] = Holder::Person(p);
+                    self.events.push(Event::PickUp {
+                        person: p,
+                        object: o,
+                    });
                     self.sentences
                         .push(format!("{name} picked up the {}.", self.objects[o]));
                     return;
@@ -156,6 +190,11 @@ impl Story {
                 let other = (0..self.people.len()).find(|&q| q != p && self.at[q] == here);
                 if let (Some(o), Some(q)) = (held, other) {
                     self.holders[o] = Holder::Person(q);
+                    self.events.push(Event::Give {
+                        person: p,
+                        object: o,
+                        to: q,
+                    });
                     self.sentences.push(format!(
                         "{name} gave the {} to {}.",
                         self.objects[o], self.people[q]
@@ -167,6 +206,11 @@ impl Story {
                 // Put something down here.
                 if let Some(o) = self.first_object(|h| h == Holder::Person(p)) {
                     self.holders[o] = Holder::Place(here);
+                    self.events.push(Event::Leave {
+                        person: p,
+                        object: o,
+                        place: here,
+                    });
                     self.sentences.push(format!(
                         "{name} left the {} in the {}.",
                         self.objects[o], self.places[here]
@@ -178,6 +222,11 @@ impl Story {
         }
         let to = (here + 1 + rng.below(self.places.len() - 1)) % self.places.len();
         self.at[p] = to;
+        self.events.push(Event::Move {
+            person: p,
+            from: here,
+            to,
+        });
         let carried = self.first_object(|h| h == Holder::Person(p));
         let line = match carried {
             Some(o) => format!(
@@ -223,39 +272,117 @@ impl Story {
         self.sentences.join(" ")
     }
 
-    /// Where a person or an object was when the story began, with the answer and a wrong but
-    /// plausible one: where it was at the end when that differs (the confusion of the start
-    /// with the end), else another place of the story.
-    pub fn question(&self, rng: &mut Rng) -> Question {
-        let subject = if rng.below(2) == 0 {
-            Subject::Person(rng.below(self.people.len()))
-        } else {
-            Subject::Object(rng.below(self.objects.len()))
+    /// A question about an event that is the only one of its kind in the story (so the kind
+    /// alone finds its sentence), its answer — the event restated — and a plausible wrong
+    /// answer: the place the person came from, another place of the story, or the object's
+    /// noun with another adjective. `None`
+    /// when every kind of event happens more than once (ask about another story).
+    pub fn question(&self, rng: &mut Rng) -> Option<Question> {
+        use std::mem::discriminant;
+        let kind_count = |e: &Event| {
+            self.events
+                .iter()
+                .filter(|f| discriminant(*f) == discriminant(e))
+                .count()
         };
-        let (start, end) = match subject {
-            Subject::Person(p) => (self.start_at[p], self.at[p]),
-            Subject::Object(o) => {
-                let end = match self.holders[o] {
-                    Holder::Person(p) => self.at[p],
-                    Holder::Place(l) => l,
-                };
-                (self.start_place[o], end)
+        let once: Vec<Event> = self
+            .events
+            .iter()
+            .filter(|e| kind_count(e) == 1)
+            .copied()
+            .collect();
+        if once.is_empty() {
+            return None;
+        }
+        // The same kind of thing in another colour or state: only reading the sentence rules
+        // it out (the noun is right), and it is the mistake a model half-way through learning
+        // to copy makes (the noun copied, the adjective its most frequent one).
+        let near_miss = |rng: &mut Rng, o: usize| {
+            let (adjective, noun) = self.objects[o].split_once(' ').expect("adjective noun");
+            let i = ADJECTIVES
+                .iter()
+                .position(|a| *a == adjective)
+                .expect("known adjective");
+            let n = ADJECTIVES.len();
+            format!("{} {noun}", ADJECTIVES[(i + 1 + rng.below(n - 1)) % n])
+        };
+        let other_place = |rng: &mut Rng, l: usize| {
+            let n = self.places.len();
+            self.places[(l + 1 + rng.below(n - 1)) % n]
+        };
+        let question = match once[rng.below(once.len())] {
+            Event::Move { person, from, to } => {
+                let name = self.people[person];
+                Question {
+                    question: format!("Where did {name} go?"),
+                    answer: format!("{name} went to the {}.", self.places[to]),
+                    wrong: format!("{name} went to the {}.", self.places[from]),
+                }
+            }
+            Event::PickUp { person, object } => {
+                let name = self.people[person];
+                Question {
+                    question: format!("What did {name} pick up?"),
+                    answer: format!("{name} picked up the {}.", self.objects[object]),
+                    wrong: format!("{name} picked up the {}.", near_miss(rng, object)),
+                }
+            }
+            Event::Give { person, object, to } => {
+                let (name, other) = (self.people[person], self.people[to]);
+                Question {
+                    question: format!("What did {name} give to {other}?"),
+                    answer: format!("{name} gave the {} to {other}.", self.objects[object]),
+                    wrong: format!("{name} gave the {} to {other}.", near_miss(rng, object)),
+                }
+            }
+            Event::Leave {
+                person,
+                object,
+                place,
+            } => {
+                let (name, thing) = (self.people[person], &self.objects[object]);
+                Question {
+                    question: format!("Where did {name} leave the {thing}?"),
+                    answer: format!("{name} left the {thing} in the {}.", self.places[place]),
+                    wrong: format!(
+                        "{name} left the {thing} in the {}.",
+                        other_place(rng, place)
+                    ),
+                }
             }
         };
-        let wrong = if end != start {
-            end
-        } else {
-            (start + 1 + rng.below(self.places.len() - 1)) % self.places.len()
+        Some(question)
+    }
+
+    /// A question the story cannot answer, for preference data: what someone picked up who
+    /// picked nothing up — in a story where nobody does (the rejected answer makes a pick-up up
+    /// from an object of the story), or where one other person does (the rejected answer gives
+    /// them that pick-up, which is what a model that finds the event by its verb alone says).
+    /// The preferred answer says so: `Ada picked up nothing.` `None` when two or more people
+    /// pick something up.
+    pub fn unanswerable(&self, rng: &mut Rng) -> Option<Question> {
+        let picks: Vec<(usize, usize)> = self
+            .events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::PickUp { person, object } => Some((person, object)),
+                _ => None,
+            })
+            .collect();
+        let (person, object) = match picks[..] {
+            [] => (rng.below(self.people.len()), rng.below(self.objects.len())),
+            [(picker, object)] => {
+                let n = self.people.len();
+                ((picker + 1 + rng.below(n - 1)) % n, object)
+            }
+            _ => return None,
         };
-        let name = match subject {
-            Subject::Person(p) => self.people[p].to_string(),
-            Subject::Object(o) => format!("the {}", self.objects[o]),
-        };
-        Question {
-            question: format!("Where was {name} at the start?"),
-            answer: self.start_fact(subject, start),
-            wrong: self.start_fact(subject, wrong),
-        }
+        let name = self.people[person];
+        Some(Question {
+            question: format!("What did {name} pick up?"),
+            answer: format!("{name} picked up nothing."),
+            wrong: format!("{name} picked up the {}.", self.objects[object]),
+        })
     }
 
     fn start_of(&self, subject: Subject) -> usize {
@@ -340,55 +467,116 @@ mod tests {
         assert!(reordered > 30, "{reordered} of 100");
     }
 
-    #[test]
-    fn wrong_answers_differ_from_right_ones() {
-        let mut rng = Rng::new(5, 0);
-        for _ in 0..200 {
-            let s = Story::generate(&mut rng);
-            let q = s.question(&mut rng);
-            assert_ne!(q.answer, q.wrong, "{q:?}");
+    /// `n` short stories (as the `instructions` generator draws them) with their questions.
+    fn questioned(rng: &mut Rng, n: usize) -> Vec<(Story, Question)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let s = Story::with_events(rng, 1, 3);
+            if let Some(q) = s.question(rng) {
+                out.push((s, q));
+            }
         }
+        out
+    }
+
+    fn words(sentence: &str) -> Vec<&str> {
+        sentence.trim_end_matches('.').split(' ').collect()
+    }
+
+    const VERBS: [&str; 4] = [
+        " went to the ",
+        " picked up the ",
+        " gave the ",
+        " left the ",
+    ];
+
+    #[test]
+    fn the_answer_restates_the_one_event_of_its_kind() {
+        let mut rng = Rng::new(7, 0);
+        let mut asked = [0usize; 4];
+        for (s, q) in questioned(&mut rng, 2000) {
+            let body = s.body();
+            let verb = VERBS.iter().position(|v| q.answer.contains(v)).unwrap();
+            asked[verb] += 1;
+            // The kind of event occurs once, and the answer is that sentence (a move's answer
+            // leaves out what was carried).
+            assert_eq!(body.matches(VERBS[verb]).count(), 1, "{q:?}\n{body}");
+            assert!(
+                body.contains(q.answer.trim_end_matches('.')),
+                "{q:?}\n{body}"
+            );
+            // The wrong answer is the same sentence with another place of the story, or with the
+            // object's noun in another colour or state.
+            assert_ne!(q.answer, q.wrong, "{q:?}");
+            assert!(
+                !body.contains(q.wrong.trim_end_matches('.')),
+                "{q:?}\n{body}"
+            );
+            let (right, wrong) = (words(&q.answer), words(&q.wrong));
+            assert_eq!(right.len(), wrong.len(), "{q:?}");
+            let differ: Vec<usize> = (0..right.len()).filter(|&i| right[i] != wrong[i]).collect();
+            assert_eq!(differ.len(), 1, "{q:?}");
+            let changed = wrong[differ[0]];
+            match VERBS[verb] {
+                " went to the " | " left the " => assert!(s.places.contains(&changed), "{q:?}"),
+                _ => assert!(ADJECTIVES.contains(&changed), "{q:?}"),
+            }
+        }
+        // Moves and pick-ups are most of the questions; hand-overs and put-downs, which need
+        // an earlier pick-up, are rarer but asked.
+        assert!(asked[0] > 600 && asked[1] > 300, "{asked:?}");
+        assert!(asked[2] > 0 && asked[3] > 0, "{asked:?}");
     }
 
     #[test]
-    fn the_answer_is_the_one_sentence_that_introduces_the_subject() {
-        let mut rng = Rng::new(7, 0);
-        let mut distracted = 0;
-        for _ in 0..300 {
-            let s = Story::generate(&mut rng);
-            let q = s.question(&mut rng);
+    fn unanswerable_questions_ask_someone_who_picked_nothing_up() {
+        let mut rng = Rng::new(17, 0);
+        let (mut nobody, mut someone_else) = (0, 0);
+        for _ in 0..500 {
+            let s = Story::with_events(&mut rng, 1, 3);
             let body = s.body();
-            // "Ada was in the park." / "The red key was in the park."
-            let (subject, place) = q
-                .answer
-                .trim_end_matches('.')
-                .split_once(" was in the ")
-                .unwrap();
-            let introduction = match subject.strip_prefix("The ") {
-                Some(object) => format!("There was a {object} in the {place}."),
-                None => format!("{subject} was in the {place}."),
+            let picks = body.matches(" picked up the ").count();
+            let Some(q) = s.unanswerable(&mut rng) else {
+                assert!(picks >= 2, "{body}");
+                continue;
             };
-            assert_eq!(body.matches(&introduction).count(), 1, "{q:?}\n{body}");
-            let wrong_place = q.wrong.trim_end_matches('.').rsplit(' ').next().unwrap();
-            assert!(s.places.contains(&wrong_place), "{q:?}");
-            let subject_word = subject.rsplit(' ').next().unwrap();
-            distracted += usize::from(body.matches(subject_word).count() > 1);
+            let name = q.question.split(' ').nth(2).unwrap();
+            assert!(s.people.contains(&name), "{q:?}");
+            assert!(
+                !body.contains(&format!("{name} picked up")),
+                "{q:?}\n{body}"
+            );
+            assert_eq!(q.answer, format!("{name} picked up nothing."));
+            let object = q
+                .wrong
+                .strip_prefix(&format!("{name} picked up the "))
+                .unwrap();
+            let object = object.trim_end_matches('.');
+            assert!(s.objects.iter().any(|o| o == object), "{q:?}");
+            if picks == 1 {
+                // The rejected answer is the other person's pick-up, given to this one.
+                assert!(
+                    body.contains(&format!(" picked up the {object}.")),
+                    "{q:?}\n{body}"
+                );
+                someone_else += 1;
+            } else {
+                assert_eq!(picks, 0, "{body}");
+                nobody += 1;
+            }
         }
-        // More than half the subjects appear again later (moved, picked up, carried): the answer
-        // is not simply the sentence that names them.
-        assert!(distracted > 150, "{distracted} of 300");
+        assert!(nobody > 50 && someone_else > 50, "{nobody} {someone_else}");
     }
 
     #[test]
     fn the_question_alone_does_not_give_the_answer() {
         // The best a model that ignores the story can do: answer each question with the answer
         // it most often had in training. On other stories that is right about one time in ten
-        // (a place out of ten), far from what reading the story gives.
+        // at best (a place out of ten; an object out of 84), far from what reading gives.
         use std::collections::HashMap;
         let mut rng = Rng::new(11, 0);
         let mut seen: HashMap<String, HashMap<String, usize>> = HashMap::new();
-        for _ in 0..4000 {
-            let q = Story::generate(&mut rng).question(&mut rng);
+        for (_, q) in questioned(&mut rng, 4000) {
             *seen
                 .entry(q.question)
                 .or_default()
@@ -403,11 +591,9 @@ mod tests {
             Some(best.0.clone())
         };
         let trials = 1000;
-        let right = (0..trials)
-            .filter(|_| {
-                let q = Story::generate(&mut rng).question(&mut rng);
-                guess(&q.question).as_deref() == Some(q.answer.as_str())
-            })
+        let right = questioned(&mut rng, trials)
+            .into_iter()
+            .filter(|(_, q)| guess(&q.question).as_deref() == Some(q.answer.as_str()))
             .count();
         assert!(
             right * 5 < trials,
