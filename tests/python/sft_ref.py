@@ -9,7 +9,8 @@ Usage:
                                 model (no packing, no masks): what binarylm's packed rows with
                                 their block-diagonal mask and restarting positions must equal;
                               - "lora_logits": logits of batch["x"] with the LoRA adapters
-                                applied as separate low-rank branches (never merged), to compare
+                                applied as separate low-rank branches (never merged) and the
+                                trained embedding rows put in the token table, to compare
                                 with binarylm's merged model.
 
 The model is gpt_ref.py's plain GPT. The adapters follow the LoRA paper: a layer's output gains
@@ -57,8 +58,13 @@ def assistant_loss(model, examples):
 
 
 def add_lora(cfg, model, adapters, lora):
-    """Wraps the adapted linear layers so each adds its low-rank branch to its rows."""
+    """Wraps the adapted linear layers so each adds its low-rank branch to its rows, and puts
+    the trained embedding rows into the token table (which a tied head reads too)."""
     scale = lora["alpha"] / lora["r"]
+    if "tok_emb.rows" in adapters:
+        with torch.no_grad():
+            ids = torch.tensor(lora["token_ids"], dtype=torch.long)
+            model.tok_emb.weight[ids] = adapters["tok_emb.rows"]
     hd = cfg["n_embd"] // cfg["n_head"]
     q_rows, kv_rows = cfg["n_head"] * hd, cfg["n_kv_head"] * hd
     rows = {"q": (0, q_rows), "k": (q_rows, kv_rows), "v": (q_rows + kv_rows, kv_rows)}

@@ -92,8 +92,8 @@ impl StageKind for DpoParams {
     const INFO: KindInfo = KindInfo {
         name: "dpo",
         // 1: first version. 2: on the CPU, AdamW updates each element in one pass (the last
-        // bit of some weights moves).
-        version: 2,
+        // bit of some weights moves). 3: LoRA also trains the chat markers' embedding rows.
+        version: 3,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_preference_accuracy"),

@@ -162,8 +162,8 @@ impl StageKind for SftParams {
         name: "sft",
         // 1: first version. 2: the artifact holds `answers.jsonl`, the held-out greedy answers.
         // 3: on the CPU, AdamW updates each element in one pass (the last bit of some weights
-        // moves).
-        version: 3,
+        // moves). 4: LoRA also trains the chat markers' embedding rows.
+        version: 4,
         produces: ArtifactType::Model,
         runner: Runner::Torch,
         headline: Some("val_loss"),

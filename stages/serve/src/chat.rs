@@ -158,6 +158,14 @@ impl ChatTemplate {
         self.markers.is_some()
     }
 
+    /// The role markers' token ids (system, user, assistant, end); empty without markers.
+    pub fn marker_ids(&self) -> Vec<u32> {
+        match &self.markers {
+            Some(m) => vec![m.system, m.user, m.assistant, m.end],
+            None => Vec::new(),
+        }
+    }
+
     /// Prompt tokens for `messages`, ending where the assistant's reply begins.
     pub fn render(&self, codec: &dyn Codec, messages: &[Message]) -> Vec<u32> {
         match &self.markers {

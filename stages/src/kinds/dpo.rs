@@ -45,7 +45,7 @@ pub fn render(dir: &Path) -> Result<String, String> {
         );
     }
     let method = if s.method == "lora" {
-        "LoRA adapters (merged into model.safetensors)"
+        "LoRA adapters and the chat markers' embedding rows (merged into model.safetensors)"
     } else {
         "every weight"
     };

@@ -29,7 +29,7 @@ pub fn render(dir: &Path) -> Result<String, String> {
         );
     }
     let method = if s.method == "lora" {
-        "LoRA adapters (merged into model.safetensors; adapters.safetensors alone)"
+        "LoRA adapters and the chat markers' embedding rows (merged into model.safetensors; adapters.safetensors alone)"
     } else {
         "every weight"
     };

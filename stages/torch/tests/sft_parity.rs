@@ -92,12 +92,14 @@ fn packed_assistant_loss_and_merged_lora_match_pytorch() {
                 LoraTarget::Mlp,
             ],
         };
-        let lora = Lora::attach(&mut model, &params);
-        // B starts at zero (the adapted model is the base model); give it values so the
-        // comparison sees the adapters.
+        // Three token ids whose embedding rows are trained, as the chat markers' are.
+        let token_ids = [1_i64, 4, 7];
+        let lora = Lora::attach(&mut model, &params, &token_ids);
+        // B starts at zero and the rows at their base values (the adapted model is the base
+        // model); give them other values so the comparison sees the adapters and the rows.
         tch::no_grad(|| {
             for (n, mut t) in lora.var_store().variables() {
-                if n.ends_with("lora_b") {
+                if n.ends_with("lora_b") || n == "tok_emb.rows" {
                     t.copy_(&(Tensor::randn(t.size(), (Kind::Float, Device::Cpu)) * 0.2));
                 }
             }
@@ -105,7 +107,8 @@ fn packed_assistant_loss_and_merged_lora_match_pytorch() {
         lora.save(&dir.path().join("adapters.safetensors")).unwrap();
         std::fs::write(
             dir.path().join("lora.json"),
-            serde_json::json!({"r": params.r, "alpha": params.alpha}).to_string(),
+            serde_json::json!({"r": params.r, "alpha": params.alpha, "token_ids": token_ids})
+                .to_string(),
         )
         .unwrap();
         let x = Tensor::randint(

@@ -6,6 +6,18 @@ use tch::Tensor;
 #[derive(Debug)]
 pub struct Embedding {
     pub weight: Tensor,
+    /// Rows trained apart from a frozen `weight` (LoRA's chat-marker rows): the table used is
+    /// `weight` with these rows replaced.
+    pub rows: Option<TrainedRows>,
+}
+
+/// Replacement rows of an embedding table: `values[i]` stands in for row `ids[i]`.
+#[derive(Debug)]
+pub struct TrainedRows {
+    /// `[k]` int64.
+    pub ids: Tensor,
+    /// `[k, C]`, trainable.
+    pub values: Tensor,
 }
 
 impl Embedding {
@@ -18,11 +30,22 @@ impl Embedding {
                 stdev: std,
             },
         );
-        Embedding { weight }
+        Embedding { weight, rows: None }
+    }
+
+    /// The table in use: `weight`, or a copy of it with the trained rows put in (so gradients
+    /// reach those rows and not the frozen table).
+    pub fn table(&self) -> Tensor {
+        match &self.rows {
+            None => self.weight.shallow_clone(),
+            Some(r) => self
+                .weight
+                .index_put(&[Some(r.ids.shallow_clone())], &r.values, false),
+        }
     }
 
     /// `(…)` int64 indices → `(…, C)`.
     pub fn forward(&self, idx: &Tensor) -> Tensor {
-        Tensor::embedding(&self.weight, idx, -1, false, false)
+        Tensor::embedding(&self.table(), idx, -1, false, false)
     }
 }

@@ -201,7 +201,7 @@ impl Gpt {
         let logits = match &self.lm_head {
             Some(head) => head.forward(&h),
             None => {
-                let w = &self.tok_emb.weight;
+                let w = &self.tok_emb.table();
                 if h.kind() == w.kind() {
                     h.linear(w, None::<Tensor>)
                 } else {
@@ -458,7 +458,12 @@ impl Gpt {
 
     /// The token embedding matrix `(V, C)`.
     pub fn token_embeddings(&self) -> Tensor {
-        self.tok_emb.weight.detach()
+        self.tok_emb.table().detach()
+    }
+
+    /// The token embedding table, for LoRA's trained rows.
+    pub(crate) fn tok_emb_mut(&mut self) -> &mut Embedding {
+        &mut self.tok_emb
     }
 }
 

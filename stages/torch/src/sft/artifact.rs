@@ -52,6 +52,7 @@ pub fn chat_eos(codec: &TokenizerCodec) -> Option<&'static str> {
 pub fn write_adapter_config(
     dir: &Path,
     lora: &LoraParams,
+    token_ids: &[i64],
     base_stage: &str,
 ) -> std::io::Result<()> {
     let targets: Vec<&str> = lora.targets.iter().map(|t| t.name()).collect();
@@ -64,8 +65,9 @@ pub fn write_adapter_config(
         "scale": lora.alpha / lora.r as f64,
         "dropout": lora.dropout,
         "targets": targets,
+        "trainable_token_ids": token_ids,
         "merged_into": "model.safetensors",
-        "layout": "W' = W + scale * B @ A; A is [r, in], B is [rows, r]; q/k/v adapters cover their rows of attn.qkv",
+        "layout": "W' = W + scale * B @ A; A is [r, in], B is [rows, r]; q/k/v adapters cover their rows of attn.qkv; tok_emb.weight[trainable_token_ids[i]] = tok_emb.rows[i]",
     });
     let text = serde_json::to_string_pretty(&config).expect("config serializes");
     std::fs::write(dir.join(ADAPTER_CONFIG_FILE), text)
@@ -118,7 +120,7 @@ pub fn write_model(
     let method = match lora {
         Some(lora) => {
             lora.save(&out.join(ADAPTERS_FILE))?;
-            write_adapter_config(out, lora.params(), f.base_stage)
+            write_adapter_config(out, lora.params(), lora.token_ids(), f.base_stage)
                 .map_err(io(format!("writing {ADAPTER_CONFIG_FILE}")))?;
             lora.merge(model);
             "lora"
