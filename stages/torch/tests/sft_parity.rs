@@ -93,7 +93,7 @@ fn packed_assistant_loss_and_merged_lora_match_pytorch() {
             ],
         };
         // Three token ids whose embedding rows are trained, as the chat markers' are.
-        let token_ids = [1_i64, 4, 7];
+        let token_ids = [1_u32, 4, 7];
         let lora = Lora::attach(&mut model, &params, &token_ids);
         // B starts at zero and the rows at their base values (the adapted model is the base
         // model); give them other values so the comparison sees the adapters and the rows.

@@ -311,11 +311,10 @@ pub fn run(job: &TorchJob, params: &DpoParams, obs: &dyn Observer) -> Result<Ali
 
     tch::manual_seed(key(&[job.seed, 0]) as i64);
     // LoRA trains the chat markers' embedding rows too (model/lora.rs says why).
-    let marker_ids: Vec<i64> = template.marker_ids().into_iter().map(i64::from).collect();
     let lora = params
         .lora
         .as_ref()
-        .map(|lp| Lora::attach(&mut model, lp, &marker_ids));
+        .map(|lp| Lora::attach(&mut model, lp, &template.marker_ids()));
     let params_total = model.num_params();
     let trainable_params = lora.as_ref().map_or(params_total, |l| l.num_params());
     obs.log(&format!(

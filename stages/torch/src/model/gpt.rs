@@ -186,26 +186,27 @@ impl Gpt {
         }
     }
 
-    /// The fp32 residual stream after the embeddings for tokens `idx` at `positions`.
-    fn embed(&self, idx: &Tensor, positions: &Tensor, train: bool) -> Tensor {
-        let mut x = self.tok_emb.forward(idx);
+    /// The fp32 residual stream after the embeddings for tokens `idx` at `positions`. `table`
+    /// is `tok_emb.table()`, taken once per pass: with LoRA's trained rows it is a fresh copy
+    /// of the whole table, which a tied head reads too.
+    fn embed(&self, table: &Tensor, idx: &Tensor, positions: &Tensor, train: bool) -> Tensor {
+        let mut x = Tensor::embedding(table, idx, -1, false, false);
         if let Some(pos) = &self.pos_emb {
             x += pos.forward(positions);
         }
         x.dropout(self.cfg.dropout, train)
     }
 
-    /// Final norm and head: `(…, C)` → fp32 logits `(…, V)`.
-    fn head(&self, x: &Tensor) -> Tensor {
+    /// Final norm and head: `(…, C)` → fp32 logits `(…, V)`; `table` as for [`Gpt::embed`].
+    fn head(&self, table: &Tensor, x: &Tensor) -> Tensor {
         let h = self.norm_f.forward(x).to_kind(self.compute);
         let logits = match &self.lm_head {
             Some(head) => head.forward(&h),
             None => {
-                let w = &self.tok_emb.table();
-                if h.kind() == w.kind() {
-                    h.linear(w, None::<Tensor>)
+                if h.kind() == table.kind() {
+                    h.linear(table, None::<Tensor>)
                 } else {
-                    h.linear(&w.to_kind(h.kind()), None::<Tensor>)
+                    h.linear(&table.to_kind(h.kind()), None::<Tensor>)
                 }
             }
         };
@@ -246,7 +247,8 @@ impl Gpt {
         mask: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
-        let mut x = self.embed(idx, positions, train);
+        let table = self.tok_emb.table();
+        let mut x = self.embed(&table, idx, positions, train);
         let input = AttnInput {
             rope: self.rope.as_ref(),
             positions,
@@ -256,7 +258,7 @@ impl Gpt {
         for block in &self.blocks {
             x = block.forward(&x, &input, self.compute);
         }
-        self.head(&x)
+        self.head(&table, &x)
     }
 
     /// Mean next-token cross-entropy of `idx (B, T)` against `targets (B, T)`.
@@ -319,7 +321,8 @@ impl Gpt {
         let t = tokens.len() as i64;
         let idx = Tensor::from_slice(tokens).to_device(device).view([1, t]);
         let positions = Tensor::arange_start(past, past + t, (Kind::Int64, device));
-        let mut x = self.embed(&idx, &positions, false);
+        let table = self.tok_emb.table();
+        let mut x = self.embed(&table, &idx, &positions, false);
         let input = AttnInput {
             rope: self.rope.as_ref(),
             positions: &positions,
@@ -337,7 +340,7 @@ impl Gpt {
             );
         }
         cache.len += tokens.len();
-        Ok(self.head(&x).squeeze_dim(0))
+        Ok(self.head(&table, &x).squeeze_dim(0))
     }
 
     /// One decode step for several sequences at once: token `i` continues `caches[i]`.
@@ -369,7 +372,8 @@ impl Gpt {
         let lens: Vec<i64> = caches.iter().map(|c| c.len as i64).collect();
         let idx = Tensor::from_slice(tokens).to_device(device).view([b, 1]);
         let positions = Tensor::from_slice(&lens).to_device(device).view([b, 1]);
-        let mut x = self.embed(&idx, &positions, false);
+        let table = self.tok_emb.table();
+        let mut x = self.embed(&table, &idx, &positions, false);
         let input = AttnInput {
             rope: self.rope.as_ref(),
             positions: &positions,
@@ -391,7 +395,7 @@ impl Gpt {
         for cache in caches.iter_mut() {
             cache.len += 1;
         }
-        Ok(self.head(&x).squeeze_dim(1))
+        Ok(self.head(&table, &x).squeeze_dim(1))
     }
 }
 
@@ -429,7 +433,8 @@ impl Gpt {
             mask: None,
             train: false,
         };
-        let mut x = self.embed(&idx, &positions, false);
+        let table = self.tok_emb.table();
+        let mut x = self.embed(&table, &idx, &positions, false);
         let mut residuals = vec![x.squeeze_dim(0)];
         let mut attention = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
@@ -441,7 +446,7 @@ impl Gpt {
             x = block.forward(&x, &input, self.compute);
             residuals.push(x.squeeze_dim(0));
         }
-        let logits = self.head(&x).squeeze_dim(0);
+        let logits = self.head(&table, &x).squeeze_dim(0);
         Ok(Trace {
             residuals,
             attention,
@@ -453,7 +458,7 @@ impl Gpt {
     /// what the model would predict if the layers above it were skipped.
     pub fn lens(&self, residual: &Tensor) -> Tensor {
         let _guard = tch::no_grad_guard();
-        self.head(residual)
+        self.head(&self.tok_emb.table(), residual)
     }
 
     /// The token embedding matrix `(V, C)`.

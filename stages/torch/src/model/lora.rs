@@ -84,7 +84,8 @@ impl Lora {
     /// Attaches fresh adapters to the `targets` layers of `model`, makes the token embedding
     /// rows of `token_ids` trainable, and freezes the model's own weights. Draws `A` from
     /// libtorch's generator: seed it first for a reproducible init.
-    pub fn attach(model: &mut Gpt, params: &LoraParams, token_ids: &[i64]) -> Lora {
+    pub fn attach(model: &mut Gpt, params: &LoraParams, token_ids: &[u32]) -> Lora {
+        let token_ids: Vec<i64> = token_ids.iter().map(|&id| i64::from(id)).collect();
         let vs = VarStore::new(model.device());
         let root = vs.root();
         let cfg = model.config().clone();
@@ -151,7 +152,7 @@ impl Lora {
         }
         if !token_ids.is_empty() {
             let emb = model.tok_emb_mut();
-            let ids = Tensor::from_slice(token_ids).to_device(emb.weight.device());
+            let ids = Tensor::from_slice(&token_ids).to_device(emb.weight.device());
             let start = tch::no_grad(|| emb.weight.index_select(0, &ids));
             let values = (&root / "tok_emb").var_copy("rows", &start);
             emb.rows = Some(TrainedRows { ids, values });
@@ -160,7 +161,7 @@ impl Lora {
         Lora {
             vs,
             params: params.clone(),
-            token_ids: token_ids.to_vec(),
+            token_ids,
         }
     }
 

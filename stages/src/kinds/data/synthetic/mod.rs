@@ -27,43 +27,39 @@ pub fn generate(
         .map(|_| match generator {
             Generator::Stories => vec![Story::generate(&mut rng).text()],
             Generator::Instructions => {
-                let (story, q) = questioned_story(&mut rng);
+                let (story, q) = questioned_story(&mut rng, Story::question);
                 vec![prompt(&story, &q), q.answer]
             }
             Generator::Preferences => {
-                let (story, q) = preference(&mut rng);
+                let (story, q) = questioned_story(&mut rng, preference);
                 vec![prompt(&story, &q), q.answer, q.wrong]
             }
         })
         .collect()
 }
 
-/// A short story with a question about it: stories whose every kind of event happens twice or
-/// more (about one in six) are drawn again.
-fn questioned_story(rng: &mut Rng) -> (Story, Question) {
+/// A short story and the question `ask` makes of it; stories it has none for are drawn again.
+fn questioned_story(
+    rng: &mut Rng,
+    ask: impl Fn(&Story, &mut Rng) -> Option<Question>,
+) -> (Story, Question) {
     loop {
         let story = Story::with_events(rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1);
-        if let Some(q) = story.question(rng) {
+        if let Some(q) = ask(&story, rng) {
             return (story, q);
         }
     }
 }
 
-/// A preference pair: for half the stories, when the story allows one, a question it cannot
-/// answer (what someone picked up who picked nothing up: "nothing" is preferred to a made-up
-/// or misattributed pick-up, which SFT on answerable questions alone teaches); otherwise a
-/// question as `instructions` asks it, with a near miss as the rejected answer.
-fn preference(rng: &mut Rng) -> (Story, Question) {
-    loop {
-        let story = Story::with_events(rng, QUESTION_EVENTS.0, QUESTION_EVENTS.1);
-        let q = if rng.below(2) == 0 {
-            story.unanswerable(rng).or_else(|| story.question(rng))
-        } else {
-            story.question(rng)
-        };
-        if let Some(q) = q {
-            return (story, q);
-        }
+/// A preference pair's question: for half the stories, when the story allows one, a question
+/// it cannot answer (what someone picked up who picked nothing up: "nothing" is preferred to a
+/// made-up or misattributed pick-up, which SFT on answerable questions alone teaches);
+/// otherwise a question as `instructions` asks it, with a near miss as the rejected answer.
+fn preference(story: &Story, rng: &mut Rng) -> Option<Question> {
+    if rng.below(2) == 0 {
+        story.unanswerable(rng).or_else(|| story.question(rng))
+    } else {
+        story.question(rng)
     }
 }
 

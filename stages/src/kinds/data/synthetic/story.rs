@@ -467,16 +467,11 @@ mod tests {
         assert!(reordered > 30, "{reordered} of 100");
     }
 
-    /// `n` short stories (as the `instructions` generator draws them) with their questions.
+    /// `n` short stories with their questions, drawn as the `instructions` generator draws them.
     fn questioned(rng: &mut Rng, n: usize) -> Vec<(Story, Question)> {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let s = Story::with_events(rng, 1, 3);
-            if let Some(q) = s.question(rng) {
-                out.push((s, q));
-            }
-        }
-        out
+        (0..n)
+            .map(|_| super::super::questioned_story(rng, Story::question))
+            .collect()
     }
 
     fn words(sentence: &str) -> Vec<&str> {
