@@ -99,6 +99,24 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     assert!(quiet.stdout.starts_with("Once"), "{}", quiet.stdout);
     let b = gen(&["--temperature", "0", "--no-kv-cache"]);
     assert_eq!(a, b, "KV cache and full recompute disagree");
+    let cpu = gen(&["--temperature", "0", "--device", "cpu"]);
+    let one = p.run(&[
+        "generate",
+        "base",
+        "--prompt",
+        "Once",
+        "-n",
+        "30",
+        "--temperature",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]);
+    one.ok();
+    assert_eq!(one.stdout, cpu, "one thread and one per core disagree");
+    assert!(one.stderr.contains("cpu (1 thread)"), "{}", one.stderr);
     assert!(a.starts_with("Once"), "{a}");
     let words = a.split_whitespace().filter(|w| w.len() > 1).count();
     assert!(words >= 5, "{a}");

@@ -135,6 +135,10 @@ pub struct GenerateFlags {
     #[arg(long, default_value = "auto")]
     pub device: String,
 
+    /// CPU threads for the model (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
     /// One JSON object per sample on stdout instead of streamed text.
     #[arg(long)]
     pub json: bool,
@@ -180,6 +184,8 @@ impl GenerateFlags {
             self.samples.to_string().into(),
             "--device".into(),
             self.device.clone().into(),
+            "--threads".into(),
+            self.threads.to_string().into(),
         ];
         if self.no_kv_cache {
             args.push("--no-kv-cache".into());
@@ -222,6 +228,7 @@ mod tests {
             samples: 2,
             no_kv_cache: true,
             device: "cpu".into(),
+            threads: 1,
             json: true,
             chat: true,
         };

@@ -28,6 +28,8 @@ pub struct GenerateArgs {
     /// Independent samples, each from seed, seed+1, …
     pub samples: usize,
     pub device: DeviceChoice,
+    /// CPU threads for libtorch (0: its default, one per core).
+    pub threads: usize,
     /// Print one JSON object per sample instead of streaming text.
     pub json: bool,
     /// No timing line on stderr.
@@ -114,6 +116,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
         },
         samples: usize::try_from(f.samples).unwrap_or(usize::MAX),
         device,
+        threads: f.threads,
         json: f.json,
         quiet: cli.quiet,
         chat: f.chat,
@@ -159,6 +162,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
         });
     }
     let tok = load_tokenizer(&args.model_dir)?;
+    if args.threads > 0 {
+        device::set_threads(args.threads);
+    }
     let dev = device::resolve(args.device)?;
     let (model, cfg) = load_artifact(&args.model_dir, dev)?;
     // The token the tokenizer stage put between documents (`<|eos|>`, or a pretrained
