@@ -158,6 +158,14 @@ fn pretrain_trains_below_the_unigram_baseline_and_is_cached() {
     ] {
         assert!(files.iter().any(|x| x == f), "{f} missing from {files:?}");
     }
+    // In words: the outcome, and where the run sits against the scaling laws.
+    let words = p.run(&["show", "base"]);
+    words.ok();
+    let tokens = base["metrics"]["tokens_seen"].as_f64().unwrap();
+    let params = base["metrics"]["params"].as_f64().unwrap();
+    let per_param = format!("budget     {:.2} tokens per parameter", tokens / params);
+    assert!(words.stdout.contains(&per_param), "{}", words.stdout);
+    assert!(words.stdout.contains("Chinchilla"), "{}", words.stdout);
     let (r, j) = p.run_json(&[]);
     r.ok();
     assert_eq!(outcomes(&j)["base"], "cached", "{j}");
