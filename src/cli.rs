@@ -22,6 +22,7 @@ Examples:
   binarylm run                        run ./pipeline.yaml: what is stale, reuse the rest
   binarylm plan examples/quickstart/pipeline.yaml
                                       what would run, and why
+  binarylm run base                   only stage `base` and the stages it needs
   binarylm run -j 4 --keep-going      4 stages at once; don't stop at the first failure
   binarylm run --force train          re-run one stage even though it is cached
   binarylm run --locked               fail unless everything matches pipeline.lock
@@ -75,9 +76,16 @@ byte-identical artifact, its downstream stages stay cached (early cutoff).
 
 Ctrl-C (or SIGTERM) stops running stages; nothing partial enters the store and the run is
 recorded as cancelled. An interrupted training stage resumes from its last checkpoint when
-the same fingerprint runs again.")]
+the same fingerprint runs again.
+
+Stages named after the manifest (`binarylm run base`, `binarylm run exp.yaml base eval`) run
+with everything they need and nothing downstream of them; pipeline.lock keeps its entries for
+the stages left out. The first word is the manifest when it ends in .yaml or .yml or names a
+file; otherwise every word is a stage of ./pipeline.yaml.")]
     Run(RunArgs),
     /// Show what `run` would do, stage by stage, and why.
+    #[command(after_help = "\
+`binarylm plan base` plans what `binarylm run base` would run: `base` and the stages it needs.")]
     Plan(PlanArgs),
     /// Show each stage of a manifest: up to date or stale, its artifact and metric; recent runs.
     Status(StatusArgs),
@@ -256,7 +264,7 @@ pub struct ManifestArg {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub manifest: ManifestArg,
+    pub manifest: ManifestAndStages,
 
     /// Stages to run at once (default: number of CPU cores).
     #[arg(short, long, value_name = "N")]
@@ -291,6 +299,35 @@ pub struct RunArgs {
     /// Print the run report as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `[MANIFEST] [STAGE]…` of `run` and `plan`.
+#[derive(Debug, Args)]
+pub struct ManifestAndStages {
+    /// The pipeline manifest (default: pipeline.yaml), then the stages to run with what they
+    /// need (default: every stage).
+    #[arg(value_name = "MANIFEST|STAGE")]
+    pub words: Vec<String>,
+}
+
+impl ManifestAndStages {
+    /// The manifest and the stages asked for: the first word is the manifest when it ends in
+    /// `.yaml`/`.yml` or names a file, as in `binarylm run exp.yaml base`; otherwise every
+    /// word is a stage of `pipeline.yaml`, as in `binarylm run base`.
+    pub fn manifest_and_targets(&self) -> (PathBuf, Vec<String>) {
+        match self.words.split_first() {
+            Some((first, rest)) if names_a_manifest(first) => (PathBuf::from(first), rest.to_vec()),
+            _ => (PathBuf::from("pipeline.yaml"), self.words.clone()),
+        }
+    }
+}
+
+fn names_a_manifest(word: &str) -> bool {
+    let path = std::path::Path::new(word);
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) || path.is_file()
 }
 
 const REMOTE_HELP: &str = "\
@@ -450,7 +487,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub manifest: ManifestArg,
+    pub manifest: ManifestAndStages,
 
     /// Plan as if these stages were forced (repeatable).
     #[arg(long, value_name = "STAGE")]

@@ -24,6 +24,26 @@ pub fn load_manifest(path: &Path) -> Result<Manifest, CliError> {
     pipelines::load(path).map_err(|errors| CliError::input(errors.to_string()))
 }
 
+/// The manifest of `binarylm run`/`plan` and the stages named after it (empty: all).
+pub fn load_selection(
+    arg: &crate::cli::ManifestAndStages,
+) -> Result<(Manifest, Vec<String>), CliError> {
+    let (path, targets) = arg.manifest_and_targets();
+    if let Some(first) = targets.first() {
+        if !path.exists() {
+            // `binarylm run mypipeline` in the wrong directory: say how the word was read.
+            return Err(CliError::input(format!(
+                "manifest `{}` not found; `{first}` was read as a stage to run",
+                path.display()
+            ))
+            .with_hint(format!(
+                "name the manifest first (`binarylm run path/to/pipeline.yaml {first}`; a manifest's name ends in .yaml or .yml), or cd into the directory that holds pipeline.yaml"
+            )));
+        }
+    }
+    Ok((load_manifest(&path)?, targets))
+}
+
 /// The workspace of a manifest: `--workspace` when given, else `.binarylm/` beside it.
 pub fn workspace_for(manifest: &Manifest, explicit: Option<&Path>) -> PathBuf {
     match explicit {

@@ -199,3 +199,79 @@ fn inputs_arrive_as_read_only_store_paths() {
     let path = std::path::PathBuf::from(sj["path"].as_str().unwrap()).join("count.txt");
     assert_eq!(std::fs::read_to_string(path).unwrap().trim(), "2");
 }
+
+/// The stage names of a lockfile, in its (sorted) order.
+fn locked_stages(p: &Project) -> Vec<String> {
+    let text = std::fs::read_to_string(p.file("pipeline.lock")).unwrap();
+    let lock: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    lock["stages"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn named_stages_run_with_what_they_need_and_the_lockfile_keeps_the_rest() {
+    let p = Project::new();
+    p.write("pipeline.yaml", PIPELINE);
+    // `b` needs `a`; nothing downstream (`d`) or beside it (`c`) runs.
+    let (r, j) = p.run_json(&["b"]);
+    r.ok();
+    assert_eq!(ran(&j), ["a", "b"]);
+    assert_eq!(locked_stages(&p), ["a", "b"]);
+    // Without a manifest word the stages are ./pipeline.yaml's; `plan` reads the same way.
+    let plan = p.run(&["plan", "d"]);
+    plan.ok();
+    assert!(
+        plan.stdout.contains("1 of 3 stages to run"),
+        "{}",
+        plan.stdout
+    );
+    let r = p.run(&["run", "d", "c"]);
+    r.ok();
+    assert_eq!(locked_stages(&p), ["a", "b", "c", "d"]);
+
+    // A change to `a` re-runs what `b` needs; the lock keeps `c` and `d` as they were.
+    let before = std::fs::read_to_string(p.file("pipeline.lock")).unwrap();
+    p.write(
+        "pipeline.yaml",
+        &PIPELINE.replace("echo alpha", "echo ALPHA"),
+    );
+    let (r, j) = p.run_json(&["b"]);
+    r.ok();
+    assert_eq!(ran(&j), ["a", "b"]);
+    let after = std::fs::read_to_string(p.file("pipeline.lock")).unwrap();
+    let entry = |text: &str, stage: &str| -> serde_yaml::Value {
+        serde_yaml::from_str::<serde_yaml::Value>(text).unwrap()["stages"][stage].clone()
+    };
+    assert_eq!(entry(&before, "c"), entry(&after, "c"));
+    assert_eq!(entry(&before, "d"), entry(&after, "d"), "d was not run");
+    assert_ne!(entry(&before, "a"), entry(&after, "a"));
+    // Now `d` is stale: the whole manifest under --locked says so.
+    let locked = p.run(&["run", "--locked"]);
+    assert_eq!(locked.code, 1, "{}", locked.stderr);
+
+    // Bad names: an unknown stage, a --force of a stage the run leaves out, a manifest that
+    // is not there.
+    let bad = p.run(&["run", "pipeline.yaml", "nope"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("no stage `nope` in the manifest (its stages: a, b, c, d)"),
+        "{}",
+        bad.stderr
+    );
+    let bad = p.run(&["run", "b", "--force", "c"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("it runs a, b"), "{}", bad.stderr);
+    let elsewhere = Project::new();
+    let bad = elsewhere.run(&["run", "b"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`b` was read as a stage to run"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -150,6 +150,41 @@ impl Manifest {
             .collect();
         Dag::from_upstream(upstream)
     }
+
+    /// The manifest cut down to the stages `targets` need: each target and everything upstream
+    /// of it, in file order (`binarylm run STAGE…`). The stages left out are not referenced by
+    /// any stage kept, so the result is a valid manifest of its own. Errs with the first name
+    /// that is not a stage.
+    pub fn select(&self, targets: &[String]) -> Result<Manifest, UnknownStage> {
+        let dag = self.dag();
+        let mut keep = vec![false; self.stages.len()];
+        for name in targets {
+            let idx = self.index_of(name).ok_or_else(|| UnknownStage {
+                name: name.clone(),
+                known: self.stages.iter().map(|s| s.name.clone()).collect(),
+            })?;
+            for j in dag.ancestors_and_self(idx) {
+                keep[j] = true;
+            }
+        }
+        let mut selected = self.clone();
+        selected.stages = self
+            .stages
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(s, _)| s.clone())
+            .collect();
+        Ok(selected)
+    }
+}
+
+/// A stage name that the manifest does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no stage `{name}` in the manifest (its stages: {})", known.join(", "))]
+pub struct UnknownStage {
+    pub name: String,
+    pub known: Vec<String>,
 }
 
 /// Cycles in a graph given as upstream lists, each as the stages along it (starting at the
@@ -242,6 +277,32 @@ mod tests {
         assert_eq!(dag.upstream(3), &[0, 1]);
         assert_eq!(dag.downstream(1), &[2, 3]);
         assert_eq!(dag.ancestors_and_self(0), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn select_keeps_the_targets_and_their_upstream_in_file_order() {
+        let yaml = "name: sel\nstages:\n  a:\n    kind: command\n    run: echo a\n  \
+                    d:\n    kind: command\n    run: echo d\n  b:\n    kind: command\n    \
+                    run: echo b\n    inputs: [a]\n  c:\n    kind: command\n    run: echo c\n    \
+                    inputs: [b, d]\n";
+        let m = crate::parse(yaml, std::path::Path::new("/tmp/sel.yaml")).unwrap();
+        let names =
+            |m: &Manifest| -> Vec<String> { m.stages.iter().map(|s| s.name.clone()).collect() };
+        assert_eq!(names(&m.select(&["b".into()]).unwrap()), ["a", "b"]);
+        assert_eq!(
+            names(&m.select(&["c".into()]).unwrap()),
+            ["a", "d", "b", "c"]
+        );
+        assert_eq!(
+            names(&m.select(&["d".into(), "a".into()]).unwrap()),
+            ["a", "d"]
+        );
+        let err = m.select(&["b".into(), "x".into()]).unwrap_err();
+        assert_eq!(err.name, "x");
+        assert_eq!(
+            err.to_string(),
+            "no stage `x` in the manifest (its stages: a, d, b, c)"
+        );
     }
 
     #[test]

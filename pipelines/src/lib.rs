@@ -26,7 +26,7 @@ mod span;
 mod yaml;
 
 pub use artifact::ArtifactType;
-pub use dag::Dag;
+pub use dag::{Dag, UnknownStage};
 pub use diagnostics::{ErrorCode, ManifestError, ManifestErrors};
 pub use fingerprint::{
     explain, fingerprint, hash_path, Change, FingerprintInput, FINGERPRINT_FORMAT_VERSION,

@@ -80,6 +80,13 @@ pub enum RuntimeError {
     UnknownKind(String),
     #[error("--force names unknown stage `{0}`")]
     UnknownForce(String),
+    #[error(transparent)]
+    UnknownTarget(#[from] pipelines::UnknownStage),
+    #[error("--force names stage `{stage}`, which this run does not include (it runs {}); name it as a stage to run too", selected.join(", "))]
+    ForceNotSelected {
+        stage: String,
+        selected: Vec<String>,
+    },
     #[error("{0}")]
     Locked(String),
     #[error("executor: {0}")]
@@ -94,6 +101,8 @@ impl RuntimeError {
             RuntimeError::Dependency { .. }
                 | RuntimeError::UnknownKind(_)
                 | RuntimeError::UnknownForce(_)
+                | RuntimeError::UnknownTarget(_)
+                | RuntimeError::ForceNotSelected { .. }
         )
     }
 }

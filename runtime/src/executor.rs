@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// Re-run these stages even if cached.
     pub force: Vec<String>,
+    /// Run only these stages and what they need (empty: every stage).
+    pub targets: Vec<String>,
     /// `pipeline.lock` must match exactly; it is checked, never rewritten.
     pub locked: bool,
     /// Fired by Ctrl-C / SIGTERM.
@@ -59,6 +61,7 @@ impl RunOptions {
             threads: cores,
             keep_going: false,
             force: Vec::new(),
+            targets: Vec::new(),
             locked: false,
             cancel: CancellationToken::new(),
             reporter,
@@ -617,10 +620,18 @@ pub async fn run(
     opts: RunOptions,
 ) -> Result<RunReport, RuntimeError> {
     let started = Instant::now();
-    check_before_running(&manifest, &kinds, &opts)?;
+    // `binarylm run STAGE…`: the graph is the targets and what they need; the whole manifest
+    // still decides what the lockfile must list.
+    let full = manifest;
+    let manifest = if opts.targets.is_empty() {
+        full.clone()
+    } else {
+        Arc::new(full.select(&opts.targets)?)
+    };
+    check_before_running(&full, &manifest, &kinds, &opts)?;
     let lock_path = lockfile_path(&manifest);
     let lock = if opts.locked {
-        Some(read_lock_for(&manifest, &lock_path)?)
+        Some(read_lock_for(&full, &lock_path)?)
     } else {
         None
     };
@@ -670,7 +681,7 @@ pub async fn run(
     let lockfile = if opts.locked {
         None
     } else {
-        write_lockfile(&manifest, &stages, &lock_path)?;
+        write_lockfile(&full, &manifest, &stages, &lock_path)?;
         Some(lock_path.display().to_string())
     };
 
@@ -691,8 +702,10 @@ pub async fn run(
 }
 
 /// Bad input found before anything runs (exit 2, not a stage failure halfway through): a kind
-/// this build cannot run, a `--force` of an unknown stage, a missing dependency file.
+/// this build cannot run, a `--force` of an unknown stage or of one the targets leave out, a
+/// missing dependency file. `manifest` is `full` cut down to the targets.
 fn check_before_running(
+    full: &Manifest,
     manifest: &Manifest,
     kinds: &Kinds,
     opts: &RunOptions,
@@ -703,8 +716,14 @@ fn check_before_running(
         }
     }
     for f in &opts.force {
-        if !manifest.stages.iter().any(|s| &s.name == f) {
+        if full.stage(f).is_none() {
             return Err(RuntimeError::UnknownForce(f.clone()));
+        }
+        if manifest.stage(f).is_none() {
+            return Err(RuntimeError::ForceNotSelected {
+                stage: f.clone(),
+                selected: manifest.stages.iter().map(|s| s.name.clone()).collect(),
+            });
         }
     }
     for stage in &manifest.stages {
@@ -804,13 +823,27 @@ async fn run_graph(shared: &Arc<Shared>) -> Result<Vec<StageReport>, RuntimeErro
         .collect())
 }
 
-/// The lockfile records every stage that has a current artifact.
+/// The lockfile records every stage that has a current artifact. A run of some stages
+/// (`selected` smaller than `full`) keeps the previous lockfile's entries for the others that
+/// are still in the manifest, as `dvc repro STAGE` keeps the rest of dvc.lock.
 fn write_lockfile(
-    manifest: &Manifest,
+    full: &Manifest,
+    selected: &Manifest,
     stages: &[StageReport],
     lock_path: &std::path::Path,
 ) -> Result<(), RuntimeError> {
+    let manifest = full;
     let mut lock = Lockfile::new(&manifest.name);
+    if selected.stages.len() < full.stages.len() {
+        // An unreadable previous lockfile has nothing to keep: it is replaced, as by a full run.
+        if let Ok(Some(previous)) = Lockfile::read(lock_path) {
+            for (name, entry) in previous.stages {
+                if full.stage(&name).is_some() && selected.stage(&name).is_none() {
+                    lock.stages.insert(name, entry);
+                }
+            }
+        }
+    }
     for s in stages {
         if matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
             let checked: Vec<&str> = match manifest.stage(&s.stage).map(|st| st.params.info()) {

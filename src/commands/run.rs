@@ -11,7 +11,8 @@ use crate::error::{CliError, EXIT_FAILURE, EXIT_INTERRUPTED};
 use crate::workspace;
 
 pub fn run(args: &RunArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
-    let manifest = Arc::new(workspace::load_manifest(&args.manifest.manifest)?);
+    let (manifest, targets) = workspace::load_selection(&args.manifest)?;
+    let manifest = Arc::new(manifest);
     let ws = workspace::workspace_for(&manifest, g.workspace.as_deref());
     let opened = workspace::open(&ws, g.quiet)?;
     let reporter = if g.quiet {
@@ -28,6 +29,7 @@ pub fn run(args: &RunArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     }
     opts.keep_going = args.keep_going;
     opts.force = args.force.clone();
+    opts.targets = targets;
     opts.locked = args.locked;
     if args.pull {
         let remote = super::remote::open(args.remote.as_deref(), &ws, &manifest)?;
