@@ -148,6 +148,20 @@ Examples:
   binarylm generate base --samples 3 --top-k 50 --seed 7      three samples from <|eos|>
   binarylm generate path/to/artifact --prompt x --json          machine-readable")]
     Generate(GenerateArgs),
+    /// Talk with a fine-tuned model (an `sft` or `dpo` stage) in its chat template.
+    #[command(after_help = "\
+Type a message and press Enter; the answer streams back. Every answer is generated from the
+whole conversation so far, rendered in the model's chat template (<|system|>, <|user|>,
+<|assistant|>, <|end|>) exactly as `binarylm serve` renders /v1/chat/completions; when it
+outgrows the model's context window the oldest exchanges are dropped. /reset forgets the
+conversation, /exit or Ctrl-D ends it. A message of several lines goes between two lines of
+\"\"\" (as in Ollama). Messages can also be piped in, one per line.
+
+Examples:
+  binarylm chat aligned
+  binarylm chat assistant --temperature 0 --system \"Answer in one sentence.\"
+  printf 'Hi\\nWhat did Ada pick up?\\n' | binarylm chat aligned --json      one object per answer")]
+    Chat(ChatArgs),
     /// Serve a model over HTTP with the OpenAI API (completions, chat, streaming, logprobs).
     #[command(after_help = "\
 Examples:
@@ -205,6 +219,19 @@ pub struct UiArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// An sft or dpo stage's name, an artifact digest, or a model directory.
+    pub model: String,
+
+    #[command(flatten)]
+    pub flags: serve::ChatFlags,
+
+    /// Resolve stage names in this manifest (default: ./pipeline.yaml when it exists).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Diff(args) => commands::diff::diff(args, g),
         Command::Tokenize(args) => commands::tokenize::tokenize(args, g),
         Command::Generate(args) => commands::generate::generate(args, g),
+        Command::Chat(args) => commands::generate::chat(args, g),
         Command::Serve(args) => commands::serve::serve(args, g),
         Command::Ui(args) => commands::ui::ui(args, g),
     }

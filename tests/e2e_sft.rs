@@ -315,6 +315,43 @@ fn sft_full_and_lora_make_models_that_deploy_and_generate() {
         "{served} {local}"
     );
 
+    // `binarylm chat`: the first answer is `generate --chat`'s; the second is asked with the
+    // whole conversation before it (a message of two lines goes between `"""` lines).
+    let mut child = p
+        .cmd(&[
+            "chat", "aligned", "--json", "-t", "0", "-n", "12", "--device", "cpu",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!("\"\"\"\n{question}\n\"\"\"\nWhere is Ada?\n/exit\nnever read\n");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let turns: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert_eq!(turns[0]["text"], local["text"], "{turns:?} {local}");
+    assert_eq!(
+        turns[0]["prompt_tokens"], local["prompt_tokens"],
+        "{turns:?}"
+    );
+    let first = turns[0]["prompt_tokens"].as_u64().unwrap()
+        + turns[0]["tokens"].as_array().unwrap().len() as u64;
+    assert!(
+        turns[1]["prompt_tokens"].as_u64().unwrap() > first,
+        "the second question is asked after the first exchange: {turns:?}"
+    );
+
     let (r, j) = p.run_json(&[]);
     r.ok();
     assert!(ran(&j).is_empty(), "{j}");
@@ -398,6 +435,10 @@ stages:
         "{}",
         r.stderr
     );
+    // Nor can a model of that tokenizer hold a conversation.
+    let chat = p.run(&["chat", "base", "--device", "cpu"]);
+    assert_eq!(chat.code, 2, "{}", chat.stderr);
+    assert!(chat.stderr.contains("no chat markers"), "{}", chat.stderr);
 }
 
 /// The three runs a resume test compares.

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 
 use stages::kinds::torch_job::{torch_exe, TORCH_EXE};
 
-use crate::cli::{GenerateArgs, GlobalArgs, ShowArgs};
+use crate::cli::{ChatArgs, GenerateArgs, GlobalArgs, ShowArgs};
 use crate::error::CliError;
 
 /// The files that make a directory a model `binarylm-torch` can load.
@@ -56,6 +56,21 @@ pub fn locate_model_dir(
 
 pub fn generate(args: &GenerateArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
     let dir = locate_model_dir(&args.model, args.manifest.as_deref(), g)?;
+    run_torch_generate(&dir, &args.flags, g)
+}
+
+/// `binarylm chat`: `binarylm-torch generate --chat --interactive`, stdin and the terminal
+/// handed over.
+pub fn chat(args: &ChatArgs, g: &GlobalArgs) -> Result<ExitCode, CliError> {
+    let dir = locate_model_dir(&args.model, args.manifest.as_deref(), g)?;
+    run_torch_generate(&dir, &args.flags.to_generate(), g)
+}
+
+fn run_torch_generate(
+    dir: &Path,
+    flags: &serve::GenerateFlags,
+    g: &GlobalArgs,
+) -> Result<ExitCode, CliError> {
     let exe = torch_exe().map_err(|_| {
         CliError::failure(format!(
             "{TORCH_EXE} not found beside this binary: models cannot run"
@@ -63,8 +78,8 @@ pub fn generate(args: &GenerateArgs, g: &GlobalArgs) -> Result<ExitCode, CliErro
         .with_hint("build the whole workspace: `cargo build --release --workspace`")
     })?;
     let mut cmd = Command::new(&exe);
-    cmd.arg("generate").arg(&dir);
-    cmd.args(args.flags.to_args());
+    cmd.arg("generate").arg(dir);
+    cmd.args(flags.to_args());
     if g.quiet {
         cmd.arg("--quiet");
     }

@@ -147,6 +147,15 @@ pub struct GenerateFlags {
     /// server's /v1/chat/completions does), print only the answer, and stop at `<|end|>`.
     #[arg(long)]
     pub chat: bool,
+
+    /// With --chat: a conversation. Each line of stdin is the user's next message, answered
+    /// with the whole conversation so far in the prompt (what `binarylm chat` runs).
+    #[arg(long, requires = "chat")]
+    pub interactive: bool,
+
+    /// With --chat: a system message before the user's.
+    #[arg(long, requires = "chat", value_name = "TEXT")]
+    pub system: Option<String>,
 }
 
 fn temperature(text: &str) -> Result<f64, String> {
@@ -196,7 +205,76 @@ impl GenerateFlags {
         if self.chat {
             args.push("--chat".into());
         }
+        if self.interactive {
+            args.push("--interactive".into());
+        }
+        if let Some(system) = &self.system {
+            args.push(format!("--system={system}").into());
+        }
         args
+    }
+}
+
+/// Flags of `chat`, after the model argument: the sampling flags of `generate` that a
+/// conversation uses, and a system message.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct ChatFlags {
+    /// A system message that opens the conversation (the model's instructions).
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+
+    /// The most tokens of one answer.
+    #[arg(short = 'n', long, default_value_t = 200)]
+    pub max_tokens: usize,
+
+    /// Sharpness of sampling: 0 is greedy, 1 the model's own distribution.
+    #[arg(short, long, default_value_t = 0.8, value_parser = temperature)]
+    pub temperature: f64,
+
+    /// Sample only among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+
+    /// Nucleus sampling: the smallest set of tokens whose probability reaches p.
+    #[arg(long, default_value_t = 1.0, value_parser = top_p)]
+    pub top_p: f64,
+
+    /// Random seed; answer i of the conversation uses seed + i.
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+
+    /// Where the model runs: auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// CPU threads for the model (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// One JSON object per answer on stdout instead of streamed text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ChatFlags {
+    /// The `generate` flags that hold this conversation.
+    pub fn to_generate(&self) -> GenerateFlags {
+        GenerateFlags {
+            prompt: String::new(),
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            samples: 1,
+            no_kv_cache: false,
+            device: self.device.clone(),
+            threads: self.threads,
+            json: self.json,
+            chat: true,
+            interactive: true,
+            system: self.system.clone(),
+        }
     }
 }
 
@@ -231,7 +309,32 @@ mod tests {
             threads: 1,
             json: true,
             chat: true,
+            interactive: true,
+            system: Some("-- be brief".into()),
         };
+        let words: Vec<String> = flags
+            .to_args()
+            .into_iter()
+            .map(|w| w.into_string().unwrap())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(parse_generate(&words).unwrap(), flags);
+    }
+
+    #[test]
+    fn chat_flags_become_generate_flags_that_survive_the_hand_over() {
+        #[derive(Parser)]
+        struct Chat {
+            #[command(flatten)]
+            flags: ChatFlags,
+        }
+        let chat =
+            Chat::try_parse_from(["chat", "--system", "Answer briefly.", "-t", "0", "-n", "9"])
+                .unwrap()
+                .flags;
+        let flags = chat.to_generate();
+        assert!(flags.chat && flags.interactive);
+        assert_eq!(flags.system.as_deref(), Some("Answer briefly."));
         let words: Vec<String> = flags
             .to_args()
             .into_iter()
@@ -248,6 +351,8 @@ mod tests {
             &["--top-p", "0"],
             &["--top-p", "1.5"],
             &["--samples", "0"],
+            &["--interactive"],
+            &["--system", "hi"],
         ] {
             assert!(parse_generate(bad).is_err(), "{bad:?} was accepted");
         }

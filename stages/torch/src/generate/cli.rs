@@ -17,7 +17,7 @@ use crate::generate::{generate, Sampling};
 use crate::model::load_artifact;
 use crate::pretrain::TOKENIZER_FILE;
 use crate::server::engine::TokenizerCodec;
-use serve::chat::{ChatTemplate, Message, Role};
+use serve::chat::ChatTemplate;
 
 /// What `generate` was asked to do.
 #[derive(Debug, Clone)]
@@ -36,6 +36,10 @@ pub struct GenerateArgs {
     pub quiet: bool,
     /// The prompt is a user's message, rendered with the chat template.
     pub chat: bool,
+    /// A conversation on stdin (`binarylm chat`): see [`super::chat`].
+    pub interactive: bool,
+    /// With `chat`: a system message before the user's.
+    pub system: Option<String>,
 }
 
 /// Why a generate invocation could not run.
@@ -57,6 +61,8 @@ pub enum GenerateError {
     Device(#[from] device::DeviceError),
     #[error("writing to stdout: {0}")]
     Stdout(#[from] std::io::Error),
+    #[error("reading stdin: {0}")]
+    Stdin(std::io::Error),
 }
 
 impl GenerateError {
@@ -120,12 +126,14 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
         json: f.json,
         quiet: cli.quiet,
         chat: f.chat,
+        interactive: f.interactive,
+        system: f.system,
     })
 }
 
 /// Writes the longest valid UTF-8 prefix of `pending` and keeps the rest: a byte-level BPE
 /// token can end in the middle of a character whose remaining bytes come with the next token.
-fn flush_utf8(pending: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn flush_utf8(pending: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
     let valid = match std::str::from_utf8(pending) {
         Ok(s) => s.len(),
         Err(e) if e.error_len().is_some() => {
@@ -167,6 +175,15 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
     }
     let dev = device::resolve(args.device)?;
     let (model, cfg) = load_artifact(&args.model_dir, dev)?;
+    if args.interactive {
+        let codec = TokenizerCodec::load(&args.model_dir.join(TOKENIZER_FILE)).map_err(|e| {
+            GenerateError::Artifact {
+                dir: args.model_dir.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        return super::chat::converse(args, &model, cfg.block_size, &tok, &codec);
+    }
     // The token the tokenizer stage put between documents (`<|eos|>`, or a pretrained
     // tokenizer's own spelling such as `<|endoftext|>`).
     let eos = tok.find_special(EOS_NAMES).map(|(_, id)| i64::from(id));
@@ -179,11 +196,9 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
             }
         })?;
         let template = ChatTemplate::for_codec(&codec);
-        let message = Message {
-            role: Role::User,
-            content: args.prompt.clone(),
-        };
-        let ids = template.render(&codec, &[message]);
+        let mut conversation = super::chat::Conversation::new(args.system.as_deref());
+        conversation.ask(&args.prompt);
+        let ids = template.render(&codec, conversation.messages());
         let stop = template.end_token().map(i64::from);
         Some((ids.into_iter().map(i64::from).collect::<Vec<i64>>(), stop))
     } else {

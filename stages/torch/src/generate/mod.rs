@@ -2,6 +2,7 @@
 //! stopping at `<|eos|>`; with the KV cache (one new token per step) or without (the whole
 //! window recomputed each step, the reference the cache is tested and benchmarked against).
 
+pub mod chat;
 pub mod cli;
 
 use common::rng::SplitMix64;
