@@ -17,7 +17,8 @@ use stages_torch::train::Observer;
 const USAGE: &str = "usage: binarylm-torch doctor [--json]\n       \
 binarylm-torch run-stage <job.json>\n       \
 binarylm-torch generate <model dir> [--prompt TEXT] [--max-tokens N] [--temperature T]\n         \
-[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--json] [--quiet]\n       \
+[--top-k K] [--top-p P] [--seed S] [--samples N] [--no-kv-cache] [--device D] [--threads N]\n         \
+[--json] [--quiet] [--chat [--system TEXT] [--interactive]]\n       \
 binarylm-torch serve <model dir> [--port N] [...]   (see `binarylm-torch serve --help`)\n       \
 binarylm-torch logits <model dir>   (a JSON array of texts on stdin)\n       \
 binarylm-torch inspect <model dir>\n\n\
@@ -26,7 +27,7 @@ it sees and the CPU threads it would use. Normally run through `binarylm doctor`
 run-stage: runs one torch stage from a job file written by `binarylm run`; events go to stdout\n\
 as JSON lines, the log to stderr.\n\
 generate: samples text from a pretrain artifact directory; normally run through\n\
-`binarylm generate` (see its --help).\n\
+`binarylm generate` (see its --help); with --chat --interactive, `binarylm chat`.\n\
 serve: serves a model directory with the OpenAI API. Normally run through `binarylm serve`.\n\
 logits: prints each text's token ids and the model's logits after every token, as JSON (what\n\
 exports are checked against; docs/export.md).\n\
