@@ -130,6 +130,19 @@ fn quickstart_example_trains_generates_and_reruns_nothing() {
     assert_eq!(docs.len(), 2);
     assert!(docs[0]["tokens"].as_array().unwrap().len() <= 20);
 
+    // A reader that stops early (`| head`) is not an error.
+    let mut child = p
+        .cmd(&["generate", "base", "--prompt", "Once", "-n", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+
     // Asking a data stage for text names what is wrong.
     let bad = p.run(&["generate", "corpus", "--prompt", "x"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);

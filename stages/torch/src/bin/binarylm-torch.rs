@@ -45,7 +45,8 @@ fn main() -> ExitCode {
         Some("logits") if args.len() == 2 => logits(Path::new(&args[1])),
         Some("inspect") if args.len() == 2 => inspect(Path::new(&args[1])),
         Some("-h") | Some("--help") => {
-            println!("{USAGE}");
+            // `| head` may close stdout early: that is not a failure.
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             ExitCode::SUCCESS
         }
         _ => {
@@ -81,7 +82,12 @@ fn generate(args: &[String]) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(GenerateError::Help(text)) => {
-            print!("{text}");
+            let _ = write!(std::io::stdout(), "{text}");
+            ExitCode::SUCCESS
+        }
+        // The reader stopped (`binarylm generate … | head`): it has what it wanted. SIGPIPE
+        // stays ignored in this binary, whose server must outlive clients that hang up.
+        Err(GenerateError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
         }
         // clap's own message already starts with `error:`.
