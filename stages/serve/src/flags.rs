@@ -96,14 +96,10 @@ impl ServeFlags {
     }
 }
 
-/// Sampling flags of `generate`, after the model argument.
+/// How `generate` and `chat` pick tokens, and where the model runs.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
-pub struct GenerateFlags {
-    /// The text to continue (default: start a new document).
-    #[arg(short, long, default_value = "")]
-    pub prompt: String,
-
-    /// The most tokens to generate per sample.
+pub struct DecodeFlags {
+    /// The most tokens to generate per sample (per answer in a chat).
     #[arg(short = 'n', long, default_value_t = 200)]
     pub max_tokens: usize,
 
@@ -119,17 +115,9 @@ pub struct GenerateFlags {
     #[arg(long, default_value_t = 1.0, value_parser = top_p)]
     pub top_p: f64,
 
-    /// Random seed; sample i uses seed + i.
+    /// Random seed; sample (or answer) i uses seed + i.
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
-
-    /// How many independent samples.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub samples: u64,
-
-    /// Recompute the whole window every token (slower; for comparison).
-    #[arg(long)]
-    pub no_kv_cache: bool,
 
     /// Where the model runs: auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -138,6 +126,44 @@ pub struct GenerateFlags {
     /// CPU threads for the model (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+impl DecodeFlags {
+    /// The flags as command-line words.
+    fn to_args(&self) -> Vec<OsString> {
+        let words = [
+            ("--max-tokens", self.max_tokens.to_string()),
+            ("--temperature", self.temperature.to_string()),
+            ("--top-k", self.top_k.to_string()),
+            ("--top-p", self.top_p.to_string()),
+            ("--seed", self.seed.to_string()),
+            ("--device", self.device.clone()),
+            ("--threads", self.threads.to_string()),
+        ];
+        words
+            .into_iter()
+            .flat_map(|(flag, value)| [OsString::from(flag), OsString::from(value)])
+            .collect()
+    }
+}
+
+/// Flags of `generate`, after the model argument.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct GenerateFlags {
+    /// The text to continue (default: start a new document).
+    #[arg(short, long, default_value = "")]
+    pub prompt: String,
+
+    #[command(flatten)]
+    pub decode: DecodeFlags,
+
+    /// How many independent samples.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub samples: u64,
+
+    /// Recompute the whole window every token (slower; for comparison).
+    #[arg(long)]
+    pub no_kv_cache: bool,
 
     /// One JSON object per sample on stdout instead of streamed text.
     #[arg(long)]
@@ -177,25 +203,9 @@ impl GenerateFlags {
     /// gives back `self`.
     pub fn to_args(&self) -> Vec<OsString> {
         // `--prompt=…` as one word: a prompt starting with `-` must not read as a flag.
-        let mut args: Vec<OsString> = vec![
-            format!("--prompt={}", self.prompt).into(),
-            "--max-tokens".into(),
-            self.max_tokens.to_string().into(),
-            "--temperature".into(),
-            self.temperature.to_string().into(),
-            "--top-k".into(),
-            self.top_k.to_string().into(),
-            "--top-p".into(),
-            self.top_p.to_string().into(),
-            "--seed".into(),
-            self.seed.to_string().into(),
-            "--samples".into(),
-            self.samples.to_string().into(),
-            "--device".into(),
-            self.device.clone().into(),
-            "--threads".into(),
-            self.threads.to_string().into(),
-        ];
+        let mut args: Vec<OsString> = vec![format!("--prompt={}", self.prompt).into()];
+        args.extend(self.decode.to_args());
+        args.extend(["--samples".into(), self.samples.to_string().into()]);
         if self.no_kv_cache {
             args.push("--no-kv-cache".into());
         }
@@ -223,33 +233,8 @@ pub struct ChatFlags {
     #[arg(long, value_name = "TEXT")]
     pub system: Option<String>,
 
-    /// The most tokens of one answer.
-    #[arg(short = 'n', long, default_value_t = 200)]
-    pub max_tokens: usize,
-
-    /// Sharpness of sampling: 0 is greedy, 1 the model's own distribution.
-    #[arg(short, long, default_value_t = 0.8, value_parser = temperature)]
-    pub temperature: f64,
-
-    /// Sample only among the k most likely tokens (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
-
-    /// Nucleus sampling: the smallest set of tokens whose probability reaches p.
-    #[arg(long, default_value_t = 1.0, value_parser = top_p)]
-    pub top_p: f64,
-
-    /// Random seed; answer i of the conversation uses seed + i.
-    #[arg(long, default_value_t = 1337)]
-    pub seed: u64,
-
-    /// Where the model runs: auto (CUDA when present), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-
-    /// CPU threads for the model (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub decode: DecodeFlags,
 
     /// One JSON object per answer on stdout instead of streamed text.
     #[arg(long)]
@@ -261,15 +246,9 @@ impl ChatFlags {
     pub fn to_generate(&self) -> GenerateFlags {
         GenerateFlags {
             prompt: String::new(),
-            max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            seed: self.seed,
+            decode: self.decode.clone(),
             samples: 1,
             no_kv_cache: false,
-            device: self.device.clone(),
-            threads: self.threads,
             json: self.json,
             chat: true,
             interactive: true,
@@ -289,6 +268,17 @@ mod tests {
         flags: GenerateFlags,
     }
 
+    /// `flags` handed over as words and parsed back.
+    fn assert_round_trip(flags: &GenerateFlags) {
+        let words: Vec<String> = flags
+            .to_args()
+            .into_iter()
+            .map(|w| w.into_string().unwrap())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(&parse_generate(&words).unwrap(), flags);
+    }
+
     fn parse_generate(words: &[&str]) -> Result<GenerateFlags, clap::Error> {
         Gen::try_parse_from(std::iter::once("generate").chain(words.iter().copied()))
             .map(|g| g.flags)
@@ -298,27 +288,23 @@ mod tests {
     fn generate_flags_survive_the_hand_over() {
         let flags = GenerateFlags {
             prompt: "-- Mia said".into(),
-            max_tokens: 7,
-            temperature: 0.0,
-            top_k: 5,
-            top_p: 0.9,
-            seed: 3,
+            decode: DecodeFlags {
+                max_tokens: 7,
+                temperature: 0.0,
+                top_k: 5,
+                top_p: 0.9,
+                seed: 3,
+                device: "cpu".into(),
+                threads: 1,
+            },
             samples: 2,
             no_kv_cache: true,
-            device: "cpu".into(),
-            threads: 1,
             json: true,
             chat: true,
             interactive: true,
             system: Some("-- be brief".into()),
         };
-        let words: Vec<String> = flags
-            .to_args()
-            .into_iter()
-            .map(|w| w.into_string().unwrap())
-            .collect();
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        assert_eq!(parse_generate(&words).unwrap(), flags);
+        assert_round_trip(&flags);
     }
 
     #[test]
@@ -335,13 +321,7 @@ mod tests {
         let flags = chat.to_generate();
         assert!(flags.chat && flags.interactive);
         assert_eq!(flags.system.as_deref(), Some("Answer briefly."));
-        let words: Vec<String> = flags
-            .to_args()
-            .into_iter()
-            .map(|w| w.into_string().unwrap())
-            .collect();
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        assert_eq!(parse_generate(&words).unwrap(), flags);
+        assert_round_trip(&flags);
     }
 
     #[test]

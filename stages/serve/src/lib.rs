@@ -24,5 +24,5 @@ pub use auth::{ApiKeys, API_KEYS_ENV};
 pub use config::ServerConfig;
 pub use engine::{Codec, Engine, EngineError, Logits, ModelInfo, PrefillOutput, SpecialToken};
 pub use error::{ApiError, ServeError};
-pub use flags::{ChatFlags, GenerateFlags, ServeFlags};
+pub use flags::{ChatFlags, DecodeFlags, GenerateFlags, ServeFlags};
 pub use server::{start, ModelSpec, RunningServer};

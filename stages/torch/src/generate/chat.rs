@@ -14,8 +14,7 @@ use std::time::Instant;
 use serve::chat::{ChatTemplate, Message, Role};
 use tokenizer::Tokenizer;
 
-use super::cli::{flush_utf8, GenerateArgs, GenerateError};
-use super::generate;
+use super::cli::{stream, GenerateArgs, GenerateError};
 use crate::model::Gpt;
 use crate::server::engine::TokenizerCodec;
 
@@ -177,22 +176,7 @@ pub fn converse(
         s.seed = s.seed.wrapping_add(turn);
         s.stop = Some(i64::from(end));
         let start = Instant::now();
-        let mut pending = Vec::new();
-        let mut write_err = None;
-        let tokens = generate(model, &prompt, &s, |id| {
-            if args.json || write_err.is_some() {
-                return;
-            }
-            if let Some(bytes) = u32::try_from(id).ok().and_then(|id| tok.token_bytes(id)) {
-                pending.extend_from_slice(bytes);
-            }
-            if let Err(e) = flush_utf8(&mut pending, &mut stdout) {
-                write_err = Some(e);
-            }
-        })?;
-        if let Some(e) = write_err {
-            return Err(e.into());
-        }
+        let (tokens, pending) = stream(model, &prompt, &s, tok, !args.json, &mut stdout)?;
         let answer_ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
         let answer = tok.decode_lossy(&answer_ids);
         if args.json {

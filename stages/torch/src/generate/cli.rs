@@ -105,6 +105,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
     })?;
     let f = cli.flags;
     let device = f
+        .decode
         .device
         .parse()
         .map_err(|e| GenerateError::Usage(format!("--device: {e}")))?;
@@ -112,17 +113,17 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
         model_dir: cli.model_dir,
         prompt: f.prompt,
         sampling: Sampling {
-            temperature: f.temperature,
-            top_k: f.top_k,
-            top_p: f.top_p,
-            seed: f.seed,
-            max_tokens: f.max_tokens,
+            temperature: f.decode.temperature,
+            top_k: f.decode.top_k,
+            top_p: f.decode.top_p,
+            seed: f.decode.seed,
+            max_tokens: f.decode.max_tokens,
             stop: None,
             kv_cache: !f.no_kv_cache,
         },
         samples: usize::try_from(f.samples).unwrap_or(usize::MAX),
         device,
-        threads: f.threads,
+        threads: f.decode.threads,
         json: f.json,
         quiet: cli.quiet,
         chat: f.chat,
@@ -133,7 +134,7 @@ pub fn parse_args(args: &[String]) -> Result<GenerateArgs, GenerateError> {
 
 /// Writes the longest valid UTF-8 prefix of `pending` and keeps the rest: a byte-level BPE
 /// token can end in the middle of a character whose remaining bytes come with the next token.
-pub(crate) fn flush_utf8(pending: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
+fn flush_utf8(pending: &mut Vec<u8>, out: &mut impl Write) -> std::io::Result<()> {
     let valid = match std::str::from_utf8(pending) {
         Ok(s) => s.len(),
         Err(e) if e.error_len().is_some() => {
@@ -148,6 +149,35 @@ pub(crate) fn flush_utf8(pending: &mut Vec<u8>, out: &mut impl Write) -> std::io
     out.write_all(&pending[..valid])?;
     pending.drain(..valid);
     out.flush()
+}
+
+/// Generates after `prompt`, writing each token's text to `out` as it comes when `streaming`.
+/// Returns the new tokens and the bytes still held back (an incomplete UTF-8 character).
+pub(crate) fn stream(
+    model: &crate::model::Gpt,
+    prompt: &[i64],
+    s: &Sampling,
+    tok: &Tokenizer,
+    streaming: bool,
+    out: &mut impl Write,
+) -> Result<(Vec<i64>, Vec<u8>), GenerateError> {
+    let mut pending = Vec::new();
+    let mut write_err = None;
+    let tokens = generate(model, prompt, s, |id| {
+        if !streaming || write_err.is_some() {
+            return;
+        }
+        if let Some(bytes) = u32::try_from(id).ok().and_then(|id| tok.token_bytes(id)) {
+            pending.extend_from_slice(bytes);
+        }
+        if let Err(e) = flush_utf8(&mut pending, out) {
+            write_err = Some(e);
+        }
+    })?;
+    match write_err {
+        Some(e) => Err(e.into()),
+        None => Ok((tokens, pending)),
+    }
 }
 
 fn load_tokenizer(dir: &Path) -> Result<Tokenizer, GenerateError> {
@@ -241,22 +271,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
             stdout.flush()?;
         }
         let start = Instant::now();
-        let mut pending = Vec::new();
-        let mut write_err = None;
-        let tokens = generate(&model, &prompt, &s, |id| {
-            if args.json || write_err.is_some() {
-                return;
-            }
-            if let Some(bytes) = u32::try_from(id).ok().and_then(|id| tok.token_bytes(id)) {
-                pending.extend_from_slice(bytes);
-            }
-            if let Err(e) = flush_utf8(&mut pending, &mut stdout) {
-                write_err = Some(e);
-            }
-        })?;
-        if let Some(e) = write_err {
-            return Err(e.into());
-        }
+        let (tokens, pending) = stream(&model, &prompt, &s, &tok, !args.json, &mut stdout)?;
         let secs = start.elapsed().as_secs_f64();
         let ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
         let stopped = tokens.len() < s.max_tokens;
