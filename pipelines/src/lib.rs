@@ -49,7 +49,7 @@ pub use params::{
 pub use params::{DeployParams, DeployServer, DeploySmoke, DpoLoss, DpoParams};
 pub use params::{ExportArchitecture, ExportFormat, ExportParams, GgufDtype};
 pub use params::{KindInfo, LocalFilesError, Reproducibility, Runner, Tolerance};
-pub use params::{LoraParams, LoraTarget, SftEval, SftParams};
+pub use params::{LoraAlsoTrain, LoraParams, LoraTarget, SftEval, SftParams};
 pub use params::{QuantScheme, QuantizeParams};
 pub use remotes::{valid_remote_name, RemoteConfig};
 pub use schema::json_schema;

@@ -33,7 +33,7 @@ pub use pretrain::{
     PretrainParams, TrainParams, Windows,
 };
 pub use quantize::{QuantScheme, QuantizeParams};
-pub use sft::{LoraParams, LoraTarget, SftEval, SftParams};
+pub use sft::{LoraAlsoTrain, LoraParams, LoraTarget, SftEval, SftParams};
 pub use tokenizer::{
     TokenizerModel, TokenizerParams, DEFAULT_MIN_FREQUENCY, DEFAULT_PATTERN,
     DEFAULT_SPECIAL_TOKENS, DEFAULT_VOCAB_SIZE,

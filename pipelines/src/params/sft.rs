@@ -66,6 +66,58 @@ pub struct LoraParams {
     /// layer of the feed-forward block). Default `[q, v]`.
     #[serde(default = "default_targets")]
     pub targets: Vec<LoraTarget>,
+    /// Weights of the base model trained in full beside the adapters (PEFT's
+    /// `modules_to_save` and `bias: all`): `embedding` (the token embedding, which a tied head
+    /// shares; the learned position embedding and an untied head too), `bias` (every bias of
+    /// the linear layers) and `norm` (the gains and shifts of the normalisations). Default none:
+    /// only the adapters and the chat markers' embedding rows are trained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_train: Vec<LoraAlsoTrain>,
+}
+
+/// A family of base weights `lora.also_train` trains in full.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LoraAlsoTrain {
+    /// `tok_emb.weight` (and `pos_emb.weight`, `lm_head.weight` where the model has them).
+    Embedding,
+    /// The biases of the linear layers (`….bias` outside the norms).
+    Bias,
+    /// The normalisations' weights and biases (`….norm1.*`, `….norm2.*`, `norm_f.*`).
+    Norm,
+}
+
+impl LoraAlsoTrain {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoraAlsoTrain::Embedding => "embedding",
+            LoraAlsoTrain::Bias => "bias",
+            LoraAlsoTrain::Norm => "norm",
+        }
+    }
+
+    /// Whether the base model's variable `name` belongs to this family.
+    pub fn covers(self, name: &str) -> bool {
+        let norm = name.starts_with("norm_f.") || name.contains(".norm1.") || name.contains(".norm2.");
+        match self {
+            LoraAlsoTrain::Embedding => {
+                name == "tok_emb.weight" || name == "pos_emb.weight" || name == "lm_head.weight"
+            }
+            LoraAlsoTrain::Bias => name.ends_with(".bias") && !norm,
+            LoraAlsoTrain::Norm => norm,
+        }
+    }
 }
 
 impl Default for LoraParams {
@@ -75,6 +127,7 @@ impl Default for LoraParams {
             alpha: sixteen(),
             dropout: 0.0,
             targets: default_targets(),
+            also_train: Vec::new(),
         }
     }
 }
@@ -321,6 +374,15 @@ pub(crate) fn lora_problems(lora: &LoraParams) -> Vec<Invalid> {
             );
         }
     }
+    for (i, t) in lora.also_train.iter().enumerate() {
+        if lora.also_train[..i].contains(t) {
+            bad(
+                &format!("lora.also_train[{i}]"),
+                format!("`{}` is listed twice in `lora.also_train`", t.name()),
+                "name each family once",
+            );
+        }
+    }
     problems
 }
 
@@ -369,6 +431,7 @@ mod tests {
             alpha: 0.0,
             dropout: 1.5,
             targets: vec![LoraTarget::Q, LoraTarget::Mlp, LoraTarget::Q],
+            also_train: vec![LoraAlsoTrain::Bias, LoraAlsoTrain::Bias],
         });
         p.eval.max_new_tokens = 0;
         let paths: Vec<String> = p.validate().into_iter().map(|i| i.path).collect();
@@ -383,6 +446,7 @@ mod tests {
                 "lora.alpha",
                 "lora.dropout",
                 "lora.targets[2]",
+                "lora.also_train[1]",
                 "eval.max_new_tokens"
             ]
         );
@@ -391,6 +455,39 @@ mod tests {
             ..LoraParams::default()
         });
         assert!(p.validate().iter().any(|i| i.path == "lora.targets"));
+    }
+
+    #[test]
+    fn also_train_families_cover_their_weights_only() {
+        let names = [
+            "tok_emb.weight",
+            "pos_emb.weight",
+            "lm_head.weight",
+            "blocks.0.attn.qkv.weight",
+            "blocks.0.attn.qkv.bias",
+            "blocks.1.mlp.proj.bias",
+            "blocks.0.norm1.weight",
+            "blocks.2.norm2.bias",
+            "norm_f.bias",
+        ];
+        let picked = |f: LoraAlsoTrain| -> Vec<&str> {
+            names.iter().copied().filter(|n| f.covers(n)).collect()
+        };
+        assert_eq!(
+            picked(LoraAlsoTrain::Embedding),
+            ["tok_emb.weight", "pos_emb.weight", "lm_head.weight"]
+        );
+        assert_eq!(
+            picked(LoraAlsoTrain::Bias),
+            ["blocks.0.attn.qkv.bias", "blocks.1.mlp.proj.bias"]
+        );
+        assert_eq!(
+            picked(LoraAlsoTrain::Norm),
+            ["blocks.0.norm1.weight", "blocks.2.norm2.bias", "norm_f.bias"]
+        );
+        // Left out, the key keeps the stage's params (and so its fingerprint) as they were.
+        let json = serde_json::to_string(&LoraParams::default()).unwrap();
+        assert!(!json.contains("also_train"), "{json}");
     }
 
     /// With `epochs` the step count comes from the data, so a long warmup is not an error yet.

@@ -91,6 +91,7 @@ fn packed_assistant_loss_and_merged_lora_match_pytorch() {
                 LoraTarget::O,
                 LoraTarget::Mlp,
             ],
+            also_train: Vec::new(),
         };
         // Three token ids whose embedding rows are trained, as the chat markers' are.
         let token_ids = [1_u32, 4, 7];

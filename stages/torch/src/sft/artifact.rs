@@ -56,7 +56,7 @@ pub fn write_adapter_config(
     base_stage: &str,
 ) -> std::io::Result<()> {
     let targets: Vec<&str> = lora.targets.iter().map(|t| t.name()).collect();
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "format": 1,
         "method": "lora",
         "base_model_stage": base_stage,
@@ -69,6 +69,15 @@ pub fn write_adapter_config(
         "merged_into": "model.safetensors",
         "layout": "W' = W + scale * B @ A; A is [r, in], B is [rows, r]; q/k/v adapters cover their rows of attn.qkv; tok_emb.weight[trainable_token_ids[i]] = tok_emb.rows[i]",
     });
+    // Only when set, so that the artifacts of adapters alone stay as they were.
+    if !lora.also_train.is_empty() {
+        let also: Vec<&str> = lora.also_train.iter().map(|t| t.name()).collect();
+        config["also_train"] = serde_json::json!(also);
+        config["layout"] = serde_json::json!(format!(
+            "{}; full.<name> is the base weight <name> trained in full (its value in model.safetensors)",
+            config["layout"].as_str().expect("a string")
+        ));
+    }
     let text = serde_json::to_string_pretty(&config).expect("config serializes");
     std::fs::write(dir.join(ADAPTER_CONFIG_FILE), text)
 }
