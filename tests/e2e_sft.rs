@@ -446,7 +446,7 @@ stages:
 enum Run {
     Full,
     Lora,
-    /// dpo with LoRA and the IPO loss.
+    /// dpo with LoRA (and `also_train`) and the IPO loss.
     Dpo,
 }
 
@@ -467,6 +467,8 @@ fn job(dir: &Path, inputs: &serde_json::Value, name: &str, run: Run) -> PathBuf 
         params["kind"] = "dpo".into();
         params["data"] = "prefs".into();
         params["loss"] = "ipo".into();
+        // Base weights trained beside the adapters resume with them.
+        params["lora"]["also_train"] = serde_json::json!(["embedding", "bias", "norm"]);
     }
     let job = serde_json::json!({
         "format": pipelines::TORCH_JOB_FORMAT, "kind": params["kind"], "stage": "tuned",

@@ -109,7 +109,8 @@ impl LoraAlsoTrain {
 
     /// Whether the base model's variable `name` belongs to this family.
     pub fn covers(self, name: &str) -> bool {
-        let norm = name.starts_with("norm_f.") || name.contains(".norm1.") || name.contains(".norm2.");
+        let norm =
+            name.starts_with("norm_f.") || name.contains(".norm1.") || name.contains(".norm2.");
         match self {
             LoraAlsoTrain::Embedding => {
                 name == "tok_emb.weight" || name == "pos_emb.weight" || name == "lm_head.weight"
@@ -483,7 +484,11 @@ mod tests {
         );
         assert_eq!(
             picked(LoraAlsoTrain::Norm),
-            ["blocks.0.norm1.weight", "blocks.2.norm2.bias", "norm_f.bias"]
+            [
+                "blocks.0.norm1.weight",
+                "blocks.2.norm2.bias",
+                "norm_f.bias"
+            ]
         );
         // Left out, the key keeps the stage's params (and so its fingerprint) as they were.
         let json = serde_json::to_string(&LoraParams::default()).unwrap();

@@ -373,7 +373,11 @@ mod tests {
             }
             model.loss(&x, &y, true).backward();
             let merged = model.tok_emb_mut().weight.grad().index_select(0, &id_t);
-            assert!(rel_diff(&rows_grad, &merged) < 1e-4, "{}", rel_diff(&rows_grad, &merged));
+            assert!(
+                rel_diff(&rows_grad, &merged) < 1e-4,
+                "{}",
+                rel_diff(&rows_grad, &merged)
+            );
         }
     }
 
@@ -398,7 +402,11 @@ mod tests {
             alpha: 8.0,
             dropout: 0.0,
             targets: vec![LoraTarget::Q, LoraTarget::V],
-            also_train: vec![LoraAlsoTrain::Embedding, LoraAlsoTrain::Bias, LoraAlsoTrain::Norm],
+            also_train: vec![
+                LoraAlsoTrain::Embedding,
+                LoraAlsoTrain::Bias,
+                LoraAlsoTrain::Norm,
+            ],
         };
         let lora = Lora::attach(&mut model, &params, &[1, 4, 7]);
         assert!(lora.token_ids().is_empty(), "the whole table is trained");
