@@ -832,8 +832,7 @@ fn write_lockfile(
     stages: &[StageReport],
     lock_path: &std::path::Path,
 ) -> Result<(), RuntimeError> {
-    let manifest = full;
-    let mut lock = Lockfile::new(&manifest.name);
+    let mut lock = Lockfile::new(&full.name);
     if selected.stages.len() < full.stages.len() {
         // An unreadable previous lockfile has nothing to keep: it is replaced, as by a full run.
         if let Ok(Some(previous)) = Lockfile::read(lock_path) {
@@ -846,7 +845,7 @@ fn write_lockfile(
     }
     for s in stages {
         if matches!(s.status, OutcomeStatus::Ran | OutcomeStatus::Cached) {
-            let checked: Vec<&str> = match manifest.stage(&s.stage).map(|st| st.params.info()) {
+            let checked: Vec<&str> = match full.stage(&s.stage).map(|st| st.params.info()) {
                 Some(pipelines::KindInfo {
                     reproducible: pipelines::Reproducibility::SameMachine(tolerances),
                     ..

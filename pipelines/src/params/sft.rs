@@ -366,25 +366,28 @@ pub(crate) fn lora_problems(lora: &LoraParams) -> Vec<Invalid> {
             "list layers to adapt from q, k, v, o and mlp, e.g. `[q, v]`",
         );
     }
-    for (i, t) in lora.targets.iter().enumerate() {
-        if lora.targets[..i].contains(t) {
-            bad(
-                &format!("lora.targets[{i}]"),
-                format!("`{}` is listed twice in `lora.targets`", t.name()),
-                "name each layer once",
-            );
-        }
+    for (i, t) in repeats(&lora.targets) {
+        bad(
+            &format!("lora.targets[{i}]"),
+            format!("`{}` is listed twice in `lora.targets`", t.name()),
+            "name each layer once",
+        );
     }
-    for (i, t) in lora.also_train.iter().enumerate() {
-        if lora.also_train[..i].contains(t) {
-            bad(
-                &format!("lora.also_train[{i}]"),
-                format!("`{}` is listed twice in `lora.also_train`", t.name()),
-                "name each family once",
-            );
-        }
+    for (i, t) in repeats(&lora.also_train) {
+        bad(
+            &format!("lora.also_train[{i}]"),
+            format!("`{}` is listed twice in `lora.also_train`", t.name()),
+            "name each family once",
+        );
     }
     problems
+}
+
+/// The entries of `list` that repeat an earlier one, with their positions.
+fn repeats<T: PartialEq>(list: &[T]) -> impl Iterator<Item = (usize, &T)> {
+    list.iter()
+        .enumerate()
+        .filter(|&(i, t)| list[..i].contains(t))
 }
 
 #[cfg(test)]

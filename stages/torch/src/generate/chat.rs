@@ -12,7 +12,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
 use serve::chat::{ChatTemplate, Message, Role};
-use tokenizer::Tokenizer;
 
 use super::cli::{stream, GenerateArgs, GenerateError};
 use crate::model::Gpt;
@@ -117,9 +116,9 @@ pub fn converse(
     args: &GenerateArgs,
     model: &Gpt,
     window: usize,
-    tok: &Tokenizer,
     codec: &TokenizerCodec,
 ) -> Result<(), GenerateError> {
+    let tok = &codec.0;
     let template = ChatTemplate::for_codec(codec);
     let end = template
         .end_token()

@@ -199,32 +199,22 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
             message: "not a directory".into(),
         });
     }
-    let tok = load_tokenizer(&args.model_dir)?;
+    // One load of tokenizer.json: the chat template reads the same tokenizer as the codec.
+    let codec = TokenizerCodec(load_tokenizer(&args.model_dir)?);
+    let tok = &codec.0;
     if args.threads > 0 {
         device::set_threads(args.threads);
     }
     let dev = device::resolve(args.device)?;
     let (model, cfg) = load_artifact(&args.model_dir, dev)?;
     if args.interactive {
-        let codec = TokenizerCodec::load(&args.model_dir.join(TOKENIZER_FILE)).map_err(|e| {
-            GenerateError::Artifact {
-                dir: args.model_dir.display().to_string(),
-                message: e.to_string(),
-            }
-        })?;
-        return super::chat::converse(args, &model, cfg.block_size, &tok, &codec);
+        return super::chat::converse(args, &model, cfg.block_size, &codec);
     }
     // The token the tokenizer stage put between documents (`<|eos|>`, or a pretrained
     // tokenizer's own spelling such as `<|endoftext|>`).
     let eos = tok.find_special(EOS_NAMES).map(|(_, id)| i64::from(id));
     // A chat: the server's template, ending at `<|assistant|>`; the answer ends at `<|end|>`.
     let chat_stop = if args.chat {
-        let codec = TokenizerCodec::load(&args.model_dir.join(TOKENIZER_FILE)).map_err(|e| {
-            GenerateError::Artifact {
-                dir: args.model_dir.display().to_string(),
-                message: e.to_string(),
-            }
-        })?;
         let template = ChatTemplate::for_codec(&codec);
         let mut conversation = super::chat::Conversation::new(args.system.as_deref());
         conversation.ask(&args.prompt);
@@ -271,7 +261,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), GenerateError> {
             stdout.flush()?;
         }
         let start = Instant::now();
-        let (tokens, pending) = stream(&model, &prompt, &s, &tok, !args.json, &mut stdout)?;
+        let (tokens, pending) = stream(&model, &prompt, &s, tok, !args.json, &mut stdout)?;
         let secs = start.elapsed().as_secs_f64();
         let ids: Vec<u32> = tokens.iter().map(|&t| t as u32).collect();
         let stopped = tokens.len() < s.max_tokens;

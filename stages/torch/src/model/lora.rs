@@ -274,6 +274,19 @@ mod tests {
     use pipelines::{Mlp as MlpKind, ModelPreset, Positions};
     use tch::Kind;
 
+    /// 2 layers, 4 heads, 32 wide, a 16-token window, vocabulary 50.
+    fn small_config() -> ModelConfig {
+        ModelConfig {
+            n_layer: 2,
+            n_head: 4,
+            n_kv_head: 4,
+            n_embd: 32,
+            block_size: 16,
+            mlp_hidden: 64,
+            ..ModelConfig::preset(ModelPreset::Tiny, 50)
+        }
+    }
+
     fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
         let d = (got - want).abs().max().double_value(&[]);
         d / want.abs().max().double_value(&[]).max(1e-12)
@@ -289,15 +302,10 @@ mod tests {
         for mlp in [MlpKind::Gelu, MlpKind::SwiGlu] {
             tch::manual_seed(5);
             let cfg = ModelConfig {
-                n_layer: 2,
-                n_head: 4,
                 n_kv_head: 2,
-                n_embd: 32,
-                block_size: 16,
-                mlp_hidden: 64,
                 positions: Positions::Rope,
                 mlp,
-                ..ModelConfig::preset(ModelPreset::Tiny, 50)
+                ..small_config()
             };
             let mut model = Gpt::new(&cfg, Device::Cpu).unwrap();
             let params = LoraParams {
@@ -387,15 +395,7 @@ mod tests {
     #[test]
     fn also_train_trains_the_base_weights_themselves() {
         tch::manual_seed(6);
-        let cfg = ModelConfig {
-            n_layer: 2,
-            n_head: 4,
-            n_kv_head: 4,
-            n_embd: 32,
-            block_size: 16,
-            mlp_hidden: 64,
-            ..ModelConfig::preset(ModelPreset::Tiny, 50)
-        };
+        let cfg = small_config();
         let mut model = Gpt::new(&cfg, Device::Cpu).unwrap();
         let params = LoraParams {
             r: 4,
